@@ -1,0 +1,239 @@
+r"""Pure functions behind :class:`snn.layers.LearnableDelay` (DCLS learnable delays).
+
+Kernel construction (Hammouamri et al., ICLR 2024, the ``dcls`` package's ``Dcls1d``): a synapse
+``(o, i)`` owns ``kernel_count`` elements with weight ``w_k`` and real position ``p_k`` in
+``[-D//2, D//2]`` (``D = max_delay``). With the tap index ``j = 0 … D-1`` and ``p'_k = p_k + D//2``
+
+.. math::
+
+    e_{jk} = \begin{cases}
+        \exp\!\big(-\tfrac12 ((j - p'_k) / (|\sigma| + 0.27))^2\big) & \text{version "gauss"} \\
+        \operatorname{relu}\big(|\sigma| + 1 - |j - p'_k|\big)          & \text{version "max"}
+    \end{cases}
+    \qquad
+    K_j = \sum_k w_k \, \frac{e_{jk}}{\sum_m e_{mk} + 10^{-7}}
+
+Tap ``j`` carries the delay ``d = D - 1 - j`` steps: with the reference's padding (``D - 1`` zero steps
+on the left, ``R`` on the right) the output is
+
+.. math:: y[t', b, o] = \sum_{i, j} K_j[i, o] \, x[t' - (D - 1 - j), b, i], \qquad t' = 0 … T + R - 1.
+
+Kernels here are stored tap-major, ``[D, C_in, C_out]``, so each tap is a plain ``[C_in, C_out]``
+matrix for time-major inputs ``[T, B, C_in]``.
+
+Three ways to apply a kernel:
+
+* :func:`delay_conv_dense` — ``F.conv1d`` on ``[B, C_in, T]`` (any device, any input density);
+* :func:`delay_conv_sparse_input` — CPU numba kernels whose forward and weight gradient walk only the
+  non-zero inputs (spikes, possibly dropout-scaled); the input gradient stays a dense GEMM per tap;
+* :func:`integer_delay_scatter` — inference with one integer delay per synapse element and no dense
+  kernel: every non-zero input ``x[t, b, i]`` adds ``x · w[:, i, k]`` at output times ``t + d[:, i, k]``.
+"""
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+__all__ = [
+    "VERSIONS",
+    "NORM_EPS",
+    "delay_kernel",
+    "delay_conv_dense",
+    "delay_conv_sparse_input",
+    "integer_delay_scatter",
+    "sparse_input_supported",
+]
+
+VERSIONS = ("gauss", "max")
+#: Added to the tap normaliser, as in the reference; a one-tap integer delay therefore scales its weight
+#: by ``1 / (1 + NORM_EPS)``.
+NORM_EPS = 1e-7
+_GAUSS_SIGMA_OFFSET = 0.27
+_MAX_SIGMA_OFFSET = 1.0
+
+
+def delay_kernel(
+    weight: torch.Tensor, positions: torch.Tensor, sigma: torch.Tensor | float, max_delay: int, version: str
+) -> torch.Tensor:
+    """Dense delay kernel ``[D, C_in, C_out]`` (tap-major) from ``weight``/``positions`` ``[C_out, C_in, K]``.
+
+    ``sigma`` is the (scalar) width in taps before the version's offset (``+0.27`` for ``"gauss"``,
+    ``+1`` for ``"max"``); ``positions`` are centred (``0`` is tap ``D//2``). Differentiable in
+    ``weight``, ``positions`` (and ``sigma`` if it requires grad).
+    """
+    if version not in VERSIONS:
+        raise ValueError(f"version must be one of {VERSIONS}, got {version!r}")
+    w = weight.permute(1, 0, 2)  # [C_in, C_out, K]
+    p = positions.permute(1, 0, 2) + (max_delay // 2)
+    taps = torch.arange(max_delay, device=weight.device, dtype=weight.dtype).view(-1, 1, 1, 1)
+    sig = torch.as_tensor(sigma, dtype=weight.dtype, device=weight.device).abs()
+    diff = taps - p  # [D, C_in, C_out, K]
+    if version == "gauss":
+        e = torch.exp(-0.5 * (diff / (sig + _GAUSS_SIGMA_OFFSET)) ** 2)
+    else:
+        e = torch.relu((sig + _MAX_SIGMA_OFFSET) - diff.abs())
+    e = e / (e.sum(0) + NORM_EPS)
+    return (e * w).sum(-1)
+
+
+def delay_conv_dense(x: torch.Tensor, kernel: torch.Tensor, right_pad: int) -> torch.Tensor:
+    """Apply a tap-major kernel ``[D, C_in, C_out]`` to ``x`` ``[T, B, C_in]`` → ``[T + right_pad, B, C_out]``."""
+    d = kernel.shape[0]
+    xb = F.pad(x.permute(1, 2, 0), (d - 1, right_pad))
+    y = F.conv1d(xb, kernel.permute(2, 1, 0))
+    return y.permute(2, 0, 1)
+
+
+def sparse_input_supported(x: torch.Tensor) -> bool:
+    """Whether :func:`delay_conv_sparse_input` can run on ``x`` (CPU, float32/float64)."""
+    return x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)
+
+
+@nb.njit(parallel=True, cache=True, nogil=True)
+def _sparse_forward(x, kernel, out):  # pragma: no cover - compiled
+    t_in, batch, c_in = x.shape
+    d, _, c_out = kernel.shape
+    t_out = out.shape[0]
+    for b in nb.prange(batch):
+        for t in range(t_in):
+            tp = t + d - 1
+            j0 = max(0, tp - t_out + 1)
+            for i in range(c_in):
+                v = x[t, b, i]
+                if v != 0.0:
+                    for j in range(j0, d):
+                        row = out[tp - j, b]
+                        kr = kernel[j, i]
+                        for o in range(c_out):
+                            row[o] += v * kr[o]
+
+
+@nb.njit(parallel=True, cache=True, nogil=True)
+def _sparse_grad_kernel(x, grad_out, partial):  # pragma: no cover - compiled
+    t_in, batch, c_in = x.shape
+    n_chunks, d, _, c_out = partial.shape
+    t_out = grad_out.shape[0]
+    chunk = (batch + n_chunks - 1) // n_chunks
+    for c in nb.prange(n_chunks):
+        acc = partial[c]
+        for b in range(c * chunk, min(batch, (c + 1) * chunk)):
+            for t in range(t_in):
+                tp = t + d - 1
+                j0 = max(0, tp - t_out + 1)
+                for i in range(c_in):
+                    v = x[t, b, i]
+                    if v != 0.0:
+                        for j in range(j0, d):
+                            g = grad_out[tp - j, b]
+                            a = acc[j, i]
+                            for o in range(c_out):
+                                a[o] += v * g[o]
+
+
+def _dense_grad_input(grad_out: torch.Tensor, kernel: torch.Tensor, t_in: int) -> torch.Tensor:
+    """``∂L/∂x`` ``[T, B, C_in]``: one GEMM per tap over the rows it touches (no padded rows)."""
+    d, c_in, _ = kernel.shape
+    t_out, batch, c_out = grad_out.shape
+    gx = grad_out.new_zeros(t_in * batch, c_in)
+    g = grad_out.reshape(t_out * batch, c_out)
+    for j in range(d):
+        delay = d - 1 - j
+        n = min(t_in, t_out - delay)
+        if n <= 0:
+            continue
+        gx[: n * batch].addmm_(g[delay * batch : (delay + n) * batch], kernel[j].t())
+    return gx.view(t_in, batch, c_in)
+
+
+class _SparseInputDelayConv(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, kernel: torch.Tensor, right_pad: int) -> torch.Tensor:  # type: ignore[override]
+        xc = x.detach().contiguous()
+        kc = kernel.detach().contiguous()
+        out = x.new_zeros(x.shape[0] + right_pad, x.shape[1], kernel.shape[2])
+        _sparse_forward(xc.numpy(), kc.numpy(), out.numpy())
+        ctx.save_for_backward(xc, kc)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor):  # type: ignore[override]
+        xc, kc = ctx.saved_tensors
+        g = grad_out.contiguous()
+        grad_x = grad_k = None
+        if ctx.needs_input_grad[0]:
+            grad_x = _dense_grad_input(g, kc, xc.shape[0])
+        if ctx.needs_input_grad[1]:
+            n_chunks = max(1, min(nb.get_num_threads(), xc.shape[1]))
+            partial = g.new_zeros((n_chunks,) + tuple(kc.shape))
+            _sparse_grad_kernel(xc.numpy(), g.numpy(), partial.numpy())
+            grad_k = partial.sum(0)
+        return grad_x, grad_k, None
+
+
+def delay_conv_sparse_input(x: torch.Tensor, kernel: torch.Tensor, right_pad: int) -> torch.Tensor:
+    """Same result as :func:`delay_conv_dense`; forward and kernel gradient cost ``O(nnz(x) · D · C_out)``.
+
+    CPU float32/float64 only (see :func:`sparse_input_supported`). Differentiable in ``x`` and ``kernel``.
+    """
+    if not sparse_input_supported(x):
+        raise ValueError(f"x must be a CPU float32/float64 tensor, got {x.dtype} on {x.device}")
+    if kernel.dtype != x.dtype:
+        raise TypeError(f"kernel dtype {kernel.dtype} must equal x dtype {x.dtype}")
+    return _SparseInputDelayConv.apply(x, kernel, right_pad)
+
+
+@nb.njit(parallel=True, cache=True, nogil=True)
+def _integer_scatter(x, weight_t, delay_t, out):  # pragma: no cover - compiled
+    t_in, batch, c_in = x.shape
+    _, n_k, c_out = weight_t.shape
+    t_out = out.shape[0]
+    for b in nb.prange(batch):
+        for t in range(t_in):
+            for i in range(c_in):
+                v = x[t, b, i]
+                if v != 0.0:
+                    for k in range(n_k):
+                        wr = weight_t[i, k]
+                        dr = delay_t[i, k]
+                        for o in range(c_out):
+                            tt = t + dr[o]
+                            if tt < t_out:
+                                out[tt, b, o] += v * wr[o]
+
+
+def integer_delay_scatter(
+    x: torch.Tensor, weight: torch.Tensor, delays: torch.Tensor, right_pad: int
+) -> torch.Tensor:
+    """Integer-delay synapses applied spike by spike, without a dense kernel.
+
+    ``x`` ``[T, B, C_in]``; ``weight`` ``[C_out, C_in, K]`` (effective tap values); ``delays``
+    ``[C_out, C_in, K]`` integers in ``[0, D-1]`` steps. Returns ``[T + right_pad, B, C_out]`` with
+    ``y[t + d[o,i,k], b, o] += x[t, b, i] · w[o,i,k]``; contributions past the last output step are
+    dropped (as the dense path drops them). Cost ``O(nnz(x) · K · C_out)``. No autograd.
+    """
+    t_in, batch, _ = x.shape
+    c_out = weight.shape[0]
+    t_out = t_in + right_pad
+    out = x.new_zeros(t_out, batch, c_out)
+    w_t = weight.detach().permute(1, 2, 0).to(x.dtype).contiguous()  # [C_in, K, C_out]
+    d_t = delays.permute(1, 2, 0).to(torch.int64).contiguous()
+    if sparse_input_supported(x):
+        _integer_scatter(x.detach().contiguous().numpy(), w_t.numpy(), d_t.numpy(), out.numpy())
+        return out
+    # Device-agnostic path: index_add over the non-zeros, chunked to bound memory.
+    flat = out.view(-1)
+    nz = x.detach().nonzero()
+    per_spike = w_t.shape[1] * c_out
+    step = max(1, (1 << 22) // per_spike)
+    o_idx = torch.arange(c_out, device=x.device)
+    for s in range(0, nz.shape[0], step):
+        t, b, i = nz[s : s + step].unbind(1)
+        v = x[t, b, i].detach()
+        tt = t.view(-1, 1, 1) + d_t[i]  # [n, K, C_out]
+        keep = tt < t_out
+        idx = (tt * batch + b.view(-1, 1, 1)) * c_out + o_idx
+        vals = v.view(-1, 1, 1) * w_t[i]
+        flat.index_add_(0, idx[keep], vals[keep])
+    return out
