@@ -1,1 +1,5 @@
+"""Neuron models, each declared once and run by every backend (see :mod:`snn.kernels`)."""
+from snn.neuron_models.base import NeuronOutput, NeuronState, SpikingNeuron
+from snn.neuron_models.lif import IF, LI, LIF, ParametricLIF, lif_dynamics
 
+__all__ = ["SpikingNeuron", "NeuronOutput", "NeuronState", "LIF", "ParametricLIF", "IF", "LI", "lif_dynamics"]

@@ -1,0 +1,103 @@
+"""The declaration every backend is generated from: a neuron's state, parameters and per-step programs.
+
+A :class:`Dynamics` holds four programs in the statement language of :mod:`snn.kernels.ir`:
+
+``forward``
+    one time step. Reads the input ``x``, the state variables (values *before* the step), the lane parameters
+    and the scalars; assigns the spike ``s``, the new state variables and every ``saved`` variable.
+``restore``
+    rebuilds the state *after* a step from that step's ``saved`` variables and its spike ``s``. The backward pass
+    uses it to recover the state before step ``t`` from what step ``t - 1`` saved, so the forward stores only
+    ``saved`` (one float per neuron-step for LIF) and never the state sequence itself.
+``backward``
+    the adjoint of one step. Reads the pre-step state, ``saved``, ``s``, ``gs`` (∂L/∂s[t]) and ``g_<state>``
+    (∂L/∂state after the step); assigns ``gx`` and ``g_<state>`` (∂L/∂state before the step) and accumulates
+    ``g_<param> += ...`` for every lane parameter.
+``surrogate``
+    ``sg = σ'(x)``, the derivative used in place of the Heaviside step's; it may read the scalars listed in
+    ``surrogate_scalars``, which reach the kernels prefixed with ``sg_``.
+
+The torch reference runs ``forward`` under autograd and is therefore an independent check of ``backward``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from snn.kernels import ir
+
+
+@dataclass(frozen=True)
+class Dynamics:
+    key: str
+    states: tuple[str, ...]
+    lane_params: tuple[str, ...]
+    scalars: tuple[str, ...]
+    saved: tuple[str, ...]
+    forward: str
+    restore: str
+    backward: str
+    surrogate: str
+    surrogate_scalars: tuple[str, ...] = ()
+    doc: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        self._validate()
+
+    # -- lowered programs, shared by the backends -------------------------------------------------------------
+    @property
+    def sg_scalars(self) -> tuple[str, ...]:
+        return tuple("sg_" + name for name in self.surrogate_scalars)
+
+    @property
+    def all_scalars(self) -> tuple[str, ...]:
+        return self.scalars + self.sg_scalars
+
+    @cached_property
+    def surrogate_program(self) -> list[ir.Statement]:
+        return ir.rename(ir.parse(self.surrogate), {name: "sg_" + name for name in self.surrogate_scalars})
+
+    @cached_property
+    def forward_program(self) -> list[ir.Statement]:
+        return ir.parse(self.forward)
+
+    @cached_property
+    def restore_program(self) -> list[ir.Statement]:
+        return ir.parse(self.restore)
+
+    @cached_property
+    def backward_program(self) -> list[ir.Statement]:
+        return ir.inline_surrogate(ir.parse(self.backward), self.surrogate_program)
+
+    def grad_name(self, name: str) -> str:
+        return "g_" + name
+
+    # -- checks -------------------------------------------------------------------------------------------------
+    def _validate(self) -> None:
+        known = set(self.states) | set(self.lane_params) | set(self.all_scalars)
+        fwd = ir.parse(self.forward)
+        _require_assigned(self.key, "forward", fwd, {"s", *self.states, *self.saved})
+        _require_inputs(self.key, "forward", fwd, known | {"x"})
+        rst = ir.parse(self.restore)
+        _require_assigned(self.key, "restore", rst, set(self.states))
+        _require_inputs(self.key, "restore", rst, set(self.saved) | {"s"} | set(self.lane_params) | set(self.all_scalars))
+        sg = ir.parse(self.surrogate)
+        _require_assigned(self.key, "surrogate", sg, {"sg"})
+        _require_inputs(self.key, "surrogate", sg, {"x", *self.surrogate_scalars})
+        bwd = ir.inline_surrogate(ir.parse(self.backward), self.surrogate_program)
+        grads = {self.grad_name(n) for n in self.states}
+        _require_assigned(self.key, "backward", bwd, {"gx"} | grads | {self.grad_name(p) for p in self.lane_params})
+        allowed = known | set(self.saved) | {"s", "gs"} | grads | {self.grad_name(p) for p in self.lane_params}
+        _require_inputs(self.key, "backward", bwd, allowed)
+
+
+def _require_assigned(key: str, which: str, program: list[ir.Statement], names: set[str]) -> None:
+    missing = names - {st.target for st in program}
+    if missing:
+        raise ir.IRError(f"dynamics {key!r}: the {which} program must assign {sorted(missing)}")
+
+
+def _require_inputs(key: str, which: str, program: list[ir.Statement], allowed: set[str]) -> None:
+    unknown = ir.names_read(program) - allowed
+    if unknown:
+        raise ir.IRError(f"dynamics {key!r}: the {which} program reads undefined names {sorted(unknown)}")

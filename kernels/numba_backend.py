@@ -1,0 +1,210 @@
+"""Fused CPU backend: numba kernels generated from a :class:`Dynamics`, forward and backward over all ``T`` steps.
+
+Layout: the input is viewed as ``[T, L]`` (``L`` = batch × neurons, contiguous). Lanes are split into chunks
+processed in parallel (``prange``); inside a chunk the kernel walks time and, at each step, sweeps the chunk's
+lanes in a contiguous inner loop that LLVM vectorises. State lives in ``[L]`` arrays updated in place, which stay
+in cache for the chunk. The forward stores the spikes and the ``saved`` variables (one float per neuron-step for
+LIF); the backward walks time in reverse and rebuilds each step's input state with the ``restore`` program.
+
+No ``fastmath``: the arithmetic is the same IEEE sequence as the torch reference, so float32 spikes are
+bit-identical to it.
+"""
+from __future__ import annotations
+
+import importlib.util
+import sys
+from functools import lru_cache
+from types import ModuleType
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from snn.kernels import codecache, ir
+from snn.kernels.dynamics import Dynamics
+
+SUPPORTED_DTYPES = (torch.float32, torch.float64)
+CHUNK = 1024
+
+
+class _Constants:
+    """Collects float literals as module-level typed constants (``_k0 = np.float32(1.0)``)."""
+
+    def __init__(self, numpy_type: str):
+        self.numpy_type = numpy_type
+        self.names: dict[float, str] = {}
+
+    def __call__(self, value: float) -> str:
+        if value not in self.names:
+            self.names[value] = f"_k{len(self.names)}"
+        return self.names[value]
+
+    def source(self) -> str:
+        return "\n".join(f"{name} = np.{self.numpy_type}({value!r})" for value, name in self.names.items())
+
+
+def generate_source(dynamics: Dynamics, dtype: torch.dtype, record: bool) -> str:
+    """Python source of a module with ``forward`` and ``backward`` numba kernels for ``dynamics``."""
+    numpy_type = {torch.float32: "float32", torch.float64: "float64"}[dtype]
+    consts = _Constants(numpy_type)
+    zero, one = consts(0.0), consts(1.0)
+    printer = ir.PythonPrinter(
+        {
+            "exp": lambda a: f"math.exp({a})",
+            "abs": lambda a: f"abs({a})",
+            "relu": lambda a: f"max({a}, {zero})",
+            "spike": lambda a: f"({one} if {a} >= {zero} else {zero})",
+            "detach": lambda a: a,
+        },
+        literal=consts,
+    )
+    d = dynamics
+    scal = list(d.all_scalars)
+    states, params, saved = d.states, d.lane_params, d.saved
+    rec_arrays = [f"a_rec_{n}" for n in states] if record else []
+    i8 = " " * 16
+
+    # ---- forward
+    fwd_args = ["a_x", "a_s"] + [f"a_sv_{n}" for n in saved] + rec_arrays
+    fwd_args += [f"a_p_{n}" for n in params] + [f"a_st_{n}" for n in states] + scal + ["T", "L", "CH"]
+    loads = [f"{i8}x = a_x[t, l]"] + [f"{i8}{n} = a_st_{n}[l]" for n in states] + [f"{i8}{n} = a_p_{n}[l]" for n in params]
+    stores = [f"{i8}a_s[t, l] = s"] + [f"{i8}a_sv_{n}[t, l] = {n}" for n in saved]
+    stores += [f"{i8}a_st_{n}[l] = {n}" for n in states]
+    if record:
+        stores += [f"{i8}a_rec_{n}[t, l] = {n}" for n in states]
+    forward = "\n".join(
+        [
+            "@nb.njit(parallel=True, cache=True)",
+            f"def forward({', '.join(fwd_args)}):",
+            "    for c in nb.prange((L + CH - 1) // CH):",
+            "        lo = c * CH",
+            "        hi = min(lo + CH, L)",
+            "        for t in range(T):",
+            "            for l in range(lo, hi):",
+            *loads,
+            printer.program(d.forward_program, indent=i8),
+            *stores,
+        ]
+    )
+
+    # ---- backward
+    grad_states = [d.grad_name(n) for n in states]
+    grad_params = [d.grad_name(n) for n in params]
+    grec = [f"a_grec_{n}" for n in states] if record else []
+    bwd_args = ["a_gs"] + [f"a_gfinal_{n}" for n in states] + grec + ["a_s"] + [f"a_sv_{n}" for n in saved]
+    bwd_args += [f"a_p_{n}" for n in params] + [f"a_init_{n}" for n in states]
+    bwd_args += ["a_gx"] + [f"a_{g}" for g in grad_params] + [f"a_{g}" for g in grad_states] + scal + ["T", "L", "CH"]
+    restore = ir.rename(d.restore_program, {**{n: f"p_{n}" for n in saved}, "s": "p_s"})
+
+    def body(first_step: bool) -> list[str]:
+        lines = [f"{i8}{n} = a_p_{n}[l]" for n in params]
+        if first_step:
+            lines += [f"{i8}{n} = a_init_{n}[l]" for n in states]
+        else:
+            lines += [f"{i8}p_{n} = a_sv_{n}[t - 1, l]" for n in saved] + [f"{i8}p_s = a_s[t - 1, l]"]
+            lines.append(printer.program(restore, indent=i8))
+        lines += [f"{i8}{n} = a_sv_{n}[t, l]" for n in saved]
+        lines += [f"{i8}s = a_s[t, l]", f"{i8}gs = a_gs[t, l]"]
+        for n, g in zip(states, grad_states):
+            extra = f" + a_grec_{n}[t, l]" if record else ""
+            lines.append(f"{i8}{g} = a_{g}[l]{extra}")
+        lines += [f"{i8}{g} = a_{g}[l]" for g in grad_params]
+        lines.append(printer.program(d.backward_program, indent=i8))
+        lines += [f"{i8}a_gx[t, l] = gx"] + [f"{i8}a_{g}[l] = {g}" for g in grad_states + grad_params]
+        return lines
+
+    init = [f"            a_{g}[l] = a_gfinal_{n}[l]" for n, g in zip(states, grad_states)]
+    init += [f"            a_{g}[l] = {zero}" for g in grad_params]
+    backward = "\n".join(
+        [
+            "@nb.njit(parallel=True, cache=True)",
+            f"def backward({', '.join(bwd_args)}):",
+            "    for c in nb.prange((L + CH - 1) // CH):",
+            "        lo = c * CH",
+            "        hi = min(lo + CH, L)",
+            "        for l in range(lo, hi):",
+            *(init or ["            pass"]),
+            "        for t in range(T - 1, 0, -1):",
+            "            for l in range(lo, hi):",
+            *body(first_step=False),
+            "        if T > 0:",
+            "            t = 0",
+            "            for l in range(lo, hi):",
+            *body(first_step=True),
+        ]
+    )
+    header = f'"""Generated by snn.kernels.numba_backend for dynamics {d.key!r} ({numpy_type}, record={record})."""'
+    return "\n".join([header, "import math", "import numba as nb", "import numpy as np", "", consts.source(), "", forward, "", backward, ""])
+
+
+@lru_cache(maxsize=None)
+def _load(dynamics: Dynamics, dtype: torch.dtype, record: bool) -> ModuleType:
+    source = generate_source(dynamics, dtype, record)
+    name = f"snn_numba_{codecache.digest(source)}"
+    path = codecache.cache_dir("numba") / f"{name}.py"
+    if not path.exists() or path.read_text() != source:
+        codecache.write_atomic(path, source)
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().numpy()
+
+
+class NumbaRunner:
+    """Runs a :class:`Dynamics` on CPU tensors of shape ``[T, L]`` / ``[L]`` (contiguous, float32/float64)."""
+
+    name = "numba"
+
+    def forward(
+        self,
+        dynamics: Dynamics,
+        x: torch.Tensor,
+        lane_params: Sequence[torch.Tensor],
+        init_states: Sequence[torch.Tensor],
+        scalars: Sequence[float],
+        record: bool,
+    ) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
+        module = _load(dynamics, x.dtype, record)
+        T, L = x.shape
+        spikes = torch.empty_like(x)
+        saved = [torch.empty_like(x) for _ in dynamics.saved]
+        rec = [torch.empty_like(x) for _ in dynamics.states] if record else []
+        finals = [s.detach().clone() for s in init_states]
+        cast = np.float32 if x.dtype == torch.float32 else np.float64
+        module.forward(
+            _np(x), _np(spikes), *map(_np, saved), *map(_np, rec), *map(_np, lane_params), *map(_np, finals),
+            *(cast(v) for v in scalars), T, L, CHUNK,
+        )
+        return spikes, saved, finals, rec
+
+    def backward(
+        self,
+        dynamics: Dynamics,
+        grad_spikes: torch.Tensor,
+        grad_finals: Sequence[torch.Tensor],
+        grad_rec: Sequence[torch.Tensor],
+        spikes: torch.Tensor,
+        saved: Sequence[torch.Tensor],
+        lane_params: Sequence[torch.Tensor],
+        init_states: Sequence[torch.Tensor],
+        scalars: Sequence[float],
+        record: bool,
+    ) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
+        module = _load(dynamics, spikes.dtype, record)
+        T, L = spikes.shape
+        gx = torch.empty_like(spikes)
+        g_params = [torch.empty_like(p) for p in lane_params]
+        g_states = [torch.empty_like(s) for s in init_states]
+        cast = np.float32 if spikes.dtype == torch.float32 else np.float64
+        module.backward(
+            _np(grad_spikes), *map(_np, grad_finals), *(map(_np, grad_rec) if record else ()), _np(spikes),
+            *map(_np, saved), *map(_np, lane_params), *map(_np, init_states), _np(gx), *map(_np, g_params),
+            *map(_np, g_states), *(cast(v) for v in scalars), T, L, CHUNK,
+        )
+        return gx, g_params, g_states
