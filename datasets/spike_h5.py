@@ -1,0 +1,326 @@
+"""Map-style dataset over any HDF5 file in the Heidelberg spiking-dataset (SHD/SSC) layout.
+
+File layout (as distributed at zenkelab.org; ``N`` samples)::
+
+    spikes/times     [N] vlen float   spike times of each sample, seconds
+    spikes/units     [N] vlen uint16  channel id of each spike, 0..699
+    labels           [N] int          class index
+    extra/keys       [K] bytes/str    class names (optional)
+    extra/speaker    [N] int          speaker id (optional)
+
+The file is opened lazily, once per process: the handle is dropped on pickling and reopened when
+the process id changes, so DataLoader workers (fork or spawn) each hold their own handle.  On
+construction the layout is checked (readable HDF5, required keys, equal lengths); the spikes are
+checked when they are read (channel ids in range, times finite and ``>= 0``, no empty sample
+unless ``allow_empty=True``), and every error names the file and the sample.
+
+With a :class:`~snn.datasets.binning.ToFrames` transform and ``cache=True`` the whole file is
+binned once, in vectorised chunks, into a cache file (see :mod:`snn.datasets.cache`) keyed by the
+file's path, size and mtime and by every binning parameter; items are then read from the
+memory-mapped cache only.  A stale or corrupt cache is rebuilt with a warning.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from snn.datasets.binning import ToFrames
+from snn.datasets.cache import CacheError, FrameCache, cache_key, default_cache_dir, source_identity, write_frame_cache
+
+__all__ = ["SpikeTrainH5", "DatasetFormatError", "EVENT_DTYPE", "REQUIRED_KEYS"]
+
+REQUIRED_KEYS = ("spikes/times", "spikes/units", "labels")
+EVENT_DTYPE = np.dtype([("t", np.int64), ("x", np.int64), ("p", np.int64)])
+_CHUNK = 256  # samples per vectorised binning chunk
+
+
+class DatasetFormatError(ValueError):
+    """A dataset file is unreadable, truncated, or does not follow the expected layout."""
+
+
+def _decode(names: np.ndarray) -> list[str]:
+    return [n.decode() if isinstance(n, (bytes, np.bytes_)) else str(n) for n in np.asarray(names).ravel()]
+
+
+class SpikeTrainH5(Dataset):
+    """Spike-train samples from an SHD-layout HDF5 file.
+
+    Args:
+        path: the ``.h5`` file.
+        frames: binning transform; ``None`` returns raw events instead of frames.
+        cache: cache binned frames on disk (only with ``frames``).
+        cache_dir: folder for cache files (default :func:`~snn.datasets.cache.default_cache_dir`).
+        transform: applied to each item's frames tensor (or raw events with ``frames=None``).
+        target_transform: applied to the int label.
+        indices: optional subset of sample indices (used for held-out splits).
+        allow_empty: accept samples without spikes (they bin to one zero frame); else an error.
+        verify_cache: recompute the cache's CRC-32 when opening an existing cache.
+
+    Items:
+        ``frames``: ``(x, label)`` with ``x`` a float32 tensor ``[T, C]`` (``C = n_channels``) and an
+        int ``label``.  ``frames=None``: ``(events, label)`` with ``events`` a structured array with
+        fields ``t`` (µs, int64), ``x`` (channel) and ``p`` (always 1), like tonic.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        frames: ToFrames | None = ToFrames(),
+        cache: bool = True,
+        cache_dir: str | os.PathLike | None = None,
+        transform: Callable | None = None,
+        target_transform: Callable | None = None,
+        indices: Sequence[int] | np.ndarray | None = None,
+        allow_empty: bool = False,
+        verify_cache: bool = True,
+    ) -> None:
+        if frames is not None and not isinstance(frames, ToFrames):
+            raise TypeError(f"frames must be a ToFrames or None, got {type(frames).__name__}")
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FileNotFoundError(f"dataset file not found: {self.path}")
+        self.frames = frames
+        self.transform = transform
+        self.target_transform = target_transform
+        self.allow_empty = bool(allow_empty)
+        self._h5: h5py.File | None = None
+        self._pid: int | None = None
+        self._check_layout()
+        if indices is None:
+            self.indices = np.arange(self._n_file, dtype=np.int64)
+        else:
+            self.indices = np.asarray(indices, dtype=np.int64).ravel()
+            if self.indices.size and (self.indices.min() < 0 or self.indices.max() >= self._n_file):
+                raise ValueError(
+                    f"indices must lie in [0, {self._n_file}) for {self.path}, "
+                    f"got range [{self.indices.min()}, {self.indices.max()}]"
+                )
+        self._cache: FrameCache | None = None
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        if frames is not None and cache:
+            self._cache = self._open_or_build_cache(verify_cache)
+
+    # ------------------------------------------------------------------ file access
+    def _open(self) -> h5py.File:
+        try:
+            return h5py.File(self.path, "r")
+        except OSError as err:
+            raise DatasetFormatError(
+                f"{self.path}: cannot be read as HDF5 (truncated or corrupt download?): {err}"
+            ) from err
+
+    def _file(self) -> h5py.File:
+        if self._h5 is None or self._pid != os.getpid():
+            self._h5 = self._open()
+            self._pid = os.getpid()
+        return self._h5
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_h5"] = None
+        state["_pid"] = None
+        return state
+
+    def _check_layout(self) -> None:
+        with self._open() as f:
+            missing = [k for k in REQUIRED_KEYS if k not in f]
+            if missing:
+                raise DatasetFormatError(
+                    f"{self.path}: missing dataset(s) {missing}; expected the SHD layout with "
+                    f"{list(REQUIRED_KEYS)} (+ optional extra/keys, extra/speaker), found {sorted(_walk(f))}"
+                )
+            n_t, n_u, n_l = (f[k].shape[0] if f[k].shape else -1 for k in REQUIRED_KEYS)
+            if not (n_t == n_u == n_l):
+                raise DatasetFormatError(
+                    f"{self.path}: inconsistent lengths: spikes/times has {n_t} samples, "
+                    f"spikes/units {n_u}, labels {n_l} (truncated file?)"
+                )
+            try:
+                self._labels = np.asarray(f["labels"][()], dtype=np.int64)
+                self._speakers = (
+                    np.asarray(f["extra/speaker"][()], dtype=np.int64) if "extra/speaker" in f else None
+                )
+                keys = f["extra/keys"][()] if "extra/keys" in f else None
+            except (OSError, ValueError) as err:
+                raise DatasetFormatError(f"{self.path}: cannot read labels/extra (corrupt file?): {err}") from err
+        if self._speakers is not None and self._speakers.shape[0] != n_l:
+            raise DatasetFormatError(
+                f"{self.path}: extra/speaker has {self._speakers.shape[0]} entries, labels {n_l}"
+            )
+        self._n_file = int(n_l)
+        n_classes = int(self._labels.max()) + 1 if self._labels.size else 0
+        if keys is not None:
+            self._classes = _decode(keys)
+            if n_classes > len(self._classes):
+                raise DatasetFormatError(
+                    f"{self.path}: label {n_classes - 1} has no class name (extra/keys has {len(self._classes)})"
+                )
+        else:
+            self._classes = [str(i) for i in range(n_classes)]
+        if self._labels.size and self._labels.min() < 0:
+            raise DatasetFormatError(f"{self.path}: labels must be >= 0, got {self._labels.min()}")
+
+    def read_events(self, j: int) -> tuple[np.ndarray, np.ndarray]:
+        """Raw spikes of file sample ``j``: ``(times_s float64 [E], units int64 [E])``, checked."""
+        f = self._file()
+        try:
+            t = np.asarray(f["spikes/times"][j], dtype=np.float64)
+            u = np.asarray(f["spikes/units"][j], dtype=np.int64)
+        except (OSError, ValueError) as err:
+            raise DatasetFormatError(f"{self.path}: cannot read sample {j} (corrupt file?): {err}") from err
+        self._check_events([t], [u], j)
+        return t, u
+
+    def _check_events(self, times: list[np.ndarray], units: list[np.ndarray], first: int) -> None:
+        n_ch = self.frames.n_channels if self.frames is not None else None
+        for k, (t, u) in enumerate(zip(times, units)):
+            j = first + k
+            if t.shape != u.shape:
+                raise DatasetFormatError(
+                    f"{self.path}: sample {j} has {t.size} spike times but {u.size} unit ids"
+                )
+            if t.size == 0:
+                if not self.allow_empty:
+                    raise DatasetFormatError(
+                        f"{self.path}: sample {j} has no spikes (pass allow_empty=True to keep empty samples)"
+                    )
+                continue
+            if not np.all(np.isfinite(t)) or t.min() < 0:
+                raise DatasetFormatError(
+                    f"{self.path}: sample {j} has invalid spike times (min {t.min()!r} s); times must be finite and >= 0"
+                )
+            if u.min() < 0 or (n_ch is not None and u.max() >= n_ch):
+                bad = u.min() if u.min() < 0 else u.max()
+                raise DatasetFormatError(
+                    f"{self.path}: sample {j} has channel id {bad} outside [0, {n_ch}) "
+                    f"(set ToFrames(n_channels=...) to the file's channel count)"
+                )
+
+    # ------------------------------------------------------------------ cache
+    def cache_key(self) -> str:
+        assert self.frames is not None
+        return cache_key(source_identity(self.path), self.frames.cache_key(), {"allow_empty": self.allow_empty})
+
+    def cache_path(self) -> Path:
+        return self.cache_dir / f"{self.path.stem}-{self.cache_key()[:20]}.frames"
+
+    def _open_or_build_cache(self, verify: bool) -> FrameCache:
+        key, path = self.cache_key(), self.cache_path()
+        if path.exists():
+            try:
+                cache = FrameCache(path, key, verify=verify)
+                if len(cache) == self._n_file:
+                    return cache
+                reason = f"has {len(cache)} samples, file has {self._n_file}"
+            except CacheError as err:
+                reason = str(err)
+            warnings.warn(f"rebuilding frame cache for {self.path}: {reason}", RuntimeWarning, stacklevel=3)
+        self.build_cache(path, key)
+        return FrameCache(path, key)
+
+    def _chunks(self):
+        assert self.frames is not None
+        dtype = np.uint8 if self.frames.binary else np.uint16
+        with self._open() as f:
+            ds_t, ds_u = f["spikes/times"], f["spikes/units"]
+            for a in range(0, self._n_file, _CHUNK):
+                b = min(a + _CHUNK, self._n_file)
+                try:
+                    ts, us = list(ds_t[a:b]), list(ds_u[a:b])
+                except (OSError, ValueError) as err:
+                    raise DatasetFormatError(
+                        f"{self.path}: cannot read samples {a}..{b - 1} (truncated or corrupt file?): {err}"
+                    ) from err
+                self._check_events(ts, us, a)
+                counts = np.fromiter((t.size for t in ts), dtype=np.int64, count=b - a)
+                offsets = np.zeros(b - a + 1, dtype=np.int64)
+                np.cumsum(counts, out=offsets[1:])
+                t_cat = np.concatenate(ts).astype(np.float64, copy=False) if ts else np.zeros(0)
+                u_cat = np.concatenate(us).astype(np.int64, copy=False) if us else np.zeros(0, np.int64)
+                frames, lengths = self.frames.batch(t_cat, u_cat, offsets, dtype=np.int64)
+                if frames.size and frames.max() > np.iinfo(dtype).max:
+                    raise DatasetFormatError(
+                        f"{self.path}: a bin holds {frames.max()} spikes, more than the cache's uint16 can store; use a smaller dt_ms"
+                    )
+                yield frames.astype(dtype), lengths
+
+    def build_cache(self, path: Path, key: str) -> None:
+        """Bin every sample of the file and write the cache atomically."""
+        assert self.frames is not None
+        dtype = np.uint8 if self.frames.binary else np.uint16
+        write_frame_cache(path, key, self._chunks(), frame_shape=(self.frames.n_out,), dtype=dtype,
+                          meta={"source": str(self.path), "frames": self.frames.cache_key()})
+
+    # ------------------------------------------------------------------ dataset API
+    def __len__(self) -> int:
+        return int(self.indices.size)
+
+    def __getitem__(self, i: int):
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"index {i} out of range for a dataset of {len(self)} samples")
+        j = int(self.indices[i])
+        label: Any = int(self._labels[j])
+        if self.frames is None:
+            t, u = self.read_events(j)
+            item: Any = np.empty(t.size, dtype=EVENT_DTYPE)
+            item["t"] = (t * 1e6).astype(np.int64)
+            item["x"] = u
+            item["p"] = 1
+        else:
+            if self._cache is not None:
+                x = np.asarray(self._cache[j], dtype=np.float32)
+            else:
+                x = self.frames(*self.read_events(j))
+            item = torch.from_numpy(x)
+        if self.transform is not None:
+            item = self.transform(item)
+        if self.target_transform is not None:
+            label = self.target_transform(label)
+        return item, label
+
+    @property
+    def classes(self) -> list[str]:
+        """Class names from ``extra/keys`` (or ``"0", "1", …`` when absent)."""
+        return list(self._classes)
+
+    @property
+    def n_channels(self) -> int:
+        """Input channels of each frame (after pooling); source channels with ``frames=None``."""
+        return self.frames.n_out if self.frames is not None else 700
+
+    @property
+    def labels(self) -> np.ndarray:
+        """Labels of the samples in this dataset (after ``indices``), ``[N]`` int64."""
+        return self._labels[self.indices]
+
+    @property
+    def speakers(self) -> np.ndarray | None:
+        """Speaker ids ``[N]`` (``None`` when the file has no ``extra/speaker``)."""
+        return None if self._speakers is None else self._speakers[self.indices]
+
+    @property
+    def lengths(self) -> np.ndarray | None:
+        """Time steps ``T_i`` of each item (from the cache; ``None`` without one)."""
+        return None if self._cache is None else self._cache.lengths[self.indices]
+
+    def extra_repr(self) -> str:
+        return f"path={str(self.path)!r}, n={len(self)}, frames={self.frames!r}, cached={self._cache is not None}"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.extra_repr()})"
+
+
+def _walk(f: h5py.File) -> list[str]:
+    names: list[str] = []
+    f.visit(names.append)
+    return names
