@@ -1,9 +1,17 @@
 """snn: spiking neural networks for PyTorch.
 
-Time-major tensors ``[T, B, ...]`` throughout. Import the parts you need::
+Time-major tensors ``[T, B, ...]`` throughout::
 
     import snn
     lif = snn.LIF(tau=2.0)
-    spikes = lif(x)          # x: [T, B, N]
+    spikes = lif(x)          # x: [T, B, N] -> spikes [T, B, N], from rest, no state left behind
+
+Sub-packages: :mod:`snn.neuron_models` (neuron dynamics), :mod:`snn.kernels` (torch / numba / CuPy backends),
+:mod:`snn.layers`, :mod:`snn.models`, :mod:`snn.training`, :mod:`snn.energy`, :mod:`snn.datasets`, :mod:`snn.cli`.
 """
+from snn import surrogate
+from snn.neuron_models import IF, LI, LIF, AdaptiveLIF, NeuronOutput, ParametricLIF, SpikingNeuron
+
 __version__ = "0.1.0"
+
+__all__ = ["surrogate", "LIF", "ParametricLIF", "AdaptiveLIF", "IF", "LI", "SpikingNeuron", "NeuronOutput", "__version__"]

@@ -1,0 +1,130 @@
+r"""Adaptive LIF: a LIF neuron whose threshold rises after each spike and relaxes back (Bellec et al. 2018).
+
+Per time step, with membrane ``V``, adaptation ``A``, decays ``k = 1/τ`` and ``k_a = 1/τ_a`` (steps):
+
+.. math::
+
+    H[t] &= \text{charge}(V[t-1], X[t]) \quad\text{(as LIF, with or without decay\_input)} \\
+    \Theta[t] &= V_{th} + \beta\,A[t-1] \\
+    S[t] &= \Theta_{step}(H[t] - \Theta[t]) \\
+    V[t] &= H[t](1 - S[t]) + V_{reset} S[t] \ \text{(hard)} \quad\text{or}\quad H[t] - \Theta[t] S[t] \ \text{(soft)} \\
+    A[t] &= A[t-1] + k_a\,(S[t] - A[t-1])
+
+``A`` is a low-pass filter of the neuron's own spikes (it starts at 0), so ``β`` sets how much one recent spike
+raises the threshold and ``τ_a`` how long it lasts. The gradient flows through the threshold and through ``A``
+(only the reset term obeys ``detach_reset``). Forward state saved for the backward: ``H`` and ``A[t-1]``, two
+floats per neuron-step.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import torch
+from torch import nn
+
+from snn import surrogate as surrogates
+from snn.kernels.dynamics import Dynamics
+from snn.neuron_models.base import SpikingNeuron, finite_float, positive_float
+
+
+@lru_cache(maxsize=None)
+def adaptive_lif_dynamics(hard_reset: bool, decay_input: bool, detach_reset: bool, surrogate_key: str) -> Dynamics:
+    surrogate_cls = {cls.__name__: cls for cls in surrogates.ALL}[surrogate_key]
+    rest = "v_reset" if hard_reset else "0.0"
+    if decay_input:
+        charge = f"h = v + (x - (v - {rest})) * decay"
+        charge_adjoint = "gx = gh * decay\ng_decay += gh * (h - v) / decay\ng_v = gh * (1.0 - decay)"
+    else:
+        charge = f"h = v - (v - {rest}) * decay + x"
+        charge_adjoint = f"gx = gh\ng_decay += -(gh * (v - {rest}))\ng_v = gh * (1.0 - decay)"
+    sr = "detach(s)" if detach_reset else "s"
+    reset = "v = h * (1.0 - sr) + v_reset * sr" if hard_reset else "v = h - theta * sr"
+    post = "theta = v_threshold + beta * a_in\n{reset}\na = a_in + (s - a_in) * decay_adapt"
+    forward = f"a_in = a\n{charge}\ntheta = v_threshold + beta * a\ns = spike(h - theta)\nsr = {sr}\n{reset}\na = a + (s - a) * decay_adapt"
+    restore = post.format(reset=reset.replace("sr", "s"))
+    if hard_reset:
+        gs_reset = "" if detach_reset else " + g_v * (v_reset - h)"
+        gh_direct, gtheta_reset = "g_v * (1.0 - s)", ""
+    else:
+        gs_reset = "" if detach_reset else " - g_v * theta"
+        gh_direct, gtheta_reset = "g_v", " - g_v * s"
+    backward = "\n".join([
+        "theta = v_threshold + beta * a",
+        "sgv = sg(h - theta)",
+        f"gsum = gs + g_a * decay_adapt{gs_reset}",
+        f"gh = {gh_direct} + gsum * sgv",
+        f"gtheta = -(gsum * sgv){gtheta_reset}",
+        "g_decay_adapt += g_a * (s - a)",
+        "g_a = g_a * (1.0 - decay_adapt) + gtheta * beta",
+        charge_adjoint,
+    ])
+    return Dynamics(
+        key=f"alif[{'hard' if hard_reset else 'soft'},{'decay_input' if decay_input else 'decay_v'},{'detach' if detach_reset else 'attach'},{surrogate_key}]",
+        states=("v", "a"),
+        lane_params=("decay", "decay_adapt"),
+        scalars=("v_threshold", "beta", "v_reset") if hard_reset else ("v_threshold", "beta"),
+        saved=("h", "a_in"),
+        forward=forward,
+        restore=restore,
+        backward=backward,
+        surrogate=surrogate_cls.program,
+        surrogate_scalars=surrogate_cls.parameter_names,
+    )
+
+
+class AdaptiveLIF(SpikingNeuron):
+    r"""LIF with an adaptive threshold (see the module docstring for the equations).
+
+    Args:
+        tau: membrane time constant in steps (float or per-neuron tensor).
+        tau_adapt: adaptation time constant in steps (float or per-neuron tensor), typically ≫ ``tau``.
+        beta: threshold increase per unit of adaptation (≥ 0; 0 gives a plain LIF).
+        learn_tau: make ``tau`` and ``tau_adapt`` learnable (through ``k = sigmoid(w)``), per neuron when
+            ``shape`` is given.
+        other arguments: as :class:`snn.neuron_models.LIF`.
+    """
+
+    def __init__(self, tau: float = 20.0, tau_adapt: float = 200.0, beta: float = 1.8, v_threshold: float = 1.0,
+                 v_reset: float | None = None, decay_input: bool = True, detach_reset: bool = False,
+                 learn_tau: bool = False, shape: tuple[int, ...] = (), surrogate=None, backend: str = "auto",
+                 check_finite: bool = False):
+        super().__init__(surrogate=surrogate, backend=backend, check_finite=check_finite)
+        tau, tau_adapt = positive_float("tau", tau), positive_float("tau_adapt", tau_adapt)
+        self.beta = finite_float("beta", beta)
+        if self.beta < 0:
+            raise ValueError(f"beta: expected a value >= 0, got {beta!r}")
+        self.v_threshold = finite_float("v_threshold", v_threshold)
+        self.v_reset = None if v_reset is None else finite_float("v_reset", v_reset)
+        self.decay_input, self.detach_reset, self.learn_tau = bool(decay_input), bool(detach_reset), bool(learn_tau)
+        if learn_tau:
+            for name, value in (("tau", tau), ("tau_adapt", tau_adapt)):
+                if value <= 1.0:
+                    raise ValueError(f"{name}: learnable time constants must be > 1, got {value!r}")
+            self.w = nn.Parameter(torch.full(tuple(shape), -torch.log(torch.tensor(tau - 1.0)).item()))
+            self.w_adapt = nn.Parameter(torch.full(tuple(shape), -torch.log(torch.tensor(tau_adapt - 1.0)).item()))
+        else:
+            self.register_buffer("tau", torch.full(tuple(shape), tau))
+            self.register_buffer("tau_adapt", torch.full(tuple(shape), tau_adapt))
+
+    def dynamics(self) -> Dynamics:
+        return adaptive_lif_dynamics(self.v_reset is not None, self.decay_input, self.detach_reset, self.surrogate.key)
+
+    def lane_parameters(self) -> dict[str, torch.Tensor]:
+        if self.learn_tau:
+            return {"decay": torch.sigmoid(self.w), "decay_adapt": torch.sigmoid(self.w_adapt)}
+        return {"decay": 1.0 / self.tau, "decay_adapt": 1.0 / self.tau_adapt}
+
+    def scalar_values(self) -> dict[str, float]:
+        values = {"v_threshold": self.v_threshold, "beta": self.beta}
+        if self.v_reset is not None:
+            values["v_reset"] = self.v_reset
+        return values
+
+    def initial_values(self) -> dict[str, float]:
+        return {"v": self.v_reset if self.v_reset is not None else 0.0, "a": 0.0}
+
+    def extra_repr(self) -> str:
+        reset = "soft" if self.v_reset is None else f"v_reset={self.v_reset}"
+        return (f"beta={self.beta}, v_threshold={self.v_threshold}, {reset}, decay_input={self.decay_input}, "
+                f"detach_reset={self.detach_reset}, learn_tau={self.learn_tau}, surrogate={self.surrogate}, "
+                f"backend={self.backend!r}")
