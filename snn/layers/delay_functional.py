@@ -204,7 +204,7 @@ def _integer_scatter(x, weight_t, delay_t, out):  # pragma: no cover - compiled
 
 
 def integer_delay_scatter(
-    x: torch.Tensor, weight: torch.Tensor, delays: torch.Tensor, right_pad: int
+    x: torch.Tensor, weight: torch.Tensor, delays: torch.Tensor, right_pad: int, backend: str = "auto"
 ) -> torch.Tensor:
     """Integer-delay synapses applied spike by spike, without a dense kernel.
 
@@ -212,14 +212,20 @@ def integer_delay_scatter(
     ``[C_out, C_in, K]`` integers in ``[0, D-1]`` steps. Returns ``[T + right_pad, B, C_out]`` with
     ``y[t + d[o,i,k], b, o] += x[t, b, i] · w[o,i,k]``; contributions past the last output step are
     dropped (as the dense path drops them). Cost ``O(nnz(x) · K · C_out)``. No autograd.
+    ``backend``: ``"numba"`` (CPU float32/float64), ``"torch"`` (``index_add_`` over the non-zeros, any
+    device) or ``"auto"`` (numba where it can run).
     """
+    if backend not in ("auto", "numba", "torch"):
+        raise ValueError(f"backend must be 'auto', 'numba' or 'torch', got {backend!r}")
+    if backend == "numba" and not sparse_input_supported(x):
+        raise ValueError(f"backend 'numba' needs a CPU float32/float64 x, got {x.dtype} on {x.device}")
     t_in, batch, _ = x.shape
     c_out = weight.shape[0]
     t_out = t_in + right_pad
     out = x.new_zeros(t_out, batch, c_out)
     w_t = weight.detach().permute(1, 2, 0).to(x.dtype).contiguous()  # [C_in, K, C_out]
     d_t = delays.permute(1, 2, 0).to(torch.int64).contiguous()
-    if sparse_input_supported(x):
+    if backend != "torch" and sparse_input_supported(x):
         _integer_scatter(x.detach().contiguous().numpy(), w_t.numpy(), d_t.numpy(), out.numpy())
         return out
     # Device-agnostic path: index_add over the non-zeros, chunked to bound memory.
