@@ -21,7 +21,8 @@ Channel pooling sums groups of ``pool`` adjacent channels (700 → 140 with ``po
 DCLS-delay SHD recipe); ``C = ceil(n_channels / pool)``, a short last group is summed as it is.
 ``binary=True`` clips counts to {0, 1} after pooling.
 
-The work is one ``np.bincount`` over flat indices ``b·C + c`` — no Python loop over events.
+The work is two compiled (numba) passes over the events — one for each sample's ``T``, one that
+increments ``F`` in place — with no Python loop over events and no temporary per-event arrays.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numba
 import numpy as np
 
 __all__ = ["bin_events", "bin_events_batch", "ToFrames", "times_to_us"]
@@ -57,13 +59,6 @@ def _n_steps_cap(dt_ms: float, max_duration_ms: float | None) -> int | None:
         return None
     # number of bins whose start lies before max_duration_ms
     return max(1, int(math.ceil(round(max_duration_ms * 1000.0, 6) / round(dt_ms * 1000.0, 6))))
-
-
-def _bins(t_us: np.ndarray, dt_ms: float) -> np.ndarray:
-    dt_us = dt_ms * 1000.0
-    if float(dt_us).is_integer():
-        return t_us // int(dt_us)
-    return np.floor(t_us / dt_us).astype(np.int64)
 
 
 def bin_events_batch(
@@ -123,35 +118,51 @@ def bin_events_batch(
         if u_min < 0 or u_max >= n_channels:
             bad = u_max if u_max >= n_channels else u_min
             raise ValueError(f"channel ids must lie in [0, {n_channels}), got {bad}")
-    sample_of_event = np.repeat(np.arange(n, dtype=np.int64), np.diff(offsets))
-    b = _bins(times_to_us(times_s), dt_ms)
-    ch = units.astype(np.int64) // pool if pool > 1 else units.astype(np.int64)
-    if cap is not None:
-        keep = b < cap
-        if not keep.all():
-            b, ch, sample_of_event = b[keep], ch[keep], sample_of_event[keep]
-    # T_i = last bin + 1 (1 for empty samples), or the cap when padding
-    if pad:
-        lengths = np.full(n, cap, dtype=np.int64)
-    else:
-        last = np.full(n, -1, dtype=np.int64)
-        _segment_max(last, sample_of_event, b)
-        lengths = np.maximum(last + 1, 1)
+    dt_us = float(dt_ms) * 1000.0
+    cap_i = -1 if cap is None else int(cap)
+    lengths = np.empty(n, dtype=np.int64)
+    _lengths_kernel(times_s, offsets, dt_us, cap_i, bool(pad), lengths)
     row0 = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(lengths, out=row0[1:])
-    flat = (row0[sample_of_event] + b) * c_out + ch
-    counts = np.bincount(flat, minlength=int(row0[-1]) * c_out)
-    if binary:
-        np.minimum(counts, 1, out=counts)
-    return counts.reshape(int(row0[-1]), c_out).astype(dtype, copy=False), lengths
+    out_dtype = np.dtype(dtype)
+    frames = np.zeros((int(row0[-1]), c_out), dtype=out_dtype)
+    _fill_kernel(times_s, units, offsets, row0, dt_us, cap_i, int(pool), bool(binary), frames)
+    return frames, lengths
 
 
-def _segment_max(out: np.ndarray, seg: np.ndarray, val: np.ndarray) -> None:
-    """``out[s] = max(out[s], max(val[seg == s]))`` for a sorted ``seg`` (event order is per sample)."""
-    if seg.size == 0:
-        return
-    starts = np.flatnonzero(np.r_[True, seg[1:] != seg[:-1]])
-    out[seg[starts]] = np.maximum(out[seg[starts]], np.maximum.reduceat(val, starts))
+@numba.njit(cache=True, nogil=True)
+def _bin_of(t, dt_us):
+    # µs truncated toward zero (as ``times_to_us``), then floor division by the bin width
+    return np.int64(np.floor(np.float64(np.int64(np.float64(t) * 1e6)) / dt_us))
+
+
+@numba.njit(cache=True, nogil=True)
+def _lengths_kernel(times, offsets, dt_us, cap, pad, lengths):
+    for i in range(offsets.size - 1):
+        if pad:
+            lengths[i] = cap
+            continue
+        last = -1
+        for k in range(offsets[i], offsets[i + 1]):
+            b = _bin_of(times[k], dt_us)
+            if (cap < 0 or b < cap) and b > last:
+                last = b
+        lengths[i] = max(last + 1, 1)
+
+
+@numba.njit(cache=True, nogil=True)
+def _fill_kernel(times, units, offsets, row0, dt_us, cap, pool, binary, frames):
+    for i in range(offsets.size - 1):
+        r = row0[i]
+        for k in range(offsets[i], offsets[i + 1]):
+            b = _bin_of(times[k], dt_us)
+            if cap >= 0 and b >= cap:
+                continue
+            c = np.int64(units[k]) // pool
+            if binary:
+                frames[r + b, c] = 1
+            else:
+                frames[r + b, c] += 1
 
 
 def bin_events(

@@ -40,7 +40,7 @@ __all__ = ["SpikeTrainH5", "DatasetFormatError", "EVENT_DTYPE", "REQUIRED_KEYS"]
 
 REQUIRED_KEYS = ("spikes/times", "spikes/units", "labels")
 EVENT_DTYPE = np.dtype([("t", np.int64), ("x", np.int64), ("p", np.int64)])
-_CHUNK = 256  # samples per vectorised binning chunk
+_CHUNK = 128  # samples per vectorised binning chunk
 
 
 class DatasetFormatError(ValueError):
@@ -245,9 +245,9 @@ class SpikeTrainH5(Dataset):
                 counts = np.fromiter((t.size for t in ts), dtype=np.int64, count=b - a)
                 offsets = np.zeros(b - a + 1, dtype=np.int64)
                 np.cumsum(counts, out=offsets[1:])
-                t_cat = np.concatenate(ts).astype(np.float64, copy=False) if ts else np.zeros(0)
-                u_cat = np.concatenate(us).astype(np.int64, copy=False) if us else np.zeros(0, np.int64)
-                frames, lengths = self.frames.batch(t_cat, u_cat, offsets, dtype=np.int64)
+                t_cat = np.concatenate(ts) if ts else np.zeros(0)
+                u_cat = np.concatenate(us) if us else np.zeros(0, np.int64)
+                frames, lengths = self.frames.batch(t_cat, u_cat, offsets, dtype=np.int32)
                 if frames.size and frames.max() > np.iinfo(dtype).max:
                     raise DatasetFormatError(
                         f"{self.path}: a bin holds {frames.max()} spikes, more than the cache's uint16 can store; use a smaller dt_ms"
