@@ -93,10 +93,13 @@ def sparse_input_supported(x: torch.Tensor) -> bool:
 
 @nb.njit(parallel=True, cache=True, nogil=True)
 def _sparse_forward(x, kernel, out):  # pragma: no cover - compiled
+    # One batch element per task, accumulated in a contiguous [T_out, C_out] buffer: the rows of
+    # out[:, b] are B·C_out apart (a power-of-two stride that thrashes the cache).
     t_in, batch, c_in = x.shape
     d, _, c_out = kernel.shape
     t_out = out.shape[0]
     for b in nb.prange(batch):
+        acc = np.zeros((t_out, c_out), dtype=out.dtype)
         for t in range(t_in):
             tp = t + d - 1
             j0 = max(0, tp - t_out + 1)
@@ -104,10 +107,11 @@ def _sparse_forward(x, kernel, out):  # pragma: no cover - compiled
                 v = x[t, b, i]
                 if v != 0.0:
                     for j in range(j0, d):
-                        row = out[tp - j, b]
+                        row = acc[tp - j]
                         kr = kernel[j, i]
                         for o in range(c_out):
                             row[o] += v * kr[o]
+        out[:, b, :] = acc
 
 
 @nb.njit(parallel=True, cache=True, nogil=True)
@@ -118,7 +122,9 @@ def _sparse_grad_kernel(x, grad_out, partial):  # pragma: no cover - compiled
     chunk = (batch + n_chunks - 1) // n_chunks
     for c in nb.prange(n_chunks):
         acc = partial[c]
+        g = np.empty((t_out, c_out), dtype=grad_out.dtype)
         for b in range(c * chunk, min(batch, (c + 1) * chunk)):
+            g[:, :] = grad_out[:, b, :]
             for t in range(t_in):
                 tp = t + d - 1
                 j0 = max(0, tp - t_out + 1)
@@ -126,10 +132,10 @@ def _sparse_grad_kernel(x, grad_out, partial):  # pragma: no cover - compiled
                     v = x[t, b, i]
                     if v != 0.0:
                         for j in range(j0, d):
-                            g = grad_out[tp - j, b]
+                            gr = g[tp - j]
                             a = acc[j, i]
                             for o in range(c_out):
-                                a[o] += v * g[o]
+                                a[o] += v * gr[o]
 
 
 def _dense_grad_input(grad_out: torch.Tensor, kernel: torch.Tensor, t_in: int) -> torch.Tensor:
@@ -190,6 +196,7 @@ def _integer_scatter(x, weight_t, delay_t, out):  # pragma: no cover - compiled
     _, n_k, c_out = weight_t.shape
     t_out = out.shape[0]
     for b in nb.prange(batch):
+        acc = np.zeros((t_out, c_out), dtype=out.dtype)
         for t in range(t_in):
             for i in range(c_in):
                 v = x[t, b, i]
@@ -200,7 +207,8 @@ def _integer_scatter(x, weight_t, delay_t, out):  # pragma: no cover - compiled
                         for o in range(c_out):
                             tt = t + dr[o]
                             if tt < t_out:
-                                out[tt, b, o] += v * wr[o]
+                                acc[tt, o] += v * wr[o]
+        out[:, b, :] = acc
 
 
 def integer_delay_scatter(
