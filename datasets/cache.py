@@ -4,7 +4,8 @@ Layout of a cache file (little-endian)::
 
     bytes [0, 4096)          magic ``SNNFRM01`` + JSON header (padded with spaces)
     bytes [4096, 4096+D)     frames, C-contiguous ``[ΣT_i, *frame_shape]`` of ``header["dtype"]``
-    bytes [4096+D, end)      ``offsets`` int64 ``[N+1]``: sample ``i`` is rows ``offsets[i]:offsets[i+1]``
+    then                     ``offsets`` int64 ``[N+1]``: sample ``i`` is rows ``offsets[i]:offsets[i+1]``
+    then                     ``labels`` int64 ``[N]``
 
 The header holds the cache key (a hash of the source identity and every preprocessing
 parameter), the shapes, and a CRC-32 of the frame bytes.  The file is written to a temporary
@@ -64,13 +65,13 @@ def cache_key(*parts: Any) -> str:
 def write_frame_cache(
     path: str | os.PathLike,
     key: str,
-    chunks: Iterable[tuple[np.ndarray, np.ndarray]],
+    chunks: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]],
     *,
     frame_shape: tuple[int, ...],
     dtype: np.dtype | type,
     meta: dict[str, Any] | None = None,
 ) -> None:
-    """Stream ``(frames [ΣT, *frame_shape], lengths [n])`` chunks into a cache file, atomically.
+    """Stream ``(frames [ΣT, *frame_shape], lengths [n], labels [n])`` chunks into a cache file, atomically.
 
     Raises whatever the chunk iterator raises; in that case no file is left behind.
     """
@@ -83,7 +84,8 @@ def write_frame_cache(
             fh.write(b"\0" * _HEADER_BYTES)
             crc = 0
             lengths: list[np.ndarray] = []
-            for frames, lens in chunks:
+            labels: list[np.ndarray] = []
+            for frames, lens, labs in chunks:
                 frames = np.ascontiguousarray(frames, dtype=dtype)
                 if frames.shape[1:] != tuple(frame_shape) or frames.shape[0] != int(np.sum(lens)):
                     raise ValueError(
@@ -94,10 +96,14 @@ def write_frame_cache(
                 crc = zlib.crc32(buf, crc)
                 fh.write(buf)
                 lengths.append(np.asarray(lens, dtype=np.int64))
+                labels.append(np.asarray(labs, dtype=np.int64).reshape(-1))
+                if labels[-1].size != lengths[-1].size:
+                    raise ValueError(f"cache chunk has {labels[-1].size} labels for {lengths[-1].size} samples")
             all_len = np.concatenate(lengths) if lengths else np.zeros(0, np.int64)
             offsets = np.zeros(all_len.size + 1, dtype=np.int64)
             np.cumsum(all_len, out=offsets[1:])
             fh.write(offsets.tobytes())
+            fh.write((np.concatenate(labels) if labels else np.zeros(0, np.int64)).tobytes())
             header = {
                 "version": _FORMAT_VERSION,
                 "key": key,
@@ -156,12 +162,14 @@ class FrameCache:
         self.meta = header.get("meta", {})
         row_bytes = self.dtype.itemsize * int(np.prod(self.frame_shape, dtype=np.int64))
         self._data_bytes = self.n_rows * row_bytes
-        expected = _HEADER_BYTES + self._data_bytes + 8 * (self.n_samples + 1)
+        expected = _HEADER_BYTES + self._data_bytes + 8 * (2 * self.n_samples + 1)
         actual = self.path.stat().st_size
         if actual != expected:
             raise CacheError(f"cache file {self.path} has {actual} bytes, expected {expected} (truncated?)")
         self.offsets = np.fromfile(self.path, dtype=np.int64, count=self.n_samples + 1,
                                    offset=_HEADER_BYTES + self._data_bytes)
+        self.labels = np.fromfile(self.path, dtype=np.int64, count=self.n_samples,
+                                  offset=_HEADER_BYTES + self._data_bytes + 8 * (self.n_samples + 1))
         if self.offsets[0] != 0 or self.offsets[-1] != self.n_rows or np.any(np.diff(self.offsets) < 0):
             raise CacheError(f"cache file {self.path} has inconsistent sample offsets")
         if verify:

@@ -252,7 +252,7 @@ class SpikeTrainH5(Dataset):
                     raise DatasetFormatError(
                         f"{self.path}: a bin holds {frames.max()} spikes, more than the cache's uint16 can store; use a smaller dt_ms"
                     )
-                yield frames.astype(dtype), lengths
+                yield frames.astype(dtype), lengths, self._labels[a:b]
 
     def build_cache(self, path: Path, key: str) -> None:
         """Bin every sample of the file and write the cache atomically."""
