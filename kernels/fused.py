@@ -35,8 +35,9 @@ class FusedDynamics(torch.autograd.Function):
         grad_spikes = _dense(grad_spikes, spikes)
         grad_finals = [_dense(g, s) for g, s in zip(grads[:n_states], states)]
         grad_rec = [_dense(g, spikes) for g in grads[n_states:]] if record else []
+        param_grads = any(ctx.needs_input_grad[6 : 6 + n_params])
         gx, g_params, g_states = runner.backward(
-            dynamics, grad_spikes, grad_finals, grad_rec, spikes, saved, params, states, scalars, record
+            dynamics, grad_spikes, grad_finals, grad_rec, spikes, saved, params, states, scalars, record, param_grads
         )
         return (None, None, None, None, None, gx, *g_params, *g_states)
 

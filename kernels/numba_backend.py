@@ -43,8 +43,12 @@ class _Constants:
         return "\n".join(f"{name} = np.{self.numpy_type}({value!r})" for value, name in self.names.items())
 
 
-def generate_source(dynamics: Dynamics, dtype: torch.dtype, record: bool) -> str:
-    """Python source of a module with ``forward`` and ``backward`` numba kernels for ``dynamics``."""
+def generate_source(dynamics: Dynamics, dtype: torch.dtype, record: bool, param_grads: bool = True) -> str:
+    """Python source of a module with ``forward`` and ``backward`` numba kernels for ``dynamics``.
+
+    With ``param_grads=False`` the backward skips the lane-parameter gradients (fixed time constants) and its
+    ``a_g_<param>`` arguments are left untouched.
+    """
     numpy_type = {torch.float32: "float32", torch.float64: "float64"}[dtype]
     consts = _Constants(numpy_type)
     zero, one = consts(0.0), consts(1.0)
@@ -67,11 +71,15 @@ def generate_source(dynamics: Dynamics, dtype: torch.dtype, record: bool) -> str
     # ---- forward
     fwd_args = ["a_x", "a_s"] + [f"a_sv_{n}" for n in saved] + rec_arrays
     fwd_args += [f"a_p_{n}" for n in params] + [f"a_st_{n}" for n in states] + scal + ["T", "L", "CH"]
-    loads = [f"{i8}x = a_x[t, l]"] + [f"{i8}{n} = a_st_{n}[l]" for n in states] + [f"{i8}{n} = a_p_{n}[l]" for n in params]
-    stores = [f"{i8}a_s[t, l] = s"] + [f"{i8}a_sv_{n}[t, l] = {n}" for n in saved]
-    stores += [f"{i8}a_st_{n}[l] = {n}" for n in states]
+    i6 = " " * 12
+    chunk_views = [f"        c_st_{n} = a_st_{n}[lo:hi]" for n in states] + [f"        c_p_{n} = a_p_{n}[lo:hi]" for n in params]
+    row_arrays = ["x", "s"] + [f"sv_{n}" for n in saved] + ([f"rec_{n}" for n in states] if record else [])
+    row_views = [f"{i6}r_{a} = a_{a}[t, lo:hi]" for a in row_arrays]
+    loads = [f"{i8}x = r_x[i]"] + [f"{i8}{n} = c_st_{n}[i]" for n in states] + [f"{i8}{n} = c_p_{n}[i]" for n in params]
+    stores = [f"{i8}r_s[i] = s"] + [f"{i8}r_sv_{n}[i] = {n}" for n in saved]
+    stores += [f"{i8}c_st_{n}[i] = {n}" for n in states]
     if record:
-        stores += [f"{i8}a_rec_{n}[t, l] = {n}" for n in states]
+        stores += [f"{i8}r_rec_{n}[i] = {n}" for n in states]
     forward = "\n".join(
         [
             "@nb.njit(parallel=True, cache=True)",
@@ -79,8 +87,11 @@ def generate_source(dynamics: Dynamics, dtype: torch.dtype, record: bool) -> str
             "    for c in nb.prange((L + CH - 1) // CH):",
             "        lo = c * CH",
             "        hi = min(lo + CH, L)",
+            "        nl = hi - lo",
+            *chunk_views,
             "        for t in range(T):",
-            "            for l in range(lo, hi):",
+            *row_views,
+            "            for i in range(nl):",
             *loads,
             printer.program(d.forward_program, indent=i8),
             *stores,
@@ -90,6 +101,7 @@ def generate_source(dynamics: Dynamics, dtype: torch.dtype, record: bool) -> str
     # ---- backward
     grad_states = [d.grad_name(n) for n in states]
     grad_params = [d.grad_name(n) for n in params]
+    backward_program = d.backward_program if param_grads else [st for st in d.backward_program if st.target not in grad_params]
     grec = [f"a_grec_{n}" for n in states] if record else []
     bwd_args = ["a_gs"] + [f"a_gfinal_{n}" for n in states] + grec + ["a_s"] + [f"a_sv_{n}" for n in saved]
     bwd_args += [f"a_p_{n}" for n in params] + [f"a_init_{n}" for n in states]
@@ -97,24 +109,34 @@ def generate_source(dynamics: Dynamics, dtype: torch.dtype, record: bool) -> str
     restore = ir.rename(d.restore_program, {**{n: f"p_{n}" for n in saved}, "s": "p_s"})
 
     def body(first_step: bool) -> list[str]:
-        lines = [f"{i8}{n} = a_p_{n}[l]" for n in params]
+        lines = [f"{i8}{n} = c_p_{n}[i]" for n in params]
         if first_step:
-            lines += [f"{i8}{n} = a_init_{n}[l]" for n in states]
+            lines += [f"{i8}{n} = c_init_{n}[i]" for n in states]
         else:
-            lines += [f"{i8}p_{n} = a_sv_{n}[t - 1, l]" for n in saved] + [f"{i8}p_s = a_s[t - 1, l]"]
+            lines += [f"{i8}p_{n} = q_sv_{n}[i]" for n in saved] + [f"{i8}p_s = q_s[i]"]
             lines.append(printer.program(restore, indent=i8))
-        lines += [f"{i8}{n} = a_sv_{n}[t, l]" for n in saved]
-        lines += [f"{i8}s = a_s[t, l]", f"{i8}gs = a_gs[t, l]"]
+        lines += [f"{i8}{n} = r_sv_{n}[i]" for n in saved]
+        lines += [f"{i8}s = r_s[i]", f"{i8}gs = r_gs[i]"]
         for n, g in zip(states, grad_states):
-            extra = f" + a_grec_{n}[t, l]" if record else ""
-            lines.append(f"{i8}{g} = a_{g}[l]{extra}")
-        lines += [f"{i8}{g} = a_{g}[l]" for g in grad_params]
-        lines.append(printer.program(d.backward_program, indent=i8))
-        lines += [f"{i8}a_gx[t, l] = gx"] + [f"{i8}a_{g}[l] = {g}" for g in grad_states + grad_params]
+            extra = f" + r_grec_{n}[i]" if record else ""
+            lines.append(f"{i8}{g} = c_{g}[i]{extra}")
+        used_params = grad_params if param_grads else []
+        lines += [f"{i8}{g} = c_{g}[i]" for g in used_params]
+        lines.append(printer.program(backward_program, indent=i8))
+        lines += [f"{i8}r_gx[i] = gx"] + [f"{i8}c_{g}[i] = {g}" for g in grad_states + used_params]
         return lines
 
-    init = [f"            a_{g}[l] = a_gfinal_{n}[l]" for n, g in zip(states, grad_states)]
-    init += [f"            a_{g}[l] = {zero}" for g in grad_params]
+    def step_views(first_step: bool) -> list[str]:
+        rows = ["gs", "s", "gx"] + [f"sv_{n}" for n in saved] + ([f"grec_{n}" for n in states] if record else [])
+        views = [f"{i6}r_{a} = a_{a}[t, lo:hi]" for a in rows]
+        if not first_step:
+            views += [f"{i6}q_{a} = a_{a}[t - 1, lo:hi]" for a in ["s"] + [f"sv_{n}" for n in saved]]
+        return views
+
+    chunk = [f"        c_p_{n} = a_p_{n}[lo:hi]" for n in params] + [f"        c_init_{n} = a_init_{n}[lo:hi]" for n in states]
+    chunk += [f"        c_{g} = a_{g}[lo:hi]" for g in grad_states + grad_params]
+    init = [f"            c_{g}[i] = a_gfinal_{n}[lo + i]" for n, g in zip(states, grad_states)]
+    init += [f"            c_{g}[i] = {zero}" for g in (grad_params if param_grads else [])]
     backward = "\n".join(
         [
             "@nb.njit(parallel=True, cache=True)",
@@ -122,24 +144,28 @@ def generate_source(dynamics: Dynamics, dtype: torch.dtype, record: bool) -> str
             "    for c in nb.prange((L + CH - 1) // CH):",
             "        lo = c * CH",
             "        hi = min(lo + CH, L)",
-            "        for l in range(lo, hi):",
-            *(init or ["            pass"]),
+            "        nl = hi - lo",
+            *chunk,
+            "        for i in range(nl):",
+            *init,
             "        for t in range(T - 1, 0, -1):",
-            "            for l in range(lo, hi):",
+            *step_views(first_step=False),
+            "            for i in range(nl):",
             *body(first_step=False),
             "        if T > 0:",
             "            t = 0",
-            "            for l in range(lo, hi):",
+            *step_views(first_step=True),
+            "            for i in range(nl):",
             *body(first_step=True),
         ]
     )
-    header = f'"""Generated by snn.kernels.numba_backend for dynamics {d.key!r} ({numpy_type}, record={record})."""'
+    header = f'"""Generated by snn.kernels.numba_backend for dynamics {d.key!r} ({numpy_type}, record={record}, param_grads={param_grads})."""'
     return "\n".join([header, "import math", "import numba as nb", "import numpy as np", "", consts.source(), "", forward, "", backward, ""])
 
 
 @lru_cache(maxsize=None)
-def _load(dynamics: Dynamics, dtype: torch.dtype, record: bool) -> ModuleType:
-    source = generate_source(dynamics, dtype, record)
+def _load(dynamics: Dynamics, dtype: torch.dtype, record: bool, param_grads: bool = True) -> ModuleType:
+    source = generate_source(dynamics, dtype, record, param_grads)
     name = f"snn_numba_{codecache.digest(source)}"
     path = codecache.cache_dir("numba") / f"{name}.py"
     if not path.exists() or path.read_text() != source:
@@ -195,8 +221,11 @@ class NumbaRunner:
         init_states: Sequence[torch.Tensor],
         scalars: Sequence[float],
         record: bool,
-    ) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
-        module = _load(dynamics, spikes.dtype, record)
+        param_grads: bool = True,
+    ) -> tuple[torch.Tensor, list[torch.Tensor | None], list[torch.Tensor]]:
+        """Gradients w.r.t. the input, the lane parameters (``None`` each when ``param_grads`` is false) and the
+        initial states."""
+        module = _load(dynamics, spikes.dtype, record, param_grads)
         T, L = spikes.shape
         gx = torch.empty_like(spikes)
         g_params = [torch.empty_like(p) for p in lane_params]
@@ -207,4 +236,4 @@ class NumbaRunner:
             *map(_np, saved), *map(_np, lane_params), *map(_np, init_states), _np(gx), *map(_np, g_params),
             *map(_np, g_states), *(cast(v) for v in scalars), T, L, CHUNK,
         )
-        return gx, g_params, g_states
+        return gx, (g_params if param_grads else [None] * len(g_params)), g_states
