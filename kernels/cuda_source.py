@@ -1,0 +1,254 @@
+r"""CUDA C++ source generated from a :class:`Dynamics`: a fused forward and a fused backward kernel.
+
+One thread owns one lane (one neuron of one batch element) and walks all ``T`` steps with the state in registers.
+The input is viewed as ``[T, L]``: at step ``t`` thread ``l`` loads ``x[t*L + l]``, so a warp reads 32 consecutive
+values (coalesced). The forward stores the spikes and the dynamics' ``saved`` variables; the backward walks time
+in reverse and rebuilds each step's input state with the ``restore`` program, exactly as the numba backend does
+(:mod:`snn.kernels.numba_backend`), with the same argument order plus ``T`` and ``L`` (there are no chunks).
+
+Types. ``scalar_t`` is the storage type of every tensor (the input's dtype); ``acc_t`` is the arithmetic type:
+``float`` for float32, float16 and bfloat16, ``double`` for float64. Values are converted on load and store with
+``SNN_LOAD`` / ``SNN_STORE``; the state and the parameter-gradient accumulators stay in ``acc_t`` registers for
+the whole sequence, so half-precision runs round only what they store (spikes, saved variables, recordings,
+gradients). Half types are raw 16-bit patterns (``unsigned short``) converted by small inline functions (PTX
+``cvt`` on the device for float16, bit arithmetic for bfloat16), so no CUDA header is needed: the source
+compiles under NVRTC without an include path, and the same conversions run on the host.
+
+Host shim. Everything CUDA-specific is behind the prelude's ``#ifdef SNN_HOST_SHIM``: the host shim
+(:mod:`snn.kernels.host_shim`) defines ``SNN_HOST_SHIM`` and the CUDA keywords and built-ins, and compiles this
+very source with g++ to test its numerics on the CPU.
+
+Floating-point contraction must be off (``--fmad=false`` for NVRTC/nvcc, ``-ffp-contract=off`` for g++): each
+operation is then rounded as in the torch reference, so float32 spikes are identical to it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from snn.kernels import codecache, ir
+from snn.kernels.dynamics import Dynamics
+
+DTYPES = ("float32", "float16", "bfloat16", "float64")
+GENERATOR_VERSION = "1"
+
+_TYPES = {  # dtype -> (scalar_t, acc_t)
+    "float32": ("float", "float"),
+    "float64": ("double", "double"),
+    "float16": ("unsigned short", "float"),
+    "bfloat16": ("unsigned short", "float"),
+}
+
+_PRELUDE_COMMON = r"""
+#ifndef SNN_PRELUDE_DEFINED
+#define SNN_PRELUDE_DEFINED
+#ifndef SNN_HOST_SHIM
+#define SNN_DEVICE __device__ __forceinline__
+#endif
+"""
+
+_PRELUDE_FLOAT = r"""
+typedef float scalar_t;
+typedef float acc_t;
+#define SNN_LOAD(v) (v)
+#define SNN_STORE(v) (v)
+"""
+
+_PRELUDE_DOUBLE = r"""
+typedef double scalar_t;
+typedef double acc_t;
+#define SNN_LOAD(v) (v)
+#define SNN_STORE(v) (v)
+"""
+
+_PRELUDE_HALF = r"""
+typedef unsigned short scalar_t;  /* IEEE binary16 bit pattern */
+typedef float acc_t;
+#ifndef SNN_HOST_SHIM
+SNN_DEVICE float snn_half_to_float(unsigned short h) {
+    float f;
+    asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h));
+    return f;
+}
+SNN_DEVICE unsigned short snn_float_to_half(float f) {
+    unsigned short h;
+    asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f));
+    return h;
+}
+#endif
+#define SNN_LOAD(v) snn_half_to_float(v)
+#define SNN_STORE(v) snn_float_to_half(v)
+"""
+
+_PRELUDE_BFLOAT = r"""
+typedef unsigned short scalar_t;  /* bfloat16 bit pattern: the high half of a float32 */
+typedef float acc_t;
+union snn_bits { float f; unsigned int u; };
+SNN_DEVICE float snn_bf16_to_float(unsigned short b) {
+    snn_bits v;
+    v.u = ((unsigned int)b) << 16;
+    return v.f;
+}
+SNN_DEVICE unsigned short snn_float_to_bf16(float f) {  /* round to nearest even; NaN stays NaN */
+    snn_bits v;
+    v.f = f;
+    unsigned int bits = v.u;
+    if ((bits & 0x7fffffffu) > 0x7f800000u) return (unsigned short)((bits >> 16) | 0x40u);
+    bits += 0x7fffu + ((bits >> 16) & 1u);
+    return (unsigned short)(bits >> 16);
+}
+#define SNN_LOAD(v) snn_bf16_to_float(v)
+#define SNN_STORE(v) snn_float_to_bf16(v)
+"""
+
+_PRELUDE_FUNCTIONS = r"""
+SNN_DEVICE acc_t snn_relu(acc_t u) { return u > (acc_t)0 ? u : (acc_t)0; }
+SNN_DEVICE acc_t snn_heaviside(acc_t u) { return u >= (acc_t)0 ? (acc_t)1 : (acc_t)0; }
+#define SNN_EXP(u) {exp}(u)
+#define SNN_ABS(u) {abs}(u)
+#define SNN_RELU(u) snn_relu(u)
+#define SNN_HEAVISIDE(u) snn_heaviside(u)
+#endif  /* SNN_PRELUDE_DEFINED */
+"""
+
+
+def prelude(dtype: str) -> str:
+    """Type definitions and the ``SNN_*`` macros for ``dtype``; guarded so that several kernels can share a file."""
+    body = {"float32": _PRELUDE_FLOAT, "float64": _PRELUDE_DOUBLE, "float16": _PRELUDE_HALF, "bfloat16": _PRELUDE_BFLOAT}
+    functions = _PRELUDE_FUNCTIONS.replace("{exp}", "exp" if dtype == "float64" else "expf")
+    functions = functions.replace("{abs}", "fabs" if dtype == "float64" else "fabsf")
+    return _PRELUDE_COMMON + body[dtype] + functions
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """A generated kernel's name and parameters ``(C type, name)``, in order (the host shim's launchers use it)."""
+
+    name: str
+    params: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class KernelPair:
+    forward: Kernel
+    backward: Kernel
+
+
+def _check(dtype: str) -> None:
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype: expected one of {DTYPES}, got {dtype!r}")
+
+
+def kernels(dynamics: Dynamics, dtype: str, record: bool, param_grads: bool = True) -> KernelPair:
+    """Names and signatures of the two kernels :func:`generate_source` emits for these arguments."""
+    _check(dtype)
+    d = dynamics
+    tag = codecache.digest(repr((GENERATOR_VERSION, d.key, d.states, d.lane_params, d.all_scalars, d.saved, d.forward,
+                                 d.restore, d.backward, d.surrogate, dtype, bool(record), bool(param_grads))))
+    out, inp = "scalar_t* __restrict__", "const scalar_t* __restrict__"
+    scal = tuple(("acc_t", n) for n in d.all_scalars) + (("int", "T"), ("int", "L"))
+    fwd = [(inp, "a_x"), (out, "a_s")] + [(out, f"a_sv_{n}") for n in d.saved]
+    fwd += [(out, f"a_rec_{n}") for n in d.states] if record else []
+    fwd += [(inp, f"a_p_{n}") for n in d.lane_params] + [(out, f"a_st_{n}") for n in d.states]
+    bwd = [(inp, "a_gs")] + [(inp, f"a_gfinal_{n}") for n in d.states]
+    bwd += [(inp, f"a_grec_{n}") for n in d.states] if record else []
+    bwd += [(inp, "a_s")] + [(inp, f"a_sv_{n}") for n in d.saved]
+    bwd += [(inp, f"a_p_{n}") for n in d.lane_params] + [(inp, f"a_init_{n}") for n in d.states]
+    bwd += [(out, "a_gx")] + [(out, f"a_g_{n}") for n in d.lane_params] + [(out, f"a_g_{n}") for n in d.states]
+    return KernelPair(Kernel(f"snn_fwd_{tag}", tuple(fwd) + scal), Kernel(f"snn_bwd_{tag}", tuple(bwd) + scal))
+
+
+def _signature(kernel: Kernel) -> str:
+    params = ",\n    ".join(f"{ctype} {name}" for ctype, name in kernel.params)
+    return f'extern "C" __global__ void {kernel.name}(\n    {params})'
+
+
+def _live(program: list[ir.Statement], outputs: set[str]) -> list[ir.Statement]:
+    """``program`` without the assignments that no later statement nor ``outputs`` reads (dead temporaries)."""
+    needed = set(outputs)
+    kept: list[ir.Statement] = []
+    for st in reversed(program):
+        if st.target in needed:
+            kept.append(st)
+            needed |= ir.names_read([st])
+    return kept[::-1]
+
+
+def generate_source(dynamics: Dynamics, dtype: str, record: bool, param_grads: bool = True) -> str:
+    """CUDA C++ source (prelude included) of the forward and backward kernels of ``dynamics``.
+
+    Forward ``snn_fwd_<digest>(x, s, saved..., [rec...], lane_params..., states..., scalars..., T, L)``: reads
+    ``x`` ``[T, L]`` and the lane parameters ``[L]``, reads the initial state from ``states`` ``[L]`` and
+    overwrites it with the final state; writes spikes, saved variables and (``record``) the state after each step,
+    all ``[T, L]``. Backward ``snn_bwd_<digest>(gs, gfinal..., [grec...], s, saved..., lane_params..., init...,
+    gx, g_lane_params..., g_init..., scalars..., T, L)``. Launch with one thread per lane (any block size).
+    With ``param_grads=False`` the backward skips the lane-parameter gradients (fixed time constants): its
+    ``g_lane_params`` arguments are left untouched and the work that only feeds them is removed.
+    """
+    _check(dtype)
+    d = dynamics
+    pair = kernels(d, dtype, record, param_grads)
+    printer = ir.CPrinter()
+    states, params, saved = d.states, d.lane_params, d.saved
+    scalars = set(d.all_scalars)
+    i1, i2, i3 = " " * 4, " " * 8, " " * 12
+    lane = [
+        f"{i1}const int snn_l = (int)(blockIdx.x * blockDim.x + threadIdx.x);",
+        f"{i1}if (snn_l >= L) return;",
+    ]
+    param_loads = [f"{i1}const acc_t {n} = SNN_LOAD(a_p_{n}[snn_l]);" for n in params]
+
+    # ---- forward
+    fwd_known = set(states) | set(params) | scalars | {"x"}
+    forward = [
+        _signature(pair.forward) + " {",
+        *lane,
+        *param_loads,
+        *(f"{i1}acc_t {n} = SNN_LOAD(a_st_{n}[snn_l]);" for n in states),
+        f"{i1}for (int snn_t = 0; snn_t < T; ++snn_t) {{",
+        f"{i2}const size_t snn_i = (size_t)snn_t * (size_t)L + (size_t)snn_l;",
+        f"{i2}const acc_t x = SNN_LOAD(a_x[snn_i]);",
+        printer.program(d.forward_program, indent=i2, declared=fwd_known),
+        f"{i2}a_s[snn_i] = SNN_STORE(s);",
+        *(f"{i2}a_sv_{n}[snn_i] = SNN_STORE({n});" for n in saved),
+        *((f"{i2}a_rec_{n}[snn_i] = SNN_STORE({n});" for n in states) if record else ()),
+        f"{i1}}}",
+        *(f"{i1}a_st_{n}[snn_l] = SNN_STORE({n});" for n in states),
+        "}",
+    ]
+
+    # ---- backward
+    grad_states = [d.grad_name(n) for n in states]
+    grad_params = [d.grad_name(n) for n in params] if param_grads else []
+    backward_program = _live(d.backward_program, {"gx", *grad_states, *grad_params})
+    restore = ir.rename(_live(d.restore_program, set(states)), {**{n: f"p_{n}" for n in saved}, "s": "p_s"})
+    restore_known = set(states) | set(params) | scalars | {f"p_{n}" for n in saved} | {"p_s"}
+    bwd_known = set(states) | set(params) | scalars | set(saved) | {"s", "gs"} | set(grad_states) | set(grad_params)
+    backward = [
+        _signature(pair.backward) + " {",
+        *lane,
+        *param_loads,
+        *(f"{i1}acc_t {g} = SNN_LOAD(a_gfinal_{n}[snn_l]);" for n, g in zip(states, grad_states)),
+        *(f"{i1}acc_t {g} = (acc_t)0;" for g in grad_params),
+        f"{i1}for (int snn_t = T - 1; snn_t >= 0; --snn_t) {{",
+        f"{i2}const size_t snn_i = (size_t)snn_t * (size_t)L + (size_t)snn_l;",
+        f"{i2}acc_t {', '.join(states)};",
+        f"{i2}if (snn_t > 0) {{",
+        f"{i3}const size_t snn_p = snn_i - (size_t)L;",
+        *(f"{i3}const acc_t p_{n} = SNN_LOAD(a_sv_{n}[snn_p]);" for n in saved),
+        f"{i3}const acc_t p_s = SNN_LOAD(a_s[snn_p]);",
+        printer.program(restore, indent=i3, declared=restore_known),
+        f"{i2}}} else {{",
+        *(f"{i3}{n} = SNN_LOAD(a_init_{n}[snn_l]);" for n in states),
+        f"{i2}}}",
+        *(f"{i2}const acc_t {n} = SNN_LOAD(a_sv_{n}[snn_i]);" for n in saved),
+        f"{i2}const acc_t s = SNN_LOAD(a_s[snn_i]);",
+        f"{i2}const acc_t gs = SNN_LOAD(a_gs[snn_i]);",
+        *((f"{i2}{g} += SNN_LOAD(a_grec_{n}[snn_i]);" for n, g in zip(states, grad_states)) if record else ()),
+        printer.program(backward_program, indent=i2, declared=bwd_known),
+        f"{i2}a_gx[snn_i] = SNN_STORE(gx);",
+        f"{i1}}}",
+        *(f"{i1}a_{g}[snn_l] = SNN_STORE({g});" for g in grad_params + grad_states),
+        "}",
+    ]
+    header = f"/* Generated by snn.kernels.cuda_source for dynamics {d.key!r} ({dtype}, record={bool(record)}, param_grads={bool(param_grads)}). */"
+    return "\n".join([header, prelude(dtype), "\n".join(forward), "", "\n".join(backward), ""])
