@@ -10,6 +10,12 @@ from snn.datasets.collate import pad_collate
 from snn.datasets.shd import SHD, SSC, SpokenDigits
 from snn.datasets.spike_h5 import DatasetFormatError, SpikeTrainH5
 from snn.datasets.splits import holdout_split
+from snn.datasets.augment import ChannelMask, ChannelShift, Compose, CutMix, TimeJitter, TimeMask
+from snn.datasets.vision import CIFAR10DVS, NMNIST, DVSGesture, EventFramesDataset, ToFrames2D, bin_events_2d
+from snn.datasets.registry import DATASETS, get_dataset
+from snn.datasets import summary, plot
+from snn.datasets.summary import summarize
+from snn.datasets.plot import raster
 
 __all__ = [
     "ToFrames", "bin_events", "bin_events_batch",
@@ -18,4 +24,8 @@ __all__ = [
     "SHD", "SSC", "SpokenDigits",
     "DatasetFormatError", "SpikeTrainH5",
     "holdout_split",
+    "ChannelMask", "ChannelShift", "Compose", "CutMix", "TimeJitter", "TimeMask",
+    "CIFAR10DVS", "NMNIST", "DVSGesture", "EventFramesDataset", "ToFrames2D", "bin_events_2d",
+    "DATASETS", "get_dataset",
+    "summary", "plot", "summarize", "raster",
 ]
