@@ -2,7 +2,6 @@ import os
 import pickle
 import warnings
 
-import h5py
 import numpy as np
 import pytest
 import torch
