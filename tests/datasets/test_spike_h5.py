@@ -152,7 +152,12 @@ def test_pickle_drops_handle_and_reopens(shd_file, cache_dir):
     path, _ = shd_file
     ds = SpikeTrainH5(path, frames=None, cache_dir=cache_dir)
     ds[0]
-    assert ds._h5 is not None
+    handle = ds._h5
+    ds[1]
+    assert handle is not None and ds._h5 is handle  # opened once, not per item
+    ds._pid = -1  # as seen from a forked worker: the handle belongs to another process
+    ds[2]
+    assert ds._h5 is not handle
     clone = pickle.loads(pickle.dumps(ds))
     assert clone._h5 is None
     np.testing.assert_array_equal(clone[1][0], ds[1][0])
