@@ -7,7 +7,8 @@ Writes a synthetic file in the SHD layout (vlen ``spikes/times`` float32 s, ``sp
   plus one pass over all items;
 * ``snn cached epoch``: a new dataset over the existing cache (header + CRC check) plus one pass;
 * ``tonic``: ``tonic.datasets.SHD`` pointed at the same file (it reopens the HDF5 on every item)
-  with ``tonic.transforms.ToFrame(sensor_size=(700, 1, 1), time_window=dt)``, one pass.
+  with ``tonic.transforms.ToFrame(sensor_size=(700, 1, 1), time_window=dt, start_time=0,
+  include_incomplete=True)`` (bins from t=0 like ours, so both give the same frames), one pass.
 
 Both produce dense ``[T, 700]`` count frames at the same ``dt``.  Prints a table and the ratios and
 writes a JSON report atomically.  Usage: ``python benchmarks/bench_datasets.py --samples 2000 --out r.json``.
@@ -92,7 +93,8 @@ def main() -> None:
     (work / "SHD" / "shd_train.h5.zip").touch()  # tonic only checks that the archive exists
     n_tonic = min(args.tonic_samples or args.samples, args.samples)
     tds = tonic.datasets.SHD(str(work), train=True,
-                             transform=tonic.transforms.ToFrame(sensor_size=(700, 1, 1), time_window=args.dt_ms * 1000))
+                             transform=tonic.transforms.ToFrame(sensor_size=(700, 1, 1), time_window=args.dt_ms * 1000,
+                                                                start_time=0, include_incomplete=True))
     t_tonic = epoch(tds, n_tonic)
     x_ours, x_tonic = ds2[0][0].numpy(), tds[0][0].reshape(-1, 700)
     same = x_tonic.shape[0] <= x_ours.shape[0]
