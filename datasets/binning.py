@@ -118,6 +118,8 @@ def bin_events_batch(
         if u_min < 0 or u_max >= n_channels:
             bad = u_max if u_max >= n_channels else u_min
             raise ValueError(f"channel ids must lie in [0, {n_channels}), got {bad}")
+    if times_s.dtype not in (np.float32, np.float64):
+        times_s = times_s.astype(np.float64)  # float16 (as in the SHD files) and ints; exact for both
     dt_us = float(dt_ms) * 1000.0
     cap_i = -1 if cap is None else int(cap)
     lengths = np.empty(n, dtype=np.int64)

@@ -9,13 +9,14 @@ import numpy as np
 import pytest
 
 
-def make_samples(n: int, *, seed: int = 0, n_channels: int = 700, max_events: int = 300, duration_s: float = 0.8):
-    """Random spike trains: list of (times_s float32 sorted, units uint16), labels, speakers."""
+def make_samples(n: int, *, seed: int = 0, n_channels: int = 700, max_events: int = 300, duration_s: float = 0.8,
+                 times_dtype=np.float16):
+    """Random spike trains: list of (times_s sorted, float16 like the real SHD files; units uint16), labels, speakers."""
     rng = np.random.default_rng(seed)
     times, units = [], []
     for _ in range(n):
         e = int(rng.integers(1, max_events))
-        times.append(np.sort(rng.uniform(0, duration_s, e)).astype(np.float32))
+        times.append(np.sort(rng.uniform(0, duration_s, e)).astype(times_dtype))
         units.append(rng.integers(0, n_channels, e).astype(np.uint16))
     labels = rng.integers(0, 20, n).astype(np.uint16)
     speakers = rng.integers(0, 6, n).astype(np.uint16)
@@ -23,11 +24,12 @@ def make_samples(n: int, *, seed: int = 0, n_channels: int = 700, max_events: in
 
 
 def write_shd_file(path, times, units, labels, speakers=None, keys=None, *, skip=()):
-    """Write the SHD layout: spikes/times (vlen float32), spikes/units (vlen uint16), labels, extra/*."""
+    """Write the SHD layout: spikes/times (vlen float, dtype of ``times``), spikes/units (vlen uint16), labels, extra/*."""
     path = Path(path)
     with h5py.File(path, "w") as f:
         if "spikes/times" not in skip:
-            d = f.create_dataset("spikes/times", (len(times),), dtype=h5py.vlen_dtype(np.float32))
+            t_dtype = np.asarray(times[0]).dtype if len(times) else np.float16
+            d = f.create_dataset("spikes/times", (len(times),), dtype=h5py.vlen_dtype(t_dtype))
             for i, t in enumerate(times):
                 d[i] = t
         if "spikes/units" not in skip:
