@@ -143,7 +143,8 @@ def test_neuron_updates_and_firing_rates_match_the_spikes():
     net = mlp()
     x = torch.rand(6, 4, 12) * 2
     counter = count_operations(net, x)
-    s1 = net[1](net[0](x))
+    with torch.no_grad():
+        s1 = net[1](net[0](x))
     lif = counter.layers["1"]
     np.testing.assert_array_equal(lif.spikes, s1.reshape(6, -1).sum(1).numpy())
     np.testing.assert_array_equal(lif.updates, np.full(6, 4 * 20))
