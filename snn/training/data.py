@@ -1,0 +1,89 @@
+"""Datasets for a run, built from :class:`snn.config.DataConfig`, and the checks against the model."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch.utils.data import Dataset
+
+from snn.config import DataConfig
+from snn.datasets import SHD, SSC, SpokenDigits, ToFrames
+
+__all__ = ["RunData", "build_datasets", "build_split", "check_data_matches_model"]
+
+
+@dataclass
+class RunData:
+    """The three splits of a run and what the model must match."""
+
+    train: Dataset
+    valid: Dataset | None
+    test: Dataset | None
+    n_inputs: int
+    n_classes: int
+    classes: list[str]
+
+
+def _frames(cfg: DataConfig) -> ToFrames:
+    return ToFrames(dt_ms=cfg.dt_ms, n_channels=cfg.n_channels, pool=cfg.pool, max_duration_ms=cfg.max_duration_ms)
+
+
+def build_split(cfg: DataConfig, split: str) -> Dataset:
+    """One split (``"train"``, ``"valid"``, ``"test"``; ``"train"`` means ``cfg.train_split``) of the configured dataset."""
+    if split not in ("train", "valid", "test"):
+        raise ValueError(f"split must be 'train', 'valid' or 'test', got {split!r}")
+    kw = {"frames": _frames(cfg), "cache_dir": cfg.cache_dir}
+    name = cfg.dataset
+    file_split = cfg.train_split if split == "train" else split
+    if name in ("spoken_digits", "shd"):
+        if file_split in ("train", "valid"):
+            kw.update(valid_fraction=cfg.valid_fraction, valid_by=cfg.valid_by, seed=cfg.split_seed)
+        if name == "spoken_digits":
+            return SpokenDigits(file_split, root=cfg.root, **kw)
+        if cfg.root is None:
+            raise ValueError("data.root: the SHD dataset needs the folder holding shd_train.h5 / shd_test.h5, got null")
+        return SHD(cfg.root, file_split, **kw)
+    if name == "ssc":
+        if cfg.root is None:
+            raise ValueError("data.root: the SSC dataset needs the folder holding ssc_{train,valid,test}.h5, got null")
+        if cfg.train_split != "train":
+            raise ValueError(f"data.train_split: SSC has its own validation file; expected 'train', got {cfg.train_split!r}")
+        return SSC(cfg.root, file_split, **kw)
+    raise ValueError(f"data.dataset: expected one of 'spoken_digits', 'shd', 'ssc', got {name!r}")
+
+
+def _n_classes(ds) -> int:
+    n = len(ds.classes)
+    labels = ds.labels
+    if labels.size and int(labels.max()) >= n:
+        n = int(labels.max()) + 1
+    return n
+
+
+def build_datasets(cfg: DataConfig, test: bool = True) -> RunData:
+    """Train, valid and (optionally) test splits; checks that they agree on channels and classes."""
+    train = build_split(cfg, "train")
+    valid = build_split(cfg, "valid")
+    test_ds = build_split(cfg, "test") if test else None
+    n_classes = _n_classes(train)
+    for name, ds in (("valid", valid), ("test", test_ds)):
+        if ds is None:
+            continue
+        if ds.n_channels != train.n_channels:
+            raise ValueError(f"data: the {name} split has {ds.n_channels} channels, the train split {train.n_channels}")
+        if _n_classes(ds) > n_classes:
+            raise ValueError(f"data: the {name} split has labels up to {_n_classes(ds) - 1}, the train split only {n_classes} classes")
+    return RunData(train, valid, test_ds, train.n_channels, n_classes, train.classes)
+
+
+def check_data_matches_model(n_inputs: int, n_classes: int, model_inputs: int | None, model_classes: int | None,
+                             source: str = "model.n_inputs/n_classes") -> None:
+    """Raise ValueError when the data's channels/classes differ from what the model (or config) declares."""
+    if model_inputs is not None and model_inputs != n_inputs:
+        raise ValueError(
+            f"dataset/model mismatch: the data has {n_inputs} input channels (n_channels / pool), "
+            f"the model expects {model_inputs} ({source})"
+        )
+    if model_classes is not None and model_classes != n_classes:
+        raise ValueError(
+            f"dataset/model mismatch: the data has {n_classes} classes, the model has {model_classes} outputs ({source})"
+        )

@@ -1,0 +1,117 @@
+"""Learning rules: plug-in objects that turn a batch into gradients the Trainer's optimisers apply.
+
+A rule implements
+
+* :meth:`LearningRule.attach` — called once with the (unwrapped) model; a local rule registers its hooks here;
+* :meth:`LearningRule.parameter_groups` — named parameter lists; the Trainer builds one optimiser per kind
+  (``weights`` + ``norm`` share an Adam with/without weight decay, ``positions`` get their own);
+* :meth:`LearningRule.training_step` — computes the update for one batch and writes it into ``.grad``
+  (backprop calls ``loss.backward()``; a local rule writes ``-Δw``), returning ``{"loss", "scores"}``;
+* :meth:`LearningRule.evaluation_step` — the same outputs without any update (called under ``no_grad``).
+
+The Trainer zeroes gradients before and clips/steps after, so local rules mix with weight decay and schedules.
+"""
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["LearningRule", "Backprop", "StepContext", "unwrap", "model_scores", "model_loss", "get_rule", "RULES"]
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The module inside a ``DistributedDataParallel`` / ``DataParallel`` wrapper (or the model itself)."""
+    return getattr(model, "module", model)
+
+
+def model_scores(model: nn.Module, out: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
+    """Class scores ``[B, K]``: the model's ``scores(out, lengths)`` if it has one, else the time-mean of ``out``."""
+    m = unwrap(model)
+    if hasattr(m, "scores"):
+        return m.scores(out, lengths)
+    if out.dim() == 2:
+        return out
+    if lengths is None:
+        return out.mean(0)
+    mask = (torch.arange(out.shape[0], device=out.device)[:, None] < lengths.to(out.device)[None, :]).to(out.dtype)
+    return (out * mask[:, :, None]).sum(0) / lengths.to(out.device, out.dtype)[:, None]
+
+
+def model_loss(model: nn.Module, out: torch.Tensor, labels: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
+    """The model's ``loss(out, labels, lengths)`` if it has one, else cross-entropy of :func:`model_scores`."""
+    m = unwrap(model)
+    if hasattr(m, "loss"):
+        return m.loss(out, labels, lengths)
+    return F.cross_entropy(model_scores(model, out, lengths), labels)
+
+
+@dataclass
+class StepContext:
+    """What a rule needs from the Trainer for one step: the autocast context and the (scaled) backward."""
+
+    autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
+    backward: Callable[[torch.Tensor], None] = field(default=lambda loss: loss.backward())
+
+
+class LearningRule:
+    """Base class of learning rules (see the module docstring for the protocol)."""
+
+    name = "rule"
+
+    def attach(self, model: nn.Module) -> None:
+        """Bind to ``model`` (unwrapped); local rules register forward hooks here."""
+        self.model = model
+
+    def detach(self) -> None:
+        """Undo :meth:`attach` (remove hooks)."""
+
+    def parameter_groups(self, model: nn.Module) -> dict[str, list[nn.Parameter]]:
+        """Named parameter lists to optimise (default: the model's ``parameter_groups()`` or all trainable weights)."""
+        if hasattr(model, "parameter_groups"):
+            return model.parameter_groups()
+        return {"weights": [p for p in model.parameters() if p.requires_grad]}
+
+    def training_step(self, model: nn.Module, batch: tuple, ctx: StepContext) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def evaluation_step(self, model: nn.Module, batch: tuple, ctx: StepContext) -> dict[str, Any]:
+        """Forward and loss without updates: ``{"loss", "scores", "outputs"}``."""
+        x, labels, lengths = batch
+        with ctx.autocast():
+            out = model(x)
+        loss = model_loss(model, out.float(), labels, lengths)
+        return {"loss": loss.detach(), "scores": model_scores(model, out.float(), lengths).detach(), "outputs": out}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class Backprop(LearningRule):
+    """Surrogate-gradient backpropagation through time: ``loss.backward()`` over the whole sequence."""
+
+    name = "backprop"
+
+    def training_step(self, model: nn.Module, batch: tuple, ctx: StepContext) -> dict[str, Any]:
+        x, labels, lengths = batch
+        with ctx.autocast():
+            out = model(x)
+        out32 = out.float()
+        loss = model_loss(model, out32, labels, lengths)
+        ctx.backward(loss)
+        return {"loss": loss.detach(), "scores": model_scores(model, out32.detach(), lengths), "outputs": out}
+
+
+RULES: dict[str, type[LearningRule]] = {"backprop": Backprop}
+
+
+def get_rule(name: str) -> LearningRule:
+    """A rule instance by config name."""
+    if name not in RULES:
+        raise ValueError(f"rule must be one of {sorted(RULES)}, got {name!r}")
+    return RULES[name]()

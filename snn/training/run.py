@@ -1,0 +1,292 @@
+"""Whole runs from a config: ``run`` (train → test → plots → energy report), ``evaluate_run``, ``plot_run``.
+
+The same function drives ``snn train CONFIG`` and Python::
+
+    import snn.training
+    result = snn.training.run("examples/configs/spoken_digits.yaml", {"training.epochs": 3})
+    result.test["test_acc"], result.run_dir
+
+A run folder holds ``config.yaml`` (resolved), ``metrics.csv``, ``last.pt``, ``best.pt``, ``tensorboard/``,
+``plots/`` (curves, raster, firing rates, delay histograms), ``test_metrics.json`` and the energy report.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from snn.config import Config, config_from_dict, config_to_dict, load_config
+from snn.training import distributed as D
+from snn.training.checkpoint import CheckpointMismatchError, check_model_state, load_checkpoint
+from snn.training.data import RunData, build_datasets, build_split, check_data_matches_model
+from snn.training.plots import plot_curves, plot_delay_histograms, plot_firing_rates, plot_raster
+from snn.training.rules import get_rule
+from snn.training.trainer import Trainer, resolve_device, seed_everything
+
+__all__ = ["run", "RunResult", "build_model", "evaluate_run", "plot_run", "resolve_run", "make_run_dir"]
+
+
+@dataclass
+class RunResult:
+    """What :func:`run` returns: the run folder, the metrics history, the test metrics, the model."""
+
+    run_dir: Path | None
+    history: list[dict[str, Any]]
+    test: dict[str, Any] = field(default_factory=dict)
+    model: nn.Module | None = None
+    config: Config | None = None
+    elapsed_s: float = 0.0
+
+
+def build_model(config: Config, n_inputs: int, n_classes: int) -> nn.Module:
+    """The configured model for data with ``n_inputs`` channels and ``n_classes`` classes (checked first)."""
+    check_data_matches_model(n_inputs, n_classes, config.model.n_inputs, config.model.n_classes)
+    if config.model.name == "delaynet":
+        from snn.models import DelayNet
+
+        return DelayNet.from_config(config.model, config.data.dt_ms, n_inputs, n_classes, config.training)
+    raise ValueError(f"model.name: expected 'delaynet', got {config.model.name!r}")  # pragma: no cover
+
+
+def make_run_dir(config: Config, out: str | os.PathLike | None) -> Path:
+    """``out`` if given, else ``run.out_dir/<run.name>-<YYYYmmdd-HHMMSS>`` (a suffix keeps it unique)."""
+    if out is not None:
+        return Path(out)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = Path(config.run.out_dir) / f"{config.run.name}-{stamp}"
+    path, i = base, 1
+    while path.exists():
+        path, i = Path(f"{base}-{i}"), i + 1
+    return path
+
+
+def resolve_run(path: str | os.PathLike) -> tuple[Path, Path]:
+    """``(run_dir, checkpoint)`` from a run folder (its ``best.pt``, else ``last.pt``) or a checkpoint file."""
+    p = Path(path)
+    if p.is_dir():
+        for name in ("best.pt", "last.pt"):
+            if (p / name).is_file():
+                return p, p / name
+        raise FileNotFoundError(f"{p}: no best.pt or last.pt in this run folder")
+    if p.is_file():
+        return p.parent, p
+    raise FileNotFoundError(f"run folder or checkpoint not found: {p}")
+
+
+def _merge_overrides(overrides: list[str] | dict[str, Any] | None, kwargs: dict[str, Any]) -> list[str] | dict[str, Any] | None:
+    if not kwargs:
+        return overrides
+    merged: dict[str, Any] = {}
+    if isinstance(overrides, dict):
+        merged.update(overrides)
+    elif overrides:
+        raise TypeError("pass overrides either as a list of 'key=value' strings or as keyword arguments, not both")
+    for key, value in kwargs.items():
+        if isinstance(value, dict):  # run(cfg, model={"hidden": 64})
+            merged.update({f"{key}.{k}": v for k, v in value.items()})
+        else:  # run(cfg, model__hidden=64)
+            merged[key.replace("__", ".")] = value
+    return merged
+
+
+def _energy_report(model: nn.Module, loader, config: Config, run_dir: Path) -> str | None:
+    """Energy of the (integer-delay) model on test batches; writes energy.json / energy.png; returns the table."""
+    from snn.energy import estimate
+
+    ctx = model.evaluation() if hasattr(model, "evaluation") else torch.no_grad()
+    with ctx:
+        report = estimate(model, loader, profile=config.run.energy_profile, max_batches=config.run.energy_batches)
+    report.to_json(run_dir / "energy.json")
+    report.plot(run_dir / "plots" / "energy.png")
+    table = report.table()
+    (run_dir / "energy.txt").write_text(table + "\n")
+    return table
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=float))
+    os.replace(tmp, path)
+
+
+def _make_plots(trainer: Trainer, run_dir: Path, test: dict[str, Any], config: Config) -> list[Path]:
+    plots = run_dir / "plots"
+    paths = [plot_curves(trainer.history, plots / "curves.png", test.get("test_acc"))]
+    rates = {k.split("/", 1)[1]: v for k, v in test.items() if k.startswith("test_rate/")}
+    if rates:
+        paths.append(plot_firing_rates(rates, plots / "firing_rates.png"))
+    if test.get("sample"):
+        x0 = trainer.test_data[0][0] if trainer.test_data is not None else None
+        paths.append(plot_raster(test["sample"], plots / "raster.png", config.data.dt_ms, x0))
+    p = plot_delay_histograms(trainer.model, plots / "delays.png", config.data.dt_ms)
+    if p is not None:
+        paths.append(p)
+    return paths
+
+
+def run(
+    config: str | os.PathLike | Config | dict,
+    overrides: list[str] | dict[str, Any] | None = None,
+    *,
+    out: str | os.PathLike | None = None,
+    resume: str | os.PathLike | None = None,
+    device: str | None = None,
+    epochs: int | None = None,
+    progress: bool | None = None,
+    **kwargs: Any,
+) -> RunResult:
+    """Train the configured model, test the best validation model, write plots and the energy report.
+
+    Args:
+        config: YAML path, :class:`~snn.config.Config` or nested dict.
+        overrides: ``["model.hidden=512", ...]`` or ``{"model.hidden": 512}``; keyword arguments work too:
+            ``run(cfg, model__hidden=512)`` or ``run(cfg, model={"hidden": 512})``.
+        out: run folder (default ``run.out_dir/<name>-<timestamp>``).
+        resume: a run folder or its ``last.pt``: continue that run (the config must be the same).
+        device: overrides ``training.device``.
+        epochs: overrides ``training.epochs``.
+        progress: overrides ``run.progress``.
+
+    Everything in the config is checked before any data is read; dataset/model mismatches are caught before
+    training starts.
+    """
+    t0 = time.perf_counter()
+    overrides = _merge_overrides(overrides, kwargs)
+    cfg = load_config(config, overrides)
+    extra = {}
+    if device is not None:
+        extra["training.device"] = device
+    if epochs is not None:
+        extra["training.epochs"] = epochs
+    if progress is not None:
+        extra["run.progress"] = progress
+    if extra:
+        cfg = load_config(cfg, extra)
+    if resume is not None:
+        resume_dir, _ = resolve_run(resume)
+        last = Path(resume) if Path(resume).is_file() else resume_dir / "last.pt"
+        if not last.is_file():
+            raise FileNotFoundError(f"--resume: {last} not found (a run folder with last.pt, or the file itself)")
+        out = resume_dir
+    info = D.init_from_env(cfg.training.device)
+    if cfg.training.threads is not None:
+        torch.set_num_threads(cfg.training.threads)
+    seed_everything(cfg.training.seed, cfg.training.deterministic)
+
+    data = build_datasets(cfg.data, test=cfg.run.test_at_end)
+    model = build_model(cfg, data.n_inputs, data.n_classes)
+    rule = get_rule(cfg.training.rule)
+
+    run_dir: Path | None = make_run_dir(cfg, out) if info.is_main else None
+    if info.enabled:
+        holder = [str(run_dir) if run_dir is not None else None]
+        dist.broadcast_object_list(holder, src=0)
+        run_dir = Path(holder[0])
+    trainer = Trainer(model, rule, data.train, data.valid, data.test, config=cfg, run_dir=run_dir)
+    if resume is not None:
+        trainer.resume(last)
+        if info.is_main:
+            print(f"resumed {last} after epoch {trainer.epoch}", flush=True)
+    if info.is_main:
+        print(f"run folder: {run_dir}\n{_describe(model, data, cfg, trainer)}", flush=True)
+    history = trainer.fit()
+
+    test: dict[str, Any] = {}
+    if cfg.run.test_at_end and data.test is not None:
+        test = trainer.test(use_best=True, record_sample=True)
+    if info.is_main and run_dir is not None:
+        if test:
+            _write_json(run_dir / "test_metrics.json",
+                        {k: v for k, v in test.items() if k != "sample"} | {"best_epoch": trainer.best_epoch})
+            print(f"test accuracy {test['test_acc']:.4f} (loss {test['test_loss']:.4f}) with the best validation "
+                  f"model (epoch {trainer.best_epoch}); checkpoint {run_dir / 'best.pt'}", flush=True)
+        if cfg.run.plots:
+            _make_plots(trainer, run_dir, test, cfg)
+            print(f"plots: {run_dir / 'plots'}", flush=True)
+        if cfg.run.energy and data.test is not None:
+            table = _energy_report(trainer.model, trainer.eval_loader(data.test), cfg, run_dir)
+            if table:
+                print(table, flush=True)
+    trainer.close()
+    test.pop("sample", None)
+    return RunResult(run_dir, history, test, trainer.model, cfg, time.perf_counter() - t0)
+
+
+def _describe(model: nn.Module, data: RunData, cfg: Config, trainer: Trainer) -> str:
+    n_params = sum(p.numel() for p in model.parameters())
+    return (f"data: {cfg.data.dataset} train {len(data.train)} / valid {len(data.valid) if data.valid else 0} / "
+            f"test {len(data.test) if data.test else 0} samples, {data.n_inputs} inputs, {data.n_classes} classes\n"
+            f"model: {type(model).__name__} ({n_params:,} parameters, delays {getattr(cfg.model, 'delays', '-')}), "
+            f"device {trainer.device}{', AMP ' + str(trainer.amp_dtype) if trainer.amp else ''}, "
+            f"{trainer.steps_per_epoch} steps/epoch, {cfg.training.epochs} epochs")
+
+
+def _load_run(path: str | os.PathLike, device: str | None):
+    run_dir, ckpt_path = resolve_run(path)
+    ckpt = load_checkpoint(ckpt_path)
+    if ckpt.get("config") is None:
+        raise CheckpointMismatchError(f"{ckpt_path}: has no config; cannot rebuild its model")
+    cfg = config_from_dict(ckpt["config"])
+    if device is not None:
+        cfg = load_config(cfg, {"training.device": device})
+    return run_dir, ckpt_path, ckpt, cfg
+
+
+def evaluate_run(path: str | os.PathLike, split: str = "test", device: str | None = None,
+                 progress: bool = False) -> dict[str, Any]:
+    """Rebuild the model of a run folder or checkpoint, load its weights and evaluate on ``split``."""
+    run_dir, ckpt_path, ckpt, cfg = _load_run(path, device)
+    ds = build_split(cfg.data, split)
+    n_classes = model_classes(ckpt)
+    if ds.labels.size and int(ds.labels.max()) >= n_classes:
+        raise ValueError(f"dataset/model mismatch: the {split} split has labels up to {int(ds.labels.max())}, "
+                         f"the checkpoint's model has {n_classes} outputs")
+    model = build_model(cfg, ds.n_channels, n_classes)
+    check_model_state(model, ckpt["model"], source=f"checkpoint {ckpt_path}")
+    model.load_state_dict(ckpt["model"])
+    trainer = Trainer(model, None, ds, None, None, config=cfg, run_dir=None, progress=progress,
+                      device=resolve_device(cfg.training.device))
+    try:
+        result = trainer.evaluate(ds, split)
+    finally:
+        trainer.close()
+    result["checkpoint"] = str(ckpt_path)
+    result["epoch"] = ckpt.get("epoch")
+    return result
+
+
+def model_classes(ckpt: dict[str, Any]) -> int:
+    """Output classes of a DelayNet checkpoint (the last delay layer's rows)."""
+    weights = [k for k in ckpt["model"] if k.startswith("synapses.") and k.endswith(".weight")]
+    if not weights:
+        raise CheckpointMismatchError("checkpoint holds no DelayNet weights (synapses.*.weight)")
+    last = max(weights, key=lambda k: int(k.split(".")[1]))
+    return int(ckpt["model"][last].shape[0])
+
+
+def plot_run(path: str | os.PathLike, device: str | None = None) -> list[Path]:
+    """Regenerate the plots of a run folder from its metrics, best checkpoint and test set."""
+    run_dir, ckpt_path, ckpt, cfg = _load_run(path, device)
+    data = build_datasets(cfg.data, test=True)
+    model = build_model(cfg, data.n_inputs, data.n_classes)
+    check_model_state(model, ckpt["model"], source=f"checkpoint {ckpt_path}")
+    model.load_state_dict(ckpt["model"])
+    trainer = Trainer(model, None, data.train, data.valid, data.test, config=cfg, run_dir=None, progress=False,
+                      device=resolve_device(cfg.training.device))
+    metrics = run_dir / "metrics.csv"
+    if metrics.is_file():
+        import csv
+
+        with open(metrics, newline="") as f:
+            trainer.history = [dict(r) for r in csv.DictReader(f)]
+    test = trainer.evaluate(data.test, "test", record_sample=True)
+    paths = _make_plots(trainer, run_dir, test, cfg)
+    trainer.close()
+    return paths
