@@ -1,0 +1,158 @@
+"""The neuron modules' contract: equations, rest/streaming semantics, validation."""
+import math
+
+import pytest
+import torch
+
+from snn import surrogate as sg
+from snn.kernels import reference
+from snn.neuron_models import IF, LI, LIF, AdaptiveLIF, ParametricLIF
+
+BACKENDS = ["torch", "numba"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_lif_follows_the_documented_equations(backend):
+    x = torch.tensor([[0.6], [0.6], [0.6], [-1.0]]).view(4, 1, 1)
+    out = LIF(tau=2.0, v_threshold=0.5, v_reset=0.0, backend=backend).run(x, record=True)
+    # H0 = 0.3 -> no spike; H1 = 0.3 + 0.5*(0.6-0.3) = 0.45; H2 = 0.45 + 0.5*(0.6-0.45) = 0.525 -> spike, reset to 0
+    assert out.spikes.flatten().tolist() == [0.0, 0.0, 1.0, 0.0]
+    assert torch.allclose(out.recorded["v"].flatten(), torch.tensor([0.3, 0.45, 0.0, -0.5]))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_soft_reset_subtracts_the_threshold(backend):
+    x = torch.full((2, 1, 1), 3.0)
+    out = IF(v_threshold=1.0, v_reset=None, backend=backend).run(x, record=True)
+    assert out.spikes.flatten().tolist() == [1.0, 1.0]
+    assert out.recorded["v"].flatten().tolist() == [2.0, 4.0]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_forward_starts_from_rest_and_leaves_no_state(backend):
+    lif = LIF(tau=3.0, backend=backend)
+    x = torch.rand(10, 2, 5) * 2
+    assert torch.equal(lif(x), lif(x))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_streaming_in_chunks_equals_one_pass(backend):
+    lif = AdaptiveLIF(tau=3.0, tau_adapt=7.0, beta=0.5, backend=backend)
+    x = torch.rand(12, 2, 5) * 3
+    whole, state_whole = lif(x, lif.initial_state(x[0]))
+    first, state = lif(x[:5], lif.initial_state(x[0]))
+    second, state = lif(x[5:], state)
+    assert torch.equal(torch.cat([first, second]), whole)
+    for key in state:
+        assert torch.equal(state[key], state_whole[key])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_single_step_equals_multi_step(backend):
+    lif = LIF(tau=2.0, backend=backend)
+    x = torch.rand(6, 3, 4) * 2
+    state, outs = None, []
+    for t in range(x.shape[0]):
+        s, state = lif.step(x[t], state)
+        outs.append(s)
+    assert torch.equal(torch.stack(outs), lif(x))
+
+
+def test_reset_exists_for_spikingjelly_reset_net():
+    lif = LIF()
+    lif.reset()  # no hidden state: a no-op, but it must exist
+
+
+def test_li_readout_is_the_closed_form_leaky_integral():
+    x = torch.ones(5, 1, 1)
+    v = LI(tau=2.0)(x).flatten()
+    expected = torch.tensor([1 - 0.5 ** (t + 1) for t in range(5)])
+    assert torch.allclose(v, expected)
+
+
+def test_parametric_lif_starts_at_init_tau_and_learns_it():
+    plif = ParametricLIF(init_tau=4.0, backend="numba")
+    assert math.isclose(plif.tau.item(), 4.0, rel_tol=1e-6)
+    x = torch.rand(20, 4, 8) * 2
+    plif(x).sum().backward()
+    assert plif.w.grad is not None and plif.w.grad.abs() > 0
+
+
+@pytest.mark.parametrize("v_reset", [0.0, None])
+def test_gradcheck_reference_float64(v_reset):
+    # With detach_reset the membrane is a smooth function of the input and of tau between threshold crossings
+    # (spikes are locally constant and no surrogate enters its derivative), so the autograd gradient of the
+    # membrane must equal finite differences exactly: the float64 check is meaningful there.
+    torch.manual_seed(0)
+    lif = ParametricLIF(init_tau=2.0, v_reset=v_reset, detach_reset=True, backend="torch").double()
+    x = (torch.rand(8, 2, 3, dtype=torch.float64) * 2.0).requires_grad_()
+
+    dynamics = lif.dynamics()
+    scalars = list(lif.scalar_values().values()) + list(lif.surrogate.parameters)
+    v0 = torch.full_like(x[0], v_reset or 0.0)
+
+    def membrane(inp, w):
+        return reference.run(dynamics, inp, [v0], [torch.sigmoid(w)], scalars, record=True)[2][0]
+
+    assert lif.run(x, record=True).spikes.sum() > 0  # crossings happen: the reset path is exercised
+    assert torch.autograd.gradcheck(membrane, (x, lif.w.detach().clone().requires_grad_()))
+
+
+def test_surrogate_gradient_flows_through_spikes():
+    x = torch.full((1, 1, 1), 0.9, requires_grad=True)
+    LIF(tau=1.0, surrogate=sg.ATan(2.0), backend="torch")(x).sum().backward()
+    # ∂S/∂X = σ'(H - V_th) · ∂H/∂X = ATan'(-0.1) · 1
+    expected = 1.0 / (1 + (math.pi / 2 * 2.0 * -0.1) ** 2)
+    assert math.isclose(x.grad.item(), expected, rel_tol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "build, fragment",
+    [
+        (lambda: LIF(tau=0.0), "tau: expected finite values > 0"),
+        (lambda: LIF(tau=-2.0), "tau: expected finite values > 0"),
+        (lambda: LIF(tau=float("nan")), "tau"),
+        (lambda: LIF(v_threshold=float("nan")), "v_threshold"),
+        (lambda: LIF(backend="gpu"), "backend: expected one of"),
+        (lambda: LIF(surrogate="nope"), "surrogate: unknown name"),
+        (lambda: ParametricLIF(init_tau=1.0), "init_tau: expected a value > 1"),
+        (lambda: AdaptiveLIF(beta=-1.0), "beta: expected a value >= 0"),
+        (lambda: AdaptiveLIF(tau_adapt=0.0), "tau_adapt"),
+    ],
+)
+def test_bad_constructor_arguments_are_rejected(build, fragment):
+    with pytest.raises((ValueError, TypeError), match=fragment):
+        build()
+
+
+@pytest.mark.parametrize(
+    "call, error, fragment",
+    [
+        (lambda n: n(torch.ones(5)), ValueError, r"at least 2 dimensions, got shape \(5,\)"),
+        (lambda n: n(torch.ones(3, 2, dtype=torch.int64)), TypeError, "floating-point tensor, got dtype torch.int64"),
+        (lambda n: n([1.0, 2.0]), TypeError, "must be a torch.Tensor, got list"),
+        (lambda n: n(torch.ones(3, 2, 4), {"v": torch.zeros(2, 5)}), ValueError, r"state\['v'\] must have shape \(2, 4\)"),
+        (lambda n: n(torch.ones(3, 2, 4), {"u": torch.zeros(2, 4)}), ValueError, r"state must be a dict with keys \['v'\]"),
+        (lambda n: n(torch.ones(3, 2, 4), {"v": torch.zeros(2, 4, dtype=torch.float64)}), TypeError, "dtype torch.float64"),
+    ],
+)
+def test_bad_inputs_are_rejected_before_any_work(call, error, fragment):
+    with pytest.raises(error, match=fragment):
+        call(LIF())
+
+
+def test_non_finite_input_is_reported_when_asked():
+    x = torch.ones(3, 2, 2)
+    x[1, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        LIF(check_finite=True)(x)
+
+
+def test_per_neuron_tau_that_does_not_broadcast_is_rejected():
+    with pytest.raises(ValueError, match=r"parameter decay of shape \(3,\) does not broadcast"):
+        LIF(tau=torch.ones(3) * 2)(torch.ones(4, 2, 5))
+
+
+def test_extra_repr_names_the_options():
+    text = repr(LIF(tau=5.0, v_reset=None, detach_reset=True))
+    assert "tau=5.0" in text and "soft" in text and "detach_reset=True" in text and "ATan(alpha=2.0)" in text
