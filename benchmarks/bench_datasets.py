@@ -1,6 +1,6 @@
 """Loader throughput: snn.datasets.SpikeTrainH5 (first epoch, cached epoch) vs tonic's SHD reader + ToFrame.
 
-Writes a synthetic file in the SHD layout (vlen ``spikes/times`` float32 s, ``spikes/units`` uint16,
+Writes a synthetic file in the SHD layout (vlen ``spikes/times`` float16 s as in the real files, ``spikes/units`` uint16,
 700 channels, ~1 s samples with 5k-15k spikes each), then times, in the same process:
 
 * ``snn first epoch``: dataset construction (reads the HDF5 once, bins every sample, writes the cache)
@@ -33,12 +33,12 @@ def write_synthetic_shd(path: Path, n: int, seed: int = 0) -> int:
     rng = np.random.default_rng(seed)
     total = 0
     with h5py.File(path, "w") as f:
-        dt = f.create_dataset("spikes/times", (n,), dtype=h5py.vlen_dtype(np.float32))
+        dt = f.create_dataset("spikes/times", (n,), dtype=h5py.vlen_dtype(np.float16))  # as in the real SHD files
         du = f.create_dataset("spikes/units", (n,), dtype=h5py.vlen_dtype(np.uint16))
         for i in range(n):
             e = int(rng.integers(5_000, 15_000))
             dur = rng.uniform(0.7, 1.1)
-            dt[i] = np.sort(rng.uniform(0, dur, e)).astype(np.float32)
+            dt[i] = np.sort(rng.uniform(0, dur, e)).astype(np.float16)
             du[i] = rng.integers(0, 700, e).astype(np.uint16)
             total += e
         f.create_dataset("labels", data=rng.integers(0, 20, n).astype(np.uint16))
