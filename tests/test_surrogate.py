@@ -33,9 +33,9 @@ def test_spike_function_is_heaviside_with_surrogate_gradient(surrogate):
     torch.testing.assert_close(x.grad, surrogate.derivative(X))
 
 
-@pytest.mark.parametrize("cls", [sg.ATan, sg.Sigmoid, sg.SuperSpike, sg.Triangle], ids=lambda c: c.__name__)
+@pytest.mark.parametrize("cls", [sg.ATan, sg.Sigmoid, sg.Triangle], ids=lambda c: c.__name__)
 def test_integral_of_derivative_is_one(cls):
-    # every surrogate is the derivative of a smoothed step going from 0 to 1
+    # these surrogates are derivatives of smoothed steps from 0 to 1 (SuperSpike and FastSigmoid are not normalised)
     x = torch.linspace(-400, 400, 800001, dtype=torch.float64)
     area = torch.trapezoid(cls().derivative(x), x).item()
     assert abs(area - 1.0) < 1e-2
