@@ -228,6 +228,8 @@ class EnergyReport:
         if left.any():
             ax_bar.legend(fontsize=8)
         rate_layers = [layer for layer in self.layers if layer.get("per_step", {}).get("firing_rate") is not None]
+        if any(layer["kind"] == "neuron" for layer in rate_layers):  # the neurons' own rates; else the inputs'
+            rate_layers = [layer for layer in rate_layers if layer["kind"] == "neuron"]
         if rate_layers:
             width = max(len(layer["per_step"]["firing_rate"]) for layer in rate_layers)
             grid = np.full((len(rate_layers), width), np.nan)
