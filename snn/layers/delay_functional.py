@@ -91,51 +91,73 @@ def sparse_input_supported(x: torch.Tensor) -> bool:
     return x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)
 
 
-@nb.njit(parallel=True, cache=True, nogil=True)
-def _sparse_forward(x, kernel, out):  # pragma: no cover - compiled
-    # One batch element per task, accumulated in a contiguous [T_out, C_out] buffer: the rows of
-    # out[:, b] are B·C_out apart (a power-of-two stride that thrashes the cache).
-    t_in, batch, c_in = x.shape
-    d, _, c_out = kernel.shape
-    t_out = out.shape[0]
-    for b in nb.prange(batch):
-        acc = np.zeros((t_out, c_out), dtype=out.dtype)
-        for t in range(t_in):
-            tp = t + d - 1
-            j0 = max(0, tp - t_out + 1)
-            for i in range(c_in):
-                v = x[t, b, i]
-                if v != 0.0:
-                    for j in range(j0, d):
-                        row = acc[tp - j]
-                        kr = kernel[j, i]
-                        for o in range(c_out):
-                            row[o] += v * kr[o]
-        out[:, b, :] = acc
+# Loop order of the sparse kernels: a task owns a group of batch elements whose accumulators
+# ([T_out·C_out] each, contiguous) fit in L2; within it the loop runs input by input so the kernel block of
+# input i (D·C_out values, delay-major) stays in L1 while every spike of i in the group adds it to the
+# output rows t … t+D-1 as one contiguous axpy. Spike-major order instead streams the whole kernel
+# from memory once per spike and runs several times slower.
+_L2_BYTES = 1 << 20
+
+
+def _batch_group(t_out: int, c_out: int, itemsize: int) -> int:
+    return max(1, min(16, _L2_BYTES // max(1, t_out * c_out * itemsize)))
 
 
 @nb.njit(parallel=True, cache=True, nogil=True)
-def _sparse_grad_kernel(x, grad_out, partial):  # pragma: no cover - compiled
-    t_in, batch, c_in = x.shape
-    n_chunks, d, _, c_out = partial.shape
-    t_out = grad_out.shape[0]
-    chunk = (batch + n_chunks - 1) // n_chunks
-    for c in nb.prange(n_chunks):
-        acc = partial[c]
-        g = np.empty((t_out, c_out), dtype=grad_out.dtype)
-        for b in range(c * chunk, min(batch, (c + 1) * chunk)):
-            g[:, :] = grad_out[:, b, :]
-            for t in range(t_in):
-                tp = t + d - 1
-                j0 = max(0, tp - t_out + 1)
-                for i in range(c_in):
-                    v = x[t, b, i]
+def _sparse_forward(x_bct, kernel_by_delay, out, group):  # pragma: no cover - compiled
+    batch, c_in, t_in = x_bct.shape
+    t_out, _, c_out = out.shape
+    d = kernel_by_delay.shape[1] // c_out
+    n_groups = (batch + group - 1) // group
+    for gi in nb.prange(n_groups):
+        b0 = gi * group
+        nb_ = min(batch, b0 + group) - b0
+        acc = np.zeros((nb_, t_out * c_out), dtype=out.dtype)
+        for i in range(c_in):
+            kr = kernel_by_delay[i]
+            for bb in range(nb_):
+                xs = x_bct[b0 + bb, i]
+                ab = acc[bb]
+                for t in range(t_in):
+                    v = xs[t]
                     if v != 0.0:
-                        for j in range(j0, d):
-                            gr = g[tp - j]
-                            a = acc[j, i]
-                            for o in range(c_out):
-                                a[o] += v * gr[o]
+                        n = min(d, t_out - t) * c_out
+                        seg = ab[t * c_out : t * c_out + n]
+                        for q in range(n):
+                            seg[q] += v * kr[q]
+        for bb in range(nb_):
+            out[:, b0 + bb, :] = acc[bb].reshape(t_out, c_out)
+
+
+@nb.njit(parallel=True, cache=True, nogil=True)
+def _sparse_grad_kernel(x_bct, grad_out, partial, group):  # pragma: no cover - compiled
+    # partial[c, i] is the flat delay-major [D·C_out] gradient block of input i summed over the batch
+    # groups c, c + n_tasks, ... (one partial per task: no write races).
+    batch, c_in, t_in = x_bct.shape
+    t_out, _, c_out = grad_out.shape
+    n_tasks = partial.shape[0]
+    d = partial.shape[2] // c_out
+    n_groups = (batch + group - 1) // group
+    for c in nb.prange(n_tasks):
+        acc = partial[c]
+        g = np.empty((group, t_out * c_out), dtype=grad_out.dtype)
+        for gi in range(c, n_groups, n_tasks):
+            b0 = gi * group
+            nb_ = min(batch, b0 + group) - b0
+            for bb in range(nb_):
+                g[bb] = grad_out[:, b0 + bb, :].copy().reshape(t_out * c_out)
+            for i in range(c_in):
+                a = acc[i]
+                for bb in range(nb_):
+                    xs = x_bct[b0 + bb, i]
+                    gb = g[bb]
+                    for t in range(t_in):
+                        v = xs[t]
+                        if v != 0.0:
+                            n = min(d, t_out - t) * c_out
+                            gs = gb[t * c_out : t * c_out + n]
+                            for q in range(n):
+                                a[q] += v * gs[q]
 
 
 def _dense_grad_input(grad_out: torch.Tensor, kernel: torch.Tensor, t_in: int) -> torch.Tensor:
@@ -156,25 +178,30 @@ def _dense_grad_input(grad_out: torch.Tensor, kernel: torch.Tensor, t_in: int) -
 class _SparseInputDelayConv(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, kernel: torch.Tensor, right_pad: int) -> torch.Tensor:  # type: ignore[override]
-        xc = x.detach().contiguous()
+        x_bct = x.detach().permute(1, 2, 0).contiguous()  # [B, C_in, T]: each input's spike train contiguous
         kc = kernel.detach().contiguous()
-        out = x.new_zeros(x.shape[0] + right_pad, x.shape[1], kernel.shape[2])
-        _sparse_forward(xc.numpy(), kc.numpy(), out.numpy())
-        ctx.save_for_backward(xc, kc)
+        d, c_in, c_out = kc.shape
+        by_delay = kc.flip(0).permute(1, 0, 2).reshape(c_in, d * c_out)  # [C_in, D·C_out], delay-major
+        out = x.new_empty(x.shape[0] + right_pad, x.shape[1], c_out)
+        group = _batch_group(out.shape[0], c_out, out.element_size())
+        _sparse_forward(x_bct.numpy(), by_delay.numpy(), out.numpy(), group)
+        ctx.save_for_backward(x_bct, kc)
         return out
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):  # type: ignore[override]
-        xc, kc = ctx.saved_tensors
+        x_bct, kc = ctx.saved_tensors
         g = grad_out.contiguous()
         grad_x = grad_k = None
         if ctx.needs_input_grad[0]:
-            grad_x = _dense_grad_input(g, kc, xc.shape[0])
+            grad_x = _dense_grad_input(g, kc, x_bct.shape[2])
         if ctx.needs_input_grad[1]:
-            n_chunks = max(1, min(nb.get_num_threads(), xc.shape[1]))
-            partial = g.new_zeros((n_chunks,) + tuple(kc.shape))
-            _sparse_grad_kernel(xc.numpy(), g.numpy(), partial.numpy())
-            grad_k = partial.sum(0)
+            d, c_in, c_out = kc.shape
+            group = _batch_group(g.shape[0], c_out, g.element_size())
+            n_tasks = max(1, min(nb.get_num_threads(), -(-x_bct.shape[0] // group)))
+            partial = g.new_zeros(n_tasks, c_in, d * c_out)
+            _sparse_grad_kernel(x_bct.numpy(), g.numpy(), partial.numpy(), group)
+            grad_k = partial.sum(0).view(c_in, d, c_out).permute(1, 0, 2).flip(0)
         return grad_x, grad_k, None
 
 
@@ -191,24 +218,36 @@ def delay_conv_sparse_input(x: torch.Tensor, kernel: torch.Tensor, right_pad: in
 
 
 @nb.njit(parallel=True, cache=True, nogil=True)
-def _integer_scatter(x, weight_t, delay_t, out):  # pragma: no cover - compiled
-    t_in, batch, c_in = x.shape
+def _integer_scatter(x_bct, weight_t, delay_t, out, group):  # pragma: no cover - compiled
+    # Same loop order as _sparse_forward: the weights and delays of input i stay in L1 while its spikes
+    # in a group of batch elements scatter into the group's L2-resident accumulators.
+    batch, c_in, t_in = x_bct.shape
     _, n_k, c_out = weight_t.shape
     t_out = out.shape[0]
-    for b in nb.prange(batch):
-        acc = np.zeros((t_out, c_out), dtype=out.dtype)
-        for t in range(t_in):
-            for i in range(c_in):
-                v = x[t, b, i]
-                if v != 0.0:
-                    for k in range(n_k):
-                        wr = weight_t[i, k]
-                        dr = delay_t[i, k]
-                        for o in range(c_out):
-                            tt = t + dr[o]
-                            if tt < t_out:
-                                acc[tt, o] += v * wr[o]
-        out[:, b, :] = acc
+    n_groups = (batch + group - 1) // group
+    for gi in nb.prange(n_groups):
+        b0 = gi * group
+        nb_ = min(batch, b0 + group) - b0
+        acc = np.zeros((nb_, t_out * c_out), dtype=out.dtype)
+        offset = np.empty(c_out, dtype=np.int64)
+        for i in range(c_in):
+            for k in range(n_k):
+                wr = weight_t[i, k]
+                dr = delay_t[i, k]
+                for o in range(c_out):
+                    offset[o] = dr[o] * c_out + o
+                for bb in range(nb_):
+                    xs = x_bct[b0 + bb, i]
+                    ab = acc[bb]
+                    for t in range(t_in):
+                        v = xs[t]
+                        if v != 0.0:
+                            base = t * c_out
+                            for o in range(c_out):
+                                if t + dr[o] < t_out:
+                                    ab[base + offset[o]] += v * wr[o]
+        for bb in range(nb_):
+            out[:, b0 + bb, :] = acc[bb].reshape(t_out, c_out)
 
 
 def integer_delay_scatter(
@@ -234,7 +273,9 @@ def integer_delay_scatter(
     w_t = weight.detach().permute(1, 2, 0).to(x.dtype).contiguous()  # [C_in, K, C_out]
     d_t = delays.permute(1, 2, 0).to(torch.int64).contiguous()
     if backend != "torch" and sparse_input_supported(x):
-        _integer_scatter(x.detach().contiguous().numpy(), w_t.numpy(), d_t.numpy(), out.numpy())
+        x_bct = x.detach().permute(1, 2, 0).contiguous()
+        group = _batch_group(t_out, c_out, out.element_size())
+        _integer_scatter(x_bct.numpy(), w_t.numpy(), d_t.numpy(), out.numpy(), group)
         return out
     # Device-agnostic path: index_add over the non-zeros, chunked to bound memory.
     flat = out.view(-1)
