@@ -310,12 +310,14 @@ class Trainer:
     def _score(self, row: dict[str, Any]) -> float:
         return row["valid_acc"] if self.tc.select_metric == "valid_acc" else -row["valid_loss"]
 
-    def fit(self) -> list[dict[str, Any]]:
-        """Train from the current epoch to ``training.epochs``; returns the metrics history."""
+    def fit(self, until: int | None = None) -> list[dict[str, Any]]:
+        """Train from the current epoch to ``training.epochs`` (or stop after epoch ``until``, 1-based, as an
+        interrupted run would); returns the metrics history."""
         if self.writes:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             save_config(self.config, self.run_dir / "config.yaml")
-        while self.epoch < self.tc.epochs:
+        last = self.tc.epochs if until is None else min(until, self.tc.epochs)
+        while self.epoch < last:
             e = self.epoch
             row: dict[str, Any] = {"epoch": e + 1}
             row.update(self.train_epoch(e))
