@@ -24,6 +24,8 @@ operation is then rounded as in the torch reference, so float32 spikes are ident
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Sequence
 
 from snn.kernels import codecache, ir
 from snn.kernels.dynamics import Dynamics
@@ -138,32 +140,13 @@ def _check(dtype: str) -> None:
         raise ValueError(f"dtype: expected one of {DTYPES}, got {dtype!r}")
 
 
-def kernels(dynamics: Dynamics, dtype: str, record: bool, param_grads: bool = True) -> KernelPair:
-    """Names and signatures of the two kernels :func:`generate_source` emits for these arguments."""
-    _check(dtype)
-    d = dynamics
-    tag = codecache.digest(repr((GENERATOR_VERSION, d.key, d.states, d.lane_params, d.all_scalars, d.saved, d.forward,
-                                 d.restore, d.backward, d.surrogate, dtype, bool(record), bool(param_grads))))
-    out, inp = "scalar_t* __restrict__", "const scalar_t* __restrict__"
-    scal = tuple(("acc_t", n) for n in d.all_scalars) + (("int", "T"), ("int", "L"))
-    fwd = [(inp, "a_x"), (out, "a_s")] + [(out, f"a_sv_{n}") for n in d.saved]
-    fwd += [(out, f"a_rec_{n}") for n in d.states] if record else []
-    fwd += [(inp, f"a_p_{n}") for n in d.lane_params] + [(out, f"a_st_{n}") for n in d.states]
-    bwd = [(inp, "a_gs")] + [(inp, f"a_gfinal_{n}") for n in d.states]
-    bwd += [(inp, f"a_grec_{n}") for n in d.states] if record else []
-    bwd += [(inp, "a_s")] + [(inp, f"a_sv_{n}") for n in d.saved]
-    bwd += [(inp, f"a_p_{n}") for n in d.lane_params] + [(inp, f"a_init_{n}") for n in d.states]
-    bwd += [(out, "a_gx")] + [(out, f"a_g_{n}") for n in d.lane_params] + [(out, f"a_g_{n}") for n in d.states]
-    return KernelPair(Kernel(f"snn_fwd_{tag}", tuple(fwd) + scal), Kernel(f"snn_bwd_{tag}", tuple(bwd) + scal))
-
-
-def _signature(kernel: Kernel) -> str:
-    params = ",\n    ".join(f"{ctype} {name}" for ctype, name in kernel.params)
-    return f'extern "C" __global__ void {kernel.name}(\n    {params})'
+def _signature(name: str, params: Sequence[tuple[str, str]]) -> str:
+    joined = ",\n    ".join(f"{ctype} {pname}" for ctype, pname in params)
+    return f'extern "C" __global__ void {name}(\n    {joined})'
 
 
 def _live(program: list[ir.Statement], outputs: set[str]) -> list[ir.Statement]:
-    """``program`` without the assignments that no later statement nor ``outputs`` reads (dead temporaries)."""
+    """``program`` without the assignments that neither a later statement nor ``outputs`` reads (dead temporaries)."""
     needed = set(outputs)
     kept: list[ir.Statement] = []
     for st in reversed(program):
@@ -171,6 +154,116 @@ def _live(program: list[ir.Statement], outputs: set[str]) -> list[ir.Statement]:
             kept.append(st)
             needed |= ir.names_read([st])
     return kept[::-1]
+
+
+_I1, _I2, _I3 = " " * 4, " " * 8, " " * 12
+_OUT, _IN = "scalar_t* __restrict__", "const scalar_t* __restrict__"
+_LANE = [
+    f"{_I1}const int snn_l = (int)(blockIdx.x * blockDim.x + threadIdx.x);",
+    f"{_I1}if (snn_l >= L) return;",
+]
+
+
+def _scalar_params(d: Dynamics) -> list[tuple[str, str]]:
+    return [("acc_t", n) for n in d.all_scalars] + [("int", "T"), ("int", "L")]
+
+
+def _named(prefix: str, dtype: str, params: list[tuple[str, str]], body: list[str]) -> tuple[Kernel, str]:
+    """Name a kernel after a digest of its own text, so identical kernels (e.g. the forward of two surrogates)
+    get the same name and different ones never collide."""
+    text = "\n".join(body)
+    name = f"{prefix}_{codecache.digest(repr((GENERATOR_VERSION, dtype, params)) + text)}"
+    return Kernel(name, tuple(params)), _signature(name, params) + " {\n" + text + "\n}"
+
+
+def _forward(d: Dynamics, dtype: str, record: bool) -> tuple[Kernel, str]:
+    params = [(_IN, "a_x"), (_OUT, "a_s")] + [(_OUT, f"a_sv_{n}") for n in d.saved]
+    params += [(_OUT, f"a_rec_{n}") for n in d.states] if record else []
+    params += [(_IN, f"a_p_{n}") for n in d.lane_params] + [(_OUT, f"a_st_{n}") for n in d.states]
+    params += _scalar_params(d)
+    reads = ir.names_read(d.forward_program)
+    known = set(d.states) | set(d.lane_params) | set(d.all_scalars) | {"x"}
+    body = [
+        *_LANE,
+        *(f"{_I1}const acc_t {n} = SNN_LOAD(a_p_{n}[snn_l]);" for n in d.lane_params if n in reads),
+        *(f"{_I1}acc_t {n} = SNN_LOAD(a_st_{n}[snn_l]);" for n in d.states),
+        f"{_I1}for (int snn_t = 0; snn_t < T; ++snn_t) {{",
+        f"{_I2}const size_t snn_i = (size_t)snn_t * (size_t)L + (size_t)snn_l;",
+        f"{_I2}const acc_t x = SNN_LOAD(a_x[snn_i]);",
+        ir.CPrinter().program(d.forward_program, indent=_I2, declared=known),
+        f"{_I2}a_s[snn_i] = SNN_STORE(s);",
+        *(f"{_I2}a_sv_{n}[snn_i] = SNN_STORE({n});" for n in d.saved),
+        *((f"{_I2}a_rec_{n}[snn_i] = SNN_STORE({n});" for n in d.states) if record else ()),
+        f"{_I1}}}",
+        *(f"{_I1}a_st_{n}[snn_l] = SNN_STORE({n});" for n in d.states),
+    ]
+    return _named("snn_fwd", dtype, params, body)
+
+
+def _backward(d: Dynamics, dtype: str, record: bool, param_grads: bool) -> tuple[Kernel, str]:
+    states, saved = d.states, d.saved
+    params = [(_IN, "a_gs")] + [(_IN, f"a_gfinal_{n}") for n in states]
+    params += [(_IN, f"a_grec_{n}") for n in states] if record else []
+    params += [(_IN, "a_s")] + [(_IN, f"a_sv_{n}") for n in saved]
+    params += [(_IN, f"a_p_{n}") for n in d.lane_params] + [(_IN, f"a_init_{n}") for n in states]
+    params += [(_OUT, "a_gx")] + [(_OUT, f"a_g_{n}") for n in d.lane_params] + [(_OUT, f"a_g_{n}") for n in states]
+    params += _scalar_params(d)
+
+    grad_states = [d.grad_name(n) for n in states]
+    grad_params = [d.grad_name(n) for n in d.lane_params] if param_grads else []
+    program = _live(d.backward_program, {"gx", *grad_states, *grad_params})
+    reads = ir.names_read(program)
+    needed_states = [n for n in states if n in reads]  # pre-step states the adjoint reads
+    restore = ir.rename(_live(d.restore_program, set(needed_states)), {**{n: f"p_{n}" for n in saved}, "s": "p_s"})
+    restore_reads = ir.names_read(restore)
+    scalars = set(d.all_scalars)
+    restore_known = set(needed_states) | set(d.lane_params) | scalars | restore_reads
+    known = set(states) | set(d.lane_params) | scalars | set(saved) | {"s", "gs"} | set(grad_states) | set(grad_params)
+    printer = ir.CPrinter()
+    rebuild = []
+    if needed_states:
+        rebuild = [
+            f"{_I2}acc_t {', '.join(needed_states)};",
+            f"{_I2}if (snn_t > 0) {{",
+            f"{_I3}const size_t snn_p = snn_i - (size_t)L;",
+            *(f"{_I3}const acc_t p_{n} = SNN_LOAD(a_sv_{n}[snn_p]);" for n in saved if f"p_{n}" in restore_reads),
+            *([f"{_I3}const acc_t p_s = SNN_LOAD(a_s[snn_p]);"] if "p_s" in restore_reads else []),
+            printer.program(restore, indent=_I3, declared=restore_known),
+            f"{_I2}}} else {{",
+            *(f"{_I3}{n} = SNN_LOAD(a_init_{n}[snn_l]);" for n in needed_states),
+            f"{_I2}}}",
+        ]
+    body = [
+        *_LANE,
+        *(f"{_I1}const acc_t {n} = SNN_LOAD(a_p_{n}[snn_l]);" for n in d.lane_params if n in reads | restore_reads),
+        *(f"{_I1}acc_t {g} = SNN_LOAD(a_gfinal_{n}[snn_l]);" for n, g in zip(states, grad_states)),
+        *(f"{_I1}acc_t {g} = (acc_t)0;" for g in grad_params),
+        f"{_I1}for (int snn_t = T - 1; snn_t >= 0; --snn_t) {{",
+        f"{_I2}const size_t snn_i = (size_t)snn_t * (size_t)L + (size_t)snn_l;",
+        *rebuild,
+        *(f"{_I2}const acc_t {n} = SNN_LOAD(a_sv_{n}[snn_i]);" for n in saved if n in reads),
+        *([f"{_I2}const acc_t s = SNN_LOAD(a_s[snn_i]);"] if "s" in reads else []),
+        *([f"{_I2}const acc_t gs = SNN_LOAD(a_gs[snn_i]);"] if "gs" in reads else []),
+        *((f"{_I2}{g} += SNN_LOAD(a_grec_{n}[snn_i]);" for n, g in zip(states, grad_states)) if record else ()),
+        printer.program(program, indent=_I2, declared=known),
+        f"{_I2}a_gx[snn_i] = SNN_STORE(gx);",
+        f"{_I1}}}",
+        *(f"{_I1}a_{g}[snn_l] = SNN_STORE({g});" for g in grad_params + grad_states),
+    ]
+    return _named("snn_bwd", dtype, params, body)
+
+
+@lru_cache(maxsize=None)
+def kernel_sources(dynamics: Dynamics, dtype: str, record: bool, param_grads: bool = True) -> tuple[tuple[Kernel, str], ...]:
+    """``((forward kernel, its source), (backward kernel, its source))`` without the prelude."""
+    _check(dtype)
+    return (_forward(dynamics, dtype, bool(record)), _backward(dynamics, dtype, bool(record), bool(param_grads)))
+
+
+def kernels(dynamics: Dynamics, dtype: str, record: bool, param_grads: bool = True) -> KernelPair:
+    """Names and signatures of the two kernels :func:`generate_source` emits for these arguments."""
+    (fwd, _), (bwd, _) = kernel_sources(dynamics, dtype, record, param_grads)
+    return KernelPair(fwd, bwd)
 
 
 def generate_source(dynamics: Dynamics, dtype: str, record: bool, param_grads: bool = True) -> str:
@@ -183,72 +276,9 @@ def generate_source(dynamics: Dynamics, dtype: str, record: bool, param_grads: b
     gx, g_lane_params..., g_init..., scalars..., T, L)``. Launch with one thread per lane (any block size).
     With ``param_grads=False`` the backward skips the lane-parameter gradients (fixed time constants): its
     ``g_lane_params`` arguments are left untouched and the work that only feeds them is removed.
+    Kernel names carry a digest of the kernel's own text (see :func:`kernels`).
     """
-    _check(dtype)
-    d = dynamics
-    pair = kernels(d, dtype, record, param_grads)
-    printer = ir.CPrinter()
-    states, params, saved = d.states, d.lane_params, d.saved
-    scalars = set(d.all_scalars)
-    i1, i2, i3 = " " * 4, " " * 8, " " * 12
-    lane = [
-        f"{i1}const int snn_l = (int)(blockIdx.x * blockDim.x + threadIdx.x);",
-        f"{i1}if (snn_l >= L) return;",
-    ]
-    param_loads = [f"{i1}const acc_t {n} = SNN_LOAD(a_p_{n}[snn_l]);" for n in params]
-
-    # ---- forward
-    fwd_known = set(states) | set(params) | scalars | {"x"}
-    forward = [
-        _signature(pair.forward) + " {",
-        *lane,
-        *param_loads,
-        *(f"{i1}acc_t {n} = SNN_LOAD(a_st_{n}[snn_l]);" for n in states),
-        f"{i1}for (int snn_t = 0; snn_t < T; ++snn_t) {{",
-        f"{i2}const size_t snn_i = (size_t)snn_t * (size_t)L + (size_t)snn_l;",
-        f"{i2}const acc_t x = SNN_LOAD(a_x[snn_i]);",
-        printer.program(d.forward_program, indent=i2, declared=fwd_known),
-        f"{i2}a_s[snn_i] = SNN_STORE(s);",
-        *(f"{i2}a_sv_{n}[snn_i] = SNN_STORE({n});" for n in saved),
-        *((f"{i2}a_rec_{n}[snn_i] = SNN_STORE({n});" for n in states) if record else ()),
-        f"{i1}}}",
-        *(f"{i1}a_st_{n}[snn_l] = SNN_STORE({n});" for n in states),
-        "}",
-    ]
-
-    # ---- backward
-    grad_states = [d.grad_name(n) for n in states]
-    grad_params = [d.grad_name(n) for n in params] if param_grads else []
-    backward_program = _live(d.backward_program, {"gx", *grad_states, *grad_params})
-    restore = ir.rename(_live(d.restore_program, set(states)), {**{n: f"p_{n}" for n in saved}, "s": "p_s"})
-    restore_known = set(states) | set(params) | scalars | {f"p_{n}" for n in saved} | {"p_s"}
-    bwd_known = set(states) | set(params) | scalars | set(saved) | {"s", "gs"} | set(grad_states) | set(grad_params)
-    backward = [
-        _signature(pair.backward) + " {",
-        *lane,
-        *param_loads,
-        *(f"{i1}acc_t {g} = SNN_LOAD(a_gfinal_{n}[snn_l]);" for n, g in zip(states, grad_states)),
-        *(f"{i1}acc_t {g} = (acc_t)0;" for g in grad_params),
-        f"{i1}for (int snn_t = T - 1; snn_t >= 0; --snn_t) {{",
-        f"{i2}const size_t snn_i = (size_t)snn_t * (size_t)L + (size_t)snn_l;",
-        f"{i2}acc_t {', '.join(states)};",
-        f"{i2}if (snn_t > 0) {{",
-        f"{i3}const size_t snn_p = snn_i - (size_t)L;",
-        *(f"{i3}const acc_t p_{n} = SNN_LOAD(a_sv_{n}[snn_p]);" for n in saved),
-        f"{i3}const acc_t p_s = SNN_LOAD(a_s[snn_p]);",
-        printer.program(restore, indent=i3, declared=restore_known),
-        f"{i2}}} else {{",
-        *(f"{i3}{n} = SNN_LOAD(a_init_{n}[snn_l]);" for n in states),
-        f"{i2}}}",
-        *(f"{i2}const acc_t {n} = SNN_LOAD(a_sv_{n}[snn_i]);" for n in saved),
-        f"{i2}const acc_t s = SNN_LOAD(a_s[snn_i]);",
-        f"{i2}const acc_t gs = SNN_LOAD(a_gs[snn_i]);",
-        *((f"{i2}{g} += SNN_LOAD(a_grec_{n}[snn_i]);" for n, g in zip(states, grad_states)) if record else ()),
-        printer.program(backward_program, indent=i2, declared=bwd_known),
-        f"{i2}a_gx[snn_i] = SNN_STORE(gx);",
-        f"{i1}}}",
-        *(f"{i1}a_{g}[snn_l] = SNN_STORE({g});" for g in grad_params + grad_states),
-        "}",
-    ]
-    header = f"/* Generated by snn.kernels.cuda_source for dynamics {d.key!r} ({dtype}, record={bool(record)}, param_grads={bool(param_grads)}). */"
-    return "\n".join([header, prelude(dtype), "\n".join(forward), "", "\n".join(backward), ""])
+    (_, fwd), (_, bwd) = kernel_sources(dynamics, dtype, record, param_grads)
+    header = (f"/* Generated by snn.kernels.cuda_source for dynamics {dynamics.key!r} "
+              f"({dtype}, record={bool(record)}, param_grads={bool(param_grads)}). */")
+    return "\n".join([header, prelude(dtype), fwd, "", bwd, ""])

@@ -24,7 +24,7 @@ import subprocess
 import tempfile
 from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import torch
 
@@ -168,12 +168,10 @@ def _ctype(ctype: str, dtype: str):
 
 
 class _Loaded:
-    def __init__(self, dynamics: Dynamics, dtype: str, record: bool, param_grads: bool):
-        self.pair = cuda_source.kernels(dynamics, dtype, record, param_grads)
-        code = cuda_source.generate_source(dynamics, dtype, record, param_grads)
-        self.lib = compile_library(host_source(code, [self.pair.forward, self.pair.backward]))
-        self.forward = self._bind(self.pair.forward, dtype)
-        self.backward = self._bind(self.pair.backward, dtype)
+    def __init__(self, lib: ctypes.CDLL, pair: cuda_source.KernelPair, dtype: str):
+        self.lib = lib
+        self.forward = self._bind(pair.forward, dtype)
+        self.backward = self._bind(pair.backward, dtype)
 
     def _bind(self, kernel: cuda_source.Kernel, dtype: str):
         fn = getattr(self.lib, f"launch_{kernel.name}")
@@ -182,9 +180,36 @@ class _Loaded:
         return fn
 
 
-@lru_cache(maxsize=None)
+_LOADED: dict[tuple[Dynamics, str, bool, bool], _Loaded] = {}
+
+
 def _load(dynamics: Dynamics, dtype: str, record: bool, param_grads: bool = True) -> _Loaded:
-    return _Loaded(dynamics, dtype, record, param_grads)
+    key = (dynamics, dtype, bool(record), bool(param_grads))
+    if key not in _LOADED:
+        build([key])
+    return _LOADED[key]
+
+
+def build(variants: Iterable[tuple[Dynamics, str, bool, bool]]) -> None:
+    """Compile the kernels of many ``(dynamics, dtype, record, param_grads)`` variants into one library per dtype
+    (one g++ run instead of one per variant) and make them available to :class:`HostCudaRunner`.
+
+    Each dtype's translation unit is the shim prelude, then every distinct kernel exactly as
+    :func:`snn.kernels.cuda_source.generate_source` emits it (after that dtype's prelude), then the launchers.
+    """
+    by_dtype: dict[str, list[tuple[Dynamics, str, bool, bool]]] = {}
+    for dynamics, dtype, record, param_grads in variants:
+        by_dtype.setdefault(dtype, []).append((dynamics, dtype, bool(record), bool(param_grads)))
+    for dtype, keys in by_dtype.items():
+        sources: dict[str, str] = {}
+        kernels: dict[str, cuda_source.Kernel] = {}
+        for key in keys:
+            for kernel, text in cuda_source.kernel_sources(*key):
+                sources[kernel.name], kernels[kernel.name] = text, kernel
+        code = cuda_source.prelude(dtype) + "\n".join(sources.values())
+        lib = compile_library(host_source(code, list(kernels.values())))
+        for key in keys:
+            _LOADED[key] = _Loaded(lib, cuda_source.kernels(*key), dtype)
 
 
 def _dtype_name(t: torch.Tensor) -> str:

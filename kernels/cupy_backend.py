@@ -1,0 +1,154 @@
+r"""Fused CUDA backend: the kernels of :mod:`snn.kernels.cuda_source`, compiled with NVRTC through CuPy.
+
+One thread per lane walks all ``T`` steps with its state in registers (see :mod:`snn.kernels.cuda_source` for
+the layout and the numerics). Kernels are compiled once per ``(dynamics, dtype, record, param_grads)`` with
+``cupy.RawModule(code=..., options=("-std=c++17", "--fmad=false"))`` — no fused multiply-add, so float32 runs do
+the same IEEE operations as the torch reference and their spikes are identical to it — and cached per device
+(CuPy also keeps the compiled binaries on disk under ``~/.cupy/kernel_cache``).
+
+Tensors stay torch tensors: the kernels receive their ``data_ptr()`` and run on torch's current stream (wrapped
+as a ``cupy.cuda.ExternalStream``), so they order correctly with the surrounding torch work and no copy is made.
+
+Dtypes: float32, float16 and bfloat16 (float64 also works). Half inputs are computed in float32 registers: the
+state and the per-lane parameter-gradient accumulators never round during the sequence; what is stored (spikes,
+saved variables, recordings, and the gradients ``∂L/∂x``, ``∂L/∂param`` per lane and ``∂L/∂state₀``) is in the
+input's dtype. The per-lane parameter gradient is therefore rounded once, after summing over all ``T`` steps in
+float32; torch then sums it over the batch in the parameter's dtype (a half parameter gets a half gradient).
+
+CuPy is imported when a :class:`CupyRunner` is created, never at module import; a missing or broken CuPy, a
+missing CUDA device or an NVRTC failure raise :class:`snn.kernels.backends.BackendUnavailable` with the real error
+and the fix.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from snn.kernels import cuda_source
+from snn.kernels.backends import BackendUnavailable
+from snn.kernels.dynamics import Dynamics
+
+BLOCK = 256
+NVRTC_OPTIONS = ("-std=c++17", "--fmad=false")
+SUPPORTED_DTYPES = {torch.float32: "float32", torch.float16: "float16", torch.bfloat16: "bfloat16", torch.float64: "float64"}
+_FIX = ("Fix: install the CuPy wheel that matches your CUDA toolkit (`pip install snn-sim[cuda]` for CUDA 12, "
+        "`pip install snn-sim[cuda13]` for CUDA 13), or use backend='torch'.")
+
+
+def _import_cupy() -> Any:
+    try:
+        import cupy
+    except Exception as err:  # ImportError, or a wheel that does not match the driver/toolkit
+        raise BackendUnavailable(f"the cupy backend needs CuPy, which failed to import: {type(err).__name__}: {err}. {_FIX}") from err
+    return cupy
+
+
+class CupyRunner:
+    """Runs a :class:`Dynamics` on CUDA tensors ``[T, L]`` / ``[L]`` (contiguous, float32/float16/bfloat16/float64).
+
+    Args:
+        block: threads per block (one lane per thread); 256 by default, any multiple of 32 up to 1024.
+    """
+
+    name = "cupy"
+
+    def __init__(self, block: int = BLOCK):
+        if not isinstance(block, int) or not 32 <= block <= 1024 or block % 32:
+            raise ValueError(f"block: expected a multiple of 32 in [32, 1024], got {block!r}")
+        if not torch.cuda.is_available():
+            raise BackendUnavailable("the cupy backend needs a CUDA device, and torch.cuda.is_available() is False. "
+                                     "Use backend='numba' or 'torch' on CPU.")
+        self.cupy = _import_cupy()
+        self.block = block
+        self._modules: dict[tuple, tuple[Any, Any]] = {}
+
+    def _functions(self, dynamics: Dynamics, dtype: str, record: bool, param_grads: bool, device: int) -> tuple[Any, Any]:
+        key = (dynamics, dtype, record, param_grads, device)
+        if key not in self._modules:
+            pair = cuda_source.kernels(dynamics, dtype, record, param_grads)
+            code = cuda_source.generate_source(dynamics, dtype, record, param_grads)
+            try:
+                with self.cupy.cuda.Device(device):
+                    module = self.cupy.RawModule(code=code, options=NVRTC_OPTIONS)
+                    functions = (module.get_function(pair.forward.name), module.get_function(pair.backward.name))
+            except Exception as err:  # CompileException carries NVRTC's log
+                raise BackendUnavailable(
+                    f"the cupy backend could not compile the kernels of {dynamics.key!r} ({dtype}): "
+                    f"{type(err).__name__}: {err}. {_FIX}"
+                ) from err
+            self._modules[key] = functions
+        return self._modules[key]
+
+    def _launch(self, function: Any, tensors: Sequence[torch.Tensor], scalars: Sequence[float], dtype: str,
+                T: int, L: int, device: torch.device) -> None:
+        if L == 0:
+            return
+        if T >= 2**31 or L >= 2**31:
+            raise ValueError(f"the cupy backend indexes lanes with 32-bit ints; got L={L}")
+        for t in tensors:
+            if not t.is_contiguous() or t.device != device:
+                raise ValueError(f"cupy backend: every tensor must be contiguous and on {device}")
+        acc = np.float64 if dtype == "float64" else np.float32
+        args = [np.uint64(t.data_ptr()) for t in tensors] + [acc(v) for v in scalars] + [np.int32(T), np.int32(L)]
+        stream = self.cupy.cuda.ExternalStream(torch.cuda.current_stream(device).cuda_stream)
+        grid = (L + self.block - 1) // self.block
+        with self.cupy.cuda.Device(device.index), stream:
+            function((grid,), (self.block,), tuple(args))
+
+    def _dtype(self, t: torch.Tensor) -> str:
+        if t.device.type != "cuda":
+            raise BackendUnavailable(f"backend='cupy' runs on CUDA tensors; the input is on {t.device}. Use 'numba' or 'auto'.")
+        if t.dtype not in SUPPORTED_DTYPES:
+            raise TypeError(f"backend='cupy' supports float32, float16, bfloat16 and float64; the input is {t.dtype}")
+        return SUPPORTED_DTYPES[t.dtype]
+
+    def forward(
+        self,
+        dynamics: Dynamics,
+        x: torch.Tensor,
+        lane_params: Sequence[torch.Tensor],
+        init_states: Sequence[torch.Tensor],
+        scalars: Sequence[float],
+        record: bool,
+    ) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
+        """Spikes ``[T, L]``, saved variables ``[T, L]`` each, final states ``[L]`` and (``record``) the state
+        after every step ``[T, L]``; all in ``x``'s dtype."""
+        dtype = self._dtype(x)
+        T, L = x.shape
+        forward, _ = self._functions(dynamics, dtype, record, True, x.device.index)
+        spikes = torch.empty_like(x)
+        saved = [torch.empty_like(x) for _ in dynamics.saved]
+        rec = [torch.empty_like(x) for _ in dynamics.states] if record else []
+        finals = [s.detach().clone(memory_format=torch.contiguous_format) for s in init_states]
+        self._launch(forward, [x, spikes, *saved, *rec, *lane_params, *finals], scalars, dtype, T, L, x.device)
+        return spikes, saved, finals, rec
+
+    def backward(
+        self,
+        dynamics: Dynamics,
+        grad_spikes: torch.Tensor,
+        grad_finals: Sequence[torch.Tensor],
+        grad_rec: Sequence[torch.Tensor],
+        spikes: torch.Tensor,
+        saved: Sequence[torch.Tensor],
+        lane_params: Sequence[torch.Tensor],
+        init_states: Sequence[torch.Tensor],
+        scalars: Sequence[float],
+        record: bool,
+        param_grads: bool = True,
+    ) -> tuple[torch.Tensor, list[torch.Tensor | None], list[torch.Tensor]]:
+        """Gradients w.r.t. the input ``[T, L]``, the lane parameters ``[L]`` (``None`` each when ``param_grads``
+        is false) and the initial states ``[L]``."""
+        dtype = self._dtype(spikes)
+        T, L = spikes.shape
+        _, backward = self._functions(dynamics, dtype, record, param_grads, spikes.device.index)
+        gx = torch.empty_like(spikes)
+        g_params = [torch.empty_like(p) for p in lane_params]
+        g_states = [torch.empty_like(s) for s in init_states]
+        tensors = [grad_spikes.to(spikes.dtype), *(g.to(spikes.dtype) for g in grad_finals),
+                   *((g.to(spikes.dtype) for g in grad_rec) if record else ()), spikes, *saved, *lane_params,
+                   *init_states, gx, *g_params, *g_states]
+        self._launch(backward, tensors, scalars, dtype, T, L, spikes.device)
+        return gx, (g_params if param_grads else [None] * len(g_params)), g_states
