@@ -1,0 +1,131 @@
+"""``snn energy RUN_OR_CHECKPOINT``: energy report of a trained model on real batches.
+
+Sources of the model and the data:
+
+* a run folder or checkpoint written by :mod:`snn.training`: loaded with ``snn.training.load_run(path)``, which
+  returns ``(model, config, data)``; ``data`` is an iterable of batches ``(x [T, B, ...], ...)`` or an object with a
+  ``test_loader()`` / ``test_dataloader()`` method returning one;
+* a ``.pt`` file holding a whole ``nn.Module`` (``torch.save(model, path)``), with ``--data``.
+
+``--data FILE.pt`` (a tensor ``[T, B, ...]``, a tuple ``(x, ...)`` or a list of such batches) overrides the run's
+data. The table is printed; ``energy_<profile>.json`` and ``plots/energy_<profile>.png`` are written into the run
+folder (the checkpoint's folder) or ``--out``.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["add_parser"]
+
+_EPILOG = """\
+examples:
+  snn energy runs/spoken_digits-20250101-120000
+  snn energy runs/shd/best.pt --profile loihi --batches 8
+  snn energy model.pt --data batch.pt --profile memory_aware_45nm --out reports/
+profiles: 45nm_fp32 (default), 45nm_fp16, 45nm_int8, memory_aware_45nm, spike_driven_transformer, loihi,
+truenorth, or the path of a YAML file (see snn/energy/profiles/).
+"""
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register ``energy`` on the ``snn`` command's sub-parsers."""
+    p = sub.add_parser(
+        "energy", help="estimate the energy of a trained model on hardware profiles",
+        description="Count synaptic operations, MACs, neuron updates and memory traffic of a real forward pass and "
+                    "price them with a hardware profile; compare with the ANN of the same architecture.",
+        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("path", metavar="RUN_OR_CHECKPOINT", help="run folder, training checkpoint, or a saved nn.Module (.pt)")
+    p.add_argument("--profile", action="append", default=None, metavar="NAME_OR_YAML",
+                   help="hardware profile (repeat for several; default 45nm_fp32)")
+    p.add_argument("--data", default=None, metavar="FILE.pt",
+                   help="batches to run: a tensor [T, B, ...], a tuple (x, ...) or a list of them (default: the run's "
+                        "test data)")
+    p.add_argument("--batches", type=int, default=None, metavar="N", help="count at most N batches")
+    p.add_argument("--ann-convention", default="once", choices=("once", "per_step"),
+                   help="ANN equivalent charged once per sample (default) or at every time step, for the ratio")
+    p.add_argument("--out", default=None, metavar="DIR", help="where to write the JSON and PNG (default: the run folder)")
+    p.set_defaults(func=_energy)
+
+
+def _load_data(path: str) -> Any:
+    import torch
+
+    obj = torch.load(path, map_location="cpu", weights_only=False)
+    if isinstance(obj, torch.Tensor):
+        return obj
+    if isinstance(obj, tuple):
+        return [obj]
+    if isinstance(obj, list):
+        return obj
+    raise ValueError(f"--data {path}: expected a tensor [T, B, ...], a tuple (x, ...) or a list of batches, "
+                     f"got {type(obj).__name__}")
+
+
+def _data_from_module(data: Any) -> Any:
+    for name in ("test_loader", "test_dataloader"):
+        method = getattr(data, name, None)
+        if callable(method):
+            return method()
+    return data
+
+
+def _load_model(path: Path) -> tuple[Any, Any, Path]:
+    """(model, data or None, output folder)."""
+    import torch
+    from torch import nn
+
+    if path.is_file() and path.suffix == ".pt":
+        obj = torch.load(path, map_location="cpu", weights_only=False)
+        if isinstance(obj, nn.Module):
+            return obj, None, path.parent
+    try:
+        from snn.training import load_run
+    except ImportError as err:
+        raise RuntimeError(
+            f"{path}: reading a training run needs snn.training.load_run(path) -> (model, config, data), which this "
+            f"install does not provide ({err}); pass a saved nn.Module (.pt) with --data instead") from None
+    model, _config, data = load_run(path)
+    return model, _data_from_module(data), (path if path.is_dir() else path.parent)
+
+
+def _energy(args: argparse.Namespace) -> int:
+    from snn.energy import load_profile
+
+    path = Path(args.path)
+    if not path.exists():
+        print(f"snn energy: {path} does not exist", file=sys.stderr)
+        return 2
+    if args.batches is not None and args.batches < 1:
+        print(f"snn energy: --batches must be >= 1, got {args.batches}", file=sys.stderr)
+        return 2
+    try:
+        profiles = [load_profile(p) for p in (args.profile or ["45nm_fp32"])]
+        model, data, out_dir = _load_model(path)
+        if args.data is not None:
+            data = _load_data(args.data)
+        if data is None:
+            raise ValueError(f"{path} holds a model but no data: pass --data FILE.pt")
+    except (ValueError, RuntimeError, FileNotFoundError) as err:
+        print(f"snn energy: {err}", file=sys.stderr)
+        return 2
+    out_dir = Path(args.out) if args.out else out_dir
+    import contextlib
+
+    from snn.energy import build_report, count_operations
+
+    ctx = model.evaluation() if hasattr(model, "evaluation") else contextlib.nullcontext()
+    with ctx:  # e.g. DelayNet: rounded integer delays, as evaluated
+        counter = count_operations(model, data, max_batches=args.batches)  # one pass, priced by every profile
+    for profile in profiles:
+        report = build_report(counter, profile, ann_convention=args.ann_convention)
+        print(report.table())
+        json_path = out_dir / f"energy_{profile.name}.json"
+        png_path = out_dir / "plots" / f"energy_{profile.name}.png"
+        report.to_json(json_path)
+        report.plot(png_path)
+        print(f"wrote {json_path} and {png_path}\n")
+    return 0
