@@ -1,7 +1,8 @@
 """Fused CPU backend: numba kernels generated from a :class:`Dynamics`, forward and backward over all ``T`` steps.
 
-Layout: the input is viewed as ``[T, L]`` (``L`` = batch × neurons, contiguous). Lanes are split into chunks
-processed in parallel (``prange``); inside a chunk the kernel walks time and, at each step, sweeps the chunk's
+Layout: the input is viewed as ``[T, L]`` (``L`` = batch × neurons, contiguous). Lanes are split into chunks;
+the chunks are shared among ``torch.get_num_threads()`` Python threads, each calling the serial ``nogil`` kernel
+on its range (serial kernels compile about 4× faster than ``parallel=True`` ones, and run as fast). Inside a chunk the kernel walks time and, at each step, sweeps the chunk's
 lanes in a contiguous inner loop that LLVM vectorises. State lives in ``[L]`` arrays updated in place, which stay
 in cache for the chunk. The forward stores the spikes and the ``saved`` variables (one float per neuron-step for
 LIF); the backward walks time in reverse and rebuilds each step's input state with the ``restore`` program.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from types import ModuleType
 from typing import Sequence
@@ -24,7 +26,7 @@ from snn.kernels import codecache, ir
 from snn.kernels.dynamics import Dynamics
 
 SUPPORTED_DTYPES = (torch.float32, torch.float64)
-CHUNK = 1024
+CHUNK = 2048
 
 
 class _Constants:
@@ -57,7 +59,7 @@ def generate_source(dynamics: Dynamics, dtype: torch.dtype, record: bool, param_
             "exp": lambda a: f"math.exp({a})",
             "abs": lambda a: f"abs({a})",
             "relu": lambda a: f"max({a}, {zero})",
-            "spike": lambda a: f"({one} if {a} >= {zero} else {zero})",
+            "spike": lambda a: f"np.{numpy_type}({a} >= {zero})",  # a bool->float conversion vectorises; a branch may not
             "detach": lambda a: a,
         },
         literal=consts,
@@ -70,9 +72,14 @@ def generate_source(dynamics: Dynamics, dtype: torch.dtype, record: bool, param_
 
     # ---- forward
     fwd_args = ["a_x", "a_s"] + [f"a_sv_{n}" for n in saved] + rec_arrays
-    fwd_args += [f"a_p_{n}" for n in params] + [f"a_st_{n}" for n in states] + scal + ["T", "L", "CH"]
+    fwd_args += [f"a_p_{n}" for n in params] + [f"a_st_{n}" for n in states] + scal + ["T", "L", "CH", "c_lo", "c_hi"]
     i6 = " " * 12
-    chunk_views = [f"        c_st_{n} = a_st_{n}[lo:hi]" for n in states] + [f"        c_p_{n} = a_p_{n}[lo:hi]" for n in params]
+    # State and parameters of a chunk live in private buffers: they cannot alias the row views, which lets LLVM
+    # vectorise the lane loop without runtime alias checks (measured: about 3x faster than working in place).
+    buffers = [f"    c_st_{n} = np.empty(CH, np.{numpy_type})" for n in states]
+    buffers += [f"    c_p_{n} = np.empty(CH, np.{numpy_type})" for n in params]
+    chunk_in = [f"            c_st_{n}[i] = a_st_{n}[lo + i]" for n in states] + [f"            c_p_{n}[i] = a_p_{n}[lo + i]" for n in params]
+    chunk_out = [f"            a_st_{n}[lo + i] = c_st_{n}[i]" for n in states]
     row_arrays = ["x", "s"] + [f"sv_{n}" for n in saved] + ([f"rec_{n}" for n in states] if record else [])
     row_views = [f"{i6}r_{a} = a_{a}[t, lo:hi]" for a in row_arrays]
     loads = [f"{i8}x = r_x[i]"] + [f"{i8}{n} = c_st_{n}[i]" for n in states] + [f"{i8}{n} = c_p_{n}[i]" for n in params]
@@ -82,19 +89,23 @@ def generate_source(dynamics: Dynamics, dtype: torch.dtype, record: bool, param_
         stores += [f"{i8}r_rec_{n}[i] = {n}" for n in states]
     forward = "\n".join(
         [
-            "@nb.njit(parallel=True, cache=True)",
+            "@nb.njit(nogil=True, cache=True)",
             f"def forward({', '.join(fwd_args)}):",
-            "    for c in nb.prange((L + CH - 1) // CH):",
+            *buffers,
+            "    for c in range(c_lo, c_hi):",
             "        lo = c * CH",
             "        hi = min(lo + CH, L)",
             "        nl = hi - lo",
-            *chunk_views,
+            "        for i in range(nl):",
+            *chunk_in,
             "        for t in range(T):",
             *row_views,
             "            for i in range(nl):",
             *loads,
             printer.program(d.forward_program, indent=i8),
             *stores,
+            "        for i in range(nl):",
+            *(chunk_out or ["            pass"]),
         ]
     )
 
@@ -105,7 +116,7 @@ def generate_source(dynamics: Dynamics, dtype: torch.dtype, record: bool, param_
     grec = [f"a_grec_{n}" for n in states] if record else []
     bwd_args = ["a_gs"] + [f"a_gfinal_{n}" for n in states] + grec + ["a_s"] + [f"a_sv_{n}" for n in saved]
     bwd_args += [f"a_p_{n}" for n in params] + [f"a_init_{n}" for n in states]
-    bwd_args += ["a_gx"] + [f"a_{g}" for g in grad_params] + [f"a_{g}" for g in grad_states] + scal + ["T", "L", "CH"]
+    bwd_args += ["a_gx"] + [f"a_{g}" for g in grad_params] + [f"a_{g}" for g in grad_states] + scal + ["T", "L", "CH", "c_lo", "c_hi"]
     restore = ir.rename(d.restore_program, {**{n: f"p_{n}" for n in saved}, "s": "p_s"})
 
     def body(first_step: bool) -> list[str]:
@@ -133,15 +144,20 @@ def generate_source(dynamics: Dynamics, dtype: torch.dtype, record: bool, param_
             views += [f"{i6}q_{a} = a_{a}[t - 1, lo:hi]" for a in ["s"] + [f"sv_{n}" for n in saved]]
         return views
 
-    chunk = [f"        c_p_{n} = a_p_{n}[lo:hi]" for n in params] + [f"        c_init_{n} = a_init_{n}[lo:hi]" for n in states]
-    chunk += [f"        c_{g} = a_{g}[lo:hi]" for g in grad_states + grad_params]
-    init = [f"            c_{g}[i] = a_gfinal_{n}[lo + i]" for n, g in zip(states, grad_states)]
-    init += [f"            c_{g}[i] = {zero}" for g in (grad_params if param_grads else [])]
+    used_grad_params = grad_params if param_grads else []
+    bwd_buffers = [f"    c_p_{n} = np.empty(CH, np.{numpy_type})" for n in params]
+    bwd_buffers += [f"    c_{g} = np.empty(CH, np.{numpy_type})" for g in grad_states + used_grad_params]
+    chunk = [f"        c_init_{n} = a_init_{n}[lo:hi]" for n in states]
+    init = [f"            c_p_{n}[i] = a_p_{n}[lo + i]" for n in params]
+    init += [f"            c_{g}[i] = a_gfinal_{n}[lo + i]" for n, g in zip(states, grad_states)]
+    init += [f"            c_{g}[i] = {zero}" for g in used_grad_params]
+    finish = [f"            a_{g}[lo + i] = c_{g}[i]" for g in grad_states + used_grad_params]
     backward = "\n".join(
         [
-            "@nb.njit(parallel=True, cache=True)",
+            "@nb.njit(nogil=True, cache=True)",
             f"def backward({', '.join(bwd_args)}):",
-            "    for c in nb.prange((L + CH - 1) // CH):",
+            *bwd_buffers,
+            "    for c in range(c_lo, c_hi):",
             "        lo = c * CH",
             "        hi = min(lo + CH, L)",
             "        nl = hi - lo",
@@ -157,6 +173,8 @@ def generate_source(dynamics: Dynamics, dtype: torch.dtype, record: bool, param_
             *step_views(first_step=True),
             "            for i in range(nl):",
             *body(first_step=True),
+            "        for i in range(nl):",
+            *finish,
         ]
     )
     header = f'"""Generated by snn.kernels.numba_backend for dynamics {d.key!r} ({numpy_type}, record={record}, param_grads={param_grads})."""'
@@ -182,6 +200,25 @@ def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().numpy()
 
 
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _launch(kernel, args: tuple, L: int) -> None:
+    """Run ``kernel(*args, CH, c_lo, c_hi)`` over all chunks of ``L`` lanes, split across threads."""
+    n_chunks = (L + CHUNK - 1) // CHUNK
+    n_threads = max(1, min(torch.get_num_threads(), n_chunks))
+    if n_threads == 1:
+        kernel(*args, CHUNK, 0, n_chunks)
+        return
+    global _POOL
+    if _POOL is None or _POOL._max_workers < n_threads:
+        _POOL = ThreadPoolExecutor(max_workers=n_threads, thread_name_prefix="snn-numba")
+    bounds = [n_chunks * k // n_threads for k in range(n_threads + 1)]
+    futures = [_POOL.submit(kernel, *args, CHUNK, lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo]
+    for future in futures:
+        future.result()
+
+
 class NumbaRunner:
     """Runs a :class:`Dynamics` on CPU tensors of shape ``[T, L]`` / ``[L]`` (contiguous, float32/float64)."""
 
@@ -203,10 +240,11 @@ class NumbaRunner:
         rec = [torch.empty_like(x) for _ in dynamics.states] if record else []
         finals = [s.detach().clone() for s in init_states]
         cast = np.float32 if x.dtype == torch.float32 else np.float64
-        module.forward(
+        args = (
             _np(x), _np(spikes), *map(_np, saved), *map(_np, rec), *map(_np, lane_params), *map(_np, finals),
-            *(cast(v) for v in scalars), T, L, CHUNK,
+            *(cast(v) for v in scalars), T, L,
         )
+        _launch(module.forward, args, L)
         return spikes, saved, finals, rec
 
     def backward(
@@ -231,9 +269,10 @@ class NumbaRunner:
         g_params = [torch.empty_like(p) for p in lane_params]
         g_states = [torch.empty_like(s) for s in init_states]
         cast = np.float32 if spikes.dtype == torch.float32 else np.float64
-        module.backward(
+        args = (
             _np(grad_spikes), *map(_np, grad_finals), *(map(_np, grad_rec) if record else ()), _np(spikes),
             *map(_np, saved), *map(_np, lane_params), *map(_np, init_states), _np(gx), *map(_np, g_params),
-            *map(_np, g_states), *(cast(v) for v in scalars), T, L, CHUNK,
+            *map(_np, g_states), *(cast(v) for v in scalars), T, L,
         )
+        _launch(module.backward, args, L)
         return gx, (g_params if param_grads else [None] * len(g_params)), g_states
