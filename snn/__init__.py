@@ -14,4 +14,15 @@ from snn.neuron_models import IF, LI, LIF, AdaptiveLIF, NeuronOutput, Parametric
 
 __version__ = "0.1.0"
 
-__all__ = ["surrogate", "LIF", "ParametricLIF", "AdaptiveLIF", "IF", "LI", "SpikingNeuron", "NeuronOutput", "__version__"]
+
+
+def __getattr__(name: str):
+    # Heavier parts load on first use, so `import snn` stays quick and never pulls the training stack.
+    if name == "run":
+        from snn.training import run
+
+        return run
+    raise AttributeError(f"module 'snn' has no attribute {name!r}")
+
+
+__all__ = ["run", "surrogate", "LIF", "ParametricLIF", "AdaptiveLIF", "IF", "LI", "SpikingNeuron", "NeuronOutput", "__version__"]
