@@ -1,0 +1,65 @@
+"""Smoke test of benchmarks/bench_neurons.py (and `snn bench neurons`) on a tiny shape."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from snn.cli.bench import DEFAULT_SCRIPT, load_benchmark
+from snn.cli.main import main as snn_main
+
+bench = load_benchmark(DEFAULT_SCRIPT)
+
+
+@pytest.fixture
+def restore_threads():
+    import numba
+    import torch
+
+    before = torch.get_num_threads(), numba.get_num_threads()
+    yield
+    torch.set_num_threads(before[0])
+    numba.set_num_threads(before[1])
+
+
+def test_cli_runs_tiny_shapes_and_writes_json(tmp_path: Path, capsys, restore_threads):
+    out = tmp_path / "res.json"
+    rc = snn_main(["bench", "neurons", "--shapes", "tiny,tinylinear", "--impls", "snn-torch,snn-numba",
+                   "--repeats", "1", "--warmup", "1", "--threads", "1", "--out", str(out)])
+    assert rc == 0
+    payload = json.loads(out.read_text())
+    assert payload["torch_threads"] == 1
+    rows = {(r["shape"], r["impl"]): r for r in payload["results"]}
+    assert set(rows) == {(s, i) for s in ("tiny", "tinylinear") for i in ("snn-torch", "snn-numba")}
+    for r in rows.values():
+        assert r["skipped"] is None and r["fwd_ms"] > 0 and r["fwd_bwd_ms"] > 0 and r["saved_bytes"] > 0
+    # numba saves the spikes and one float per neuron-step (h), plus per-neuron vectors: at most 2.5 floats here
+    assert rows[("tiny", "snn-numba")]["saved_floats_per_neuron_step"] <= 2.5
+    assert "snn-numba" in capsys.readouterr().out
+    assert not list(tmp_path.glob(".*.tmp"))  # the atomic write left no temporary file
+
+
+def test_ratios_are_relative_to_spikingjelly(tmp_path: Path):
+    pytest.importorskip("spikingjelly.activation_based")
+    args = bench.argparse.Namespace(shapes="tiny", impls="snn-numba,spikingjelly", quick=False, repeats=1, warmup=1,
+                                    threads=None, budget=30.0, device="cpu", out=str(tmp_path / "r.json"))
+    payload = bench.run(args)
+    rows = {r["impl"]: r for r in payload["results"]}
+    assert rows["spikingjelly"]["speedup_fwd_bwd_vs_spikingjelly"] == pytest.approx(1.0)
+    ours = rows["snn-numba"]
+    assert ours["speedup_fwd_bwd_vs_spikingjelly"] == pytest.approx(rows["spikingjelly"]["fwd_bwd_ms"] / ours["fwd_bwd_ms"])
+
+
+def test_budget_skips_a_case_and_says_why(tmp_path: Path):
+    args = bench.argparse.Namespace(shapes="tiny", impls="snn-torch", quick=False, repeats=1, warmup=1,
+                                    threads=None, budget=0.0, device="cpu", out=None)
+    (row,) = bench.run(args)["results"]
+    assert row["fwd_ms"] is None and "budget" in row["skipped"]
+
+
+def test_bad_options_raise():
+    with pytest.raises(ValueError, match="--shapes"):
+        snn_main(["bench", "neurons", "--shapes", "huge", "--out", "/dev/null"])
+    with pytest.raises(ValueError, match="--impls"):
+        snn_main(["bench", "neurons", "--shapes", "tiny", "--impls", "brian2", "--out", "/dev/null"])
