@@ -1,0 +1,127 @@
+"""The generated CUDA source: every kernel variant compiles to PTX (sm_80, sm_90) with nvcc, names are stable."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from snn.kernels import cuda_source
+from snn.neuron_models.adaptive_lif import adaptive_lif_dynamics
+from snn.neuron_models.lif import lif_dynamics
+
+NVCC_FLAGS = ("--ptx", "-std=c++17", "--fmad=false")
+
+
+def _nvcc() -> str | None:
+    found = shutil.which("nvcc")
+    if found:
+        return found
+    default = "/usr/local/cuda/bin/nvcc"
+    return default if os.path.exists(default) else None
+
+
+requires_nvcc = pytest.mark.skipif(_nvcc() is None, reason="nvcc not found (PATH or /usr/local/cuda/bin): "
+                                   "install the CUDA toolkit to compile the kernels to PTX")
+
+
+def _compile_ptx(tmp_path, code: str, arch: str, extra: tuple[str, ...] = ()) -> str:
+    src, ptx = tmp_path / f"kernels_{arch}.cu", tmp_path / f"kernels_{arch}.ptx"
+    src.write_text(code)
+    result = subprocess.run([_nvcc(), *NVCC_FLAGS, f"-arch={arch}", *extra, str(src), "-o", str(ptx)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, f"nvcc -arch={arch} failed:\n{result.stderr[-4000:]}"
+    return ptx.read_text()
+
+
+@requires_nvcc
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", ["sm_80", "sm_90"])
+@pytest.mark.parametrize("dtype", cuda_source.DTYPES)
+def test_every_kernel_variant_compiles_to_ptx(tmp_path, kernel_variants, dtype, arch):
+    # All variants of one dtype in one translation unit (kernels deduplicated by name), so nvcc runs once per
+    # (dtype, arch) instead of once per variant.
+    sources: dict[str, str] = {}
+    for dynamics, _ in kernel_variants:
+        for record in (False, True):
+            for param_grads in (True, False):
+                for kernel, text in cuda_source.kernel_sources(dynamics, dtype, record, param_grads):
+                    assert sources.setdefault(kernel.name, text) == text, f"two different kernels named {kernel.name}"
+    ptx = _compile_ptx(tmp_path, cuda_source.prelude(dtype) + "\n".join(sources.values()), arch)
+    entries = set(re.findall(r"\.entry\s+(\w+)\(", ptx))
+    assert entries == set(sources), f"missing PTX entries: {sorted(set(sources) - entries)[:5]}"
+    assert f".target {arch}" in ptx
+
+
+@requires_nvcc
+@pytest.mark.parametrize("dtype", cuda_source.DTYPES)
+def test_one_generated_source_compiles_without_warnings(tmp_path, dtype):
+    # generate_source's own output (prelude + both kernels), warnings as errors: no unused or dead variables.
+    for dynamics in (lif_dynamics(True, True, False, True, "Sigmoid"), adaptive_lif_dynamics(False, False, True, "Triangle"),
+                     lif_dynamics(False, True, True, False, "ATan")):
+        code = cuda_source.generate_source(dynamics, dtype, record=True)
+        ptx = _compile_ptx(tmp_path, code, "sm_80", ("-Werror", "all-warnings"))
+        pair = cuda_source.kernels(dynamics, dtype, record=True)
+        assert f".entry {pair.forward.name}(" in ptx and f".entry {pair.backward.name}(" in ptx
+
+
+def test_kernel_names_are_deterministic_and_content_addressed():
+    atan = lif_dynamics(True, True, False, True, "ATan")
+    sigmoid = lif_dynamics(True, True, False, True, "Sigmoid")
+    first, again = cuda_source.kernels(atan, "float32", False), cuda_source.kernels(atan, "float32", False)
+    assert first == again
+    assert re.fullmatch(r"snn_fwd_[0-9a-f]{16}", first.forward.name)
+    assert re.fullmatch(r"snn_bwd_[0-9a-f]{16}", first.backward.name)
+    other = cuda_source.kernels(sigmoid, "float32", False)
+    assert other.forward.name == first.forward.name  # the surrogate does not change the forward kernel
+    assert other.backward.name != first.backward.name
+    assert cuda_source.kernels(atan, "float16", False).forward.name != first.forward.name
+    assert cuda_source.kernels(atan, "float32", True).forward.name != first.forward.name
+
+
+def test_kernels_signature_follows_the_numba_argument_order():
+    dynamics = adaptive_lif_dynamics(True, True, False, "ATan")
+    pair = cuda_source.kernels(dynamics, "float32", record=True)
+    fwd = [name for _, name in pair.forward.params]
+    assert fwd == ["a_x", "a_s", "a_sv_h", "a_sv_a_in", "a_rec_v", "a_rec_a", "a_p_decay", "a_p_decay_adapt",
+                   "a_st_v", "a_st_a", "v_threshold", "beta", "v_reset", "sg_alpha", "T", "L"]
+    bwd = [name for _, name in pair.backward.params]
+    assert bwd == ["a_gs", "a_gfinal_v", "a_gfinal_a", "a_grec_v", "a_grec_a", "a_s", "a_sv_h", "a_sv_a_in",
+                   "a_p_decay", "a_p_decay_adapt", "a_init_v", "a_init_a", "a_gx", "a_g_decay", "a_g_decay_adapt",
+                   "a_g_v", "a_g_a", "v_threshold", "beta", "v_reset", "sg_alpha", "T", "L"]
+
+
+def test_half_sources_need_no_cuda_header_and_compute_in_float():
+    dynamics = lif_dynamics(True, True, False, True, "ATan")
+    for dtype in ("float16", "bfloat16"):
+        code = cuda_source.generate_source(dynamics, dtype, record=False)
+        assert "#include" not in code
+        assert "typedef float acc_t;" in code and "typedef unsigned short scalar_t;" in code
+    assert "typedef double acc_t;" in cuda_source.generate_source(dynamics, "float64", record=False)
+    assert "exp(u)" in cuda_source.prelude("float64") and "expf(u)" in cuda_source.prelude("float32")
+
+
+def test_param_grads_false_removes_the_parameter_gradient_work():
+    dynamics = lif_dynamics(True, True, False, True, "ATan")
+    with_grads = cuda_source.generate_source(dynamics, "float32", record=False, param_grads=True)
+    without = cuda_source.generate_source(dynamics, "float32", record=False, param_grads=False)
+    assert "g_decay +=" in with_grads and "a_g_decay[snn_l] =" in with_grads
+    body = without[without.index("snn_bwd_"):].split(") {", 1)[1]
+    assert "g_decay" not in body and "decay" in body
+    # same parameter list either way: the runner passes the same arguments
+    assert (cuda_source.kernels(dynamics, "float32", False, False).backward.params
+            == cuda_source.kernels(dynamics, "float32", False, True).backward.params)
+
+
+def test_if_backward_does_not_rebuild_the_state_it_never_reads():
+    # IF's adjoint (gx = gh, g_v = gh ...) with a soft, detached reset never reads the pre-step membrane.
+    code = cuda_source.generate_source(lif_dynamics(False, False, True, False, "ATan"), "float32", record=False)
+    backward = code[code.index("snn_bwd_"):]
+    assert "p_h" not in backward and "a_init_v[snn_l]" not in backward
+
+
+def test_generate_source_rejects_an_unknown_dtype():
+    with pytest.raises(ValueError, match="dtype: expected one of"):
+        cuda_source.generate_source(lif_dynamics(True, True, False, True, "ATan"), "int8", record=False)
