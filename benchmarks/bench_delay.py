@@ -5,6 +5,7 @@ input kernels at spike densities below ``sparse_density``) and our ``dense`` pat
 against ``Dcls1d`` on ``[B, C, T]`` with the reference's padding. ``first`` layers (140 → 256) need no
 input gradient; ``hidden`` layers (256 → 256) do (their input comes from a LIF with a surrogate).
 Inference: integer delays (``to_integer_delays``) run as the spike scatter vs our dense kernel path.
+Times are the best of ``--repeats`` runs, variants interleaved (the machine may be shared).
 
     python benchmarks/bench_delay.py [--out results.json] [--repeats 3] [--density 0.05]
 """
@@ -14,7 +15,6 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import tempfile
 import time
 from typing import Callable
@@ -28,14 +28,17 @@ T, C_IN, HIDDEN, MAX_DELAY = 100, 140, 256, 25
 DROPOUT_P = 0.4
 
 
-def _time(fn: Callable[[], object], repeats: int) -> float:
-    fn()  # warm-up (numba compilation, allocator)
-    times = []
+def _time(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Best-of-``repeats`` wall time (ms) of each function, run round-robin so load spikes hit all alike."""
+    for fn in fns.values():
+        fn()  # warm-up (numba compilation, allocator)
+    times: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1e3
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {k: min(v) * 1e3 for k, v in times.items()}
 
 
 def _spikes(batch: int, c: int, density: float, scale: float, seed: int) -> torch.Tensor:
@@ -72,9 +75,8 @@ def _training_case(name: str, batch: int, c_in: int, input_grad: bool, density: 
         xb = F.pad(xi.permute(1, 2, 0), (MAX_DELAY - 1, (MAX_DELAY - 1) // 2))
         ref(xb).permute(2, 0, 1).backward(g)
 
-    ref_ms = _time(run_ref, repeats)
-    auto_ms = _time(run_ours("auto"), repeats)
-    dense_ms = _time(run_ours("dense"), repeats)
+    ms = _time({"ref": run_ref, "auto": run_ours("auto"), "dense": run_ours("dense")}, repeats)
+    ref_ms, auto_ms, dense_ms = ms["ref"], ms["auto"], ms["dense"]
     return {
         "case": f"train {name} B={batch}",
         "batch": batch, "c_in": c_in, "c_out": HIDDEN, "input_grad": input_grad, "density": density,
@@ -96,8 +98,8 @@ def _inference_case(batch: int, density: float, repeats: int) -> dict:
                 return layer(x)
         return step
 
-    dense_ms = _time(run("dense"), repeats)
-    sparse_ms = _time(run("sparse"), repeats)
+    ms = _time({"dense": run("dense"), "sparse": run("sparse")}, repeats)
+    dense_ms, sparse_ms = ms["dense"], ms["sparse"]
     err = float((run("dense")() - run("sparse")()).abs().max())
     return {
         "case": f"infer int-delay B={batch}", "batch": batch, "c_in": HIDDEN, "c_out": HIDDEN,

@@ -54,6 +54,53 @@ _GAUSS_SIGMA_OFFSET = 0.27
 _MAX_SIGMA_OFFSET = 1.0
 
 
+def _profile(diff: torch.Tensor, sig: torch.Tensor, version: str) -> torch.Tensor:
+    if version == "gauss":
+        return torch.exp(-0.5 * (diff / (sig + _GAUSS_SIGMA_OFFSET)) ** 2)
+    return torch.relu((sig + _MAX_SIGMA_OFFSET) - diff.abs())
+
+
+def _tap_offsets(weight: torch.Tensor, positions: torch.Tensor, max_delay: int) -> torch.Tensor:
+    """``j - p'`` for every tap and element, ``[D, C_in, C_out, K]``."""
+    p = positions.permute(1, 0, 2) + (max_delay // 2)
+    taps = torch.arange(max_delay, device=weight.device, dtype=weight.dtype).view(-1, 1, 1, 1)
+    return taps - p
+
+
+class _DelayKernel(torch.autograd.Function):
+    """Kernel construction with the analytic backward (recomputes the profile; saves only the parameters).
+
+    With ``n_j = e_j / S``, ``S = Σ_m e_m + ε`` and ``e'_j = ∂e_j/∂p``:
+    ``∂L/∂w = Σ_j g_j n_j`` and ``∂L/∂p = (w / S) (Σ_j g_j e'_j - (Σ_j g_j n_j) Σ_m e'_m)``.
+    """
+
+    @staticmethod
+    def forward(ctx, weight, positions, sig, max_delay, version):  # type: ignore[override]
+        diff = _tap_offsets(weight, positions, max_delay)
+        e = _profile(diff, sig, version)
+        e = e / (e.sum(0) + NORM_EPS)
+        ctx.save_for_backward(weight, positions, sig)
+        ctx.max_delay, ctx.version = max_delay, version
+        return (e * weight.permute(1, 0, 2)).sum(-1)
+
+    @staticmethod
+    def backward(ctx, grad):  # type: ignore[override]
+        weight, positions, sig = ctx.saved_tensors
+        diff = _tap_offsets(weight, positions, ctx.max_delay)
+        e = _profile(diff, sig, ctx.version)
+        total = e.sum(0) + NORM_EPS
+        g = grad.unsqueeze(-1)
+        g_dot_n = (g * e).sum(0) / total  # Σ_j g_j n_j, [C_in, C_out, K]
+        if ctx.version == "gauss":
+            width = sig + _GAUSS_SIGMA_OFFSET
+            de = e * diff / (width * width)
+        else:
+            de = torch.sign(diff) * ((sig + _MAX_SIGMA_OFFSET) - diff.abs() > 0).to(e.dtype)
+        w = weight.permute(1, 0, 2)
+        grad_p = w / total * ((g * de).sum(0) - g_dot_n * de.sum(0))
+        return g_dot_n.permute(1, 0, 2), grad_p.permute(1, 0, 2), None, None, None
+
+
 def delay_kernel(
     weight: torch.Tensor, positions: torch.Tensor, sigma: torch.Tensor | float, max_delay: int, version: str
 ) -> torch.Tensor:
@@ -61,21 +108,16 @@ def delay_kernel(
 
     ``sigma`` is the (scalar) width in taps before the version's offset (``+0.27`` for ``"gauss"``,
     ``+1`` for ``"max"``); ``positions`` are centred (``0`` is tap ``D//2``). Differentiable in
-    ``weight``, ``positions`` (and ``sigma`` if it requires grad).
+    ``weight`` and ``positions`` (analytic backward), and in ``sigma`` if it requires grad (autograd).
     """
     if version not in VERSIONS:
         raise ValueError(f"version must be one of {VERSIONS}, got {version!r}")
-    w = weight.permute(1, 0, 2)  # [C_in, C_out, K]
-    p = positions.permute(1, 0, 2) + (max_delay // 2)
-    taps = torch.arange(max_delay, device=weight.device, dtype=weight.dtype).view(-1, 1, 1, 1)
     sig = torch.as_tensor(sigma, dtype=weight.dtype, device=weight.device).abs()
-    diff = taps - p  # [D, C_in, C_out, K]
-    if version == "gauss":
-        e = torch.exp(-0.5 * (diff / (sig + _GAUSS_SIGMA_OFFSET)) ** 2)
-    else:
-        e = torch.relu((sig + _MAX_SIGMA_OFFSET) - diff.abs())
+    if not sig.requires_grad:
+        return _DelayKernel.apply(weight, positions, sig.detach(), max_delay, version)
+    e = _profile(_tap_offsets(weight, positions, max_delay), sig, version)
     e = e / (e.sum(0) + NORM_EPS)
-    return (e * w).sum(-1)
+    return (e * weight.permute(1, 0, 2)).sum(-1)
 
 
 def delay_conv_dense(x: torch.Tensor, kernel: torch.Tensor, right_pad: int) -> torch.Tensor:

@@ -295,3 +295,16 @@ def test_constructor_rejects_bad_arguments(kw, match):
     args.update(kw)
     with pytest.raises(ValueError, match=match):
         LearnableDelay(**args)
+
+
+@pytest.mark.parametrize("version", ["gauss", "max"])
+def test_analytic_kernel_backward_equals_autograd(version):
+    torch.manual_seed(3)
+    w = torch.randn(4, 3, 2, dtype=torch.float64, requires_grad=True)
+    p = (torch.rand(4, 3, 2, dtype=torch.float64) * 8 - 4).requires_grad_(True)
+    g = torch.randn(9, 3, 4, dtype=torch.float64)
+    analytic = torch.autograd.grad((DF.delay_kernel(w, p, 0.7, 9, version) * g).sum(), (w, p))
+    sig = torch.tensor(0.7, dtype=torch.float64, requires_grad=True)  # takes the plain autograd path
+    auto = torch.autograd.grad((DF.delay_kernel(w, p, sig, 9, version) * g).sum(), (w, p))
+    for a, b in zip(analytic, auto):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
