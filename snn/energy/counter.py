@@ -19,6 +19,11 @@ For every layer the counter records, per time step ``t`` (summed over the batch 
 * input / output elements and non-zero inputs, for the memory-traffic model.
 
 BatchNorm layers are counted as 0 operations: at inference they fold into the preceding layer's weights and bias.
+Binary inputs: the output of a spiking :class:`~snn.neuron_models.SpikingNeuron` (not ``LI``) is a spike tensor in
+``{0, 1}`` by construction; a layer input that is that tensor or a contiguous view of it reuses the neuron's
+per-step spike counts (this keeps the energy pass cheap); any other input is checked value by value. (A spike
+tensor modified in place between the neuron and the layer would defeat this.)
+
 Parameter-free modules (pooling, dropout, activation functions, reshapes) are not counted. A module of another
 type that owns parameters and runs in the forward gets a ``warnings.warn`` naming it: its operations are skipped,
 so totals are lower bounds.
@@ -31,6 +36,7 @@ Layouts: time-major ``[T, B, ...]`` (``nn.Linear`` applied to ``[T, B, C]``, neu
 from __future__ import annotations
 
 import warnings
+import weakref
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -51,6 +57,16 @@ def _delay_type() -> type | None:
     except ImportError:  # the delay layer is optional for counting
         return None
     return LearnableDelay
+
+
+def _is_binary(x: torch.Tensor) -> bool:
+    """True when every value of ``x`` is in ``{-1, 0, 1}`` (spikes, signed spikes); a range test first."""
+    if x.numel() == 0:
+        return True
+    lo, hi = torch.aminmax(x)
+    if lo < -1 or hi > 1:
+        return False
+    return bool(torch.logical_or(x == 0, x.abs() == 1).all())
 
 
 def synaptic_kind(module: nn.Module) -> str | None:
@@ -182,6 +198,7 @@ class OperationCounter:
         self._handles: list[Any] = []
         self._pending: dict[str, list[tuple[dict[str, torch.Tensor], bool]]] = {}
         self._fanout_cache: dict[tuple, torch.Tensor] = {}
+        self._spikes: dict[int, tuple[weakref.ref, torch.Tensor]] = {}
         self._T = 0
         self._B = 0
         self._modules: list[tuple[str, nn.Module, str]] = []
@@ -220,6 +237,7 @@ class OperationCounter:
             raise ValueError(f"begin: expected T >= 1 and B >= 1, got T={time_steps}, B={batch_size}")
         self._T, self._B = int(time_steps), int(batch_size)
         self._pending = {}
+        self._spikes = {}
 
     def end(self) -> None:
         """Close the forward pass: resolve step-by-step calls and add this pass's counts to the totals."""
@@ -237,6 +255,7 @@ class OperationCounter:
                     _add_series(counts, key, stacked if resolved else np.array([stacked.sum()]))
             counts.steps = max(counts.steps, max((v.size for v in (counts.synops, counts.updates)), default=0))
         self._pending = {}
+        self._spikes = {}
         self.samples += self._B
         self.time_steps = max(self.time_steps, self._T)
 
@@ -255,11 +274,11 @@ class OperationCounter:
             counts.calls += 1
             with torch.no_grad():
                 if kind == "neuron":
-                    series, step_mode = self._count_neuron(module, counts, x.detach(), y.detach())
+                    series, step_mode = self._count_neuron(module, counts, x, y)
                 elif kind == "norm":
                     return
                 else:
-                    series, step_mode = self._count_synaptic(module, kind, counts, x.detach(), y.detach())
+                    series, step_mode = self._count_synaptic(module, kind, counts, x, y)
             self._pending.setdefault(name, []).append((series, step_mode))
         return hook
 
@@ -296,14 +315,28 @@ class OperationCounter:
         if kind == "delay":
             counts.params = int(fanout.sum().item())
             fan_in = None
-        nz = x != 0
-        binary = bool(torch.logical_or(nz.logical_not(), x.abs() == 1).all())
-        counts.binary_input = counts.binary_input and binary
-        # per-step non-zero inputs and effective ops (non-zero input × fan-out)
         in_feat = fanout.numel()
-        nz_steps = nz.reshape(steps, -1, in_feat).sum(1, dtype=torch.float64) if x.numel() else torch.zeros(steps, in_feat, dtype=torch.float64)
-        effective = nz_steps @ fanout.reshape(-1)
-        nonzero = nz_steps.sum(1)
+        known = self._known_spikes(x)
+        if known is not None:  # a spiking neuron's output: binary by construction, its per-step counts are known
+            binary = True
+            if kind == "linear" and known.numel() == steps:
+                nonzero = known
+                effective = nonzero * float(module.out_features)
+            else:
+                per_input = x.reshape(steps, -1, in_feat).sum(1).to(torch.float64)
+                effective = per_input @ fanout.reshape(-1)
+                nonzero = per_input.sum(1)
+        else:
+            binary = _is_binary(x)
+            # per-step non-zero inputs and effective ops (non-zero input × fan-out)
+            if kind == "linear":  # uniform fan-out: counts per step suffice
+                nonzero = torch.count_nonzero(x.reshape(steps, -1), dim=1).to(torch.float64)
+                effective = nonzero * float(module.out_features)
+            else:
+                nz_steps = torch.count_nonzero(x.reshape(steps, -1, in_feat), dim=1).to(torch.float64)
+                effective = nz_steps @ fanout.reshape(-1)
+                nonzero = nz_steps.sum(1)
+        counts.binary_input = counts.binary_input and binary
         in_elems = torch.full((steps,), x.numel() / steps, dtype=torch.float64)
         out_elems = torch.full((steps,), y.numel() / steps, dtype=torch.float64)
         if kind == "delay":
@@ -323,6 +356,21 @@ class OperationCounter:
         }
         return series, step_mode
 
+    def _known_spikes(self, x: torch.Tensor) -> torch.Tensor | None:
+        """Per-step spike counts when ``x`` is (a view of) a spiking neuron's output of this forward, else None.
+
+        The neuron's tensor is held by a weak reference: while it lives its memory cannot be reused, so a match of
+        data pointer and size identifies the same spikes (a freed tensor falls back to checking the values).
+        """
+        entry = self._spikes.get(x.data_ptr())
+        if entry is None:
+            return None
+        ref, per_step = entry
+        y = ref()
+        if y is None or y.numel() != x.numel() or y.dtype != x.dtype or not x.is_contiguous():
+            return None
+        return per_step
+
     # ------------------------------------------------------------------ neurons
     def _count_neuron(self, module, counts, x, y):
         steps = x.shape[0]
@@ -330,7 +378,13 @@ class OperationCounter:
         counts.state_vars = len(module.dynamics().states)
         per_step = x.numel() / max(steps, 1)
         counts.neurons = int(round(per_step / max(self._B, 1)))
-        spikes = y.reshape(steps, -1).sum(1, dtype=torch.float64) if counts.spiking else torch.zeros(steps, dtype=torch.float64)
+        if counts.spiking:
+            flat = y.reshape(steps, -1)
+            exact32 = flat.shape[1] < 2**24  # float32 sums of 0/1 are exact below 2^24 terms
+            spikes = (flat.sum(1) if exact32 else flat.sum(1, dtype=torch.float64)).to(torch.float64)
+            self._spikes[y.data_ptr()] = (weakref.ref(y), spikes)
+        else:
+            spikes = torch.zeros(steps, dtype=torch.float64)
         series = {
             "updates": torch.full((steps,), per_step, dtype=torch.float64),
             "spikes": spikes,
