@@ -84,7 +84,7 @@ class DigitsConfig:
     """
 
     seed: int = 0
-    n_voices: int | None = 72  # None: all of VOICE_VARIANTS
+    n_voices: int | None = 64  # None: all of VOICE_VARIANTS
     test_fraction: float = 0.2
     repeats: int = 2
     classes: tuple[int, ...] = tuple(range(20))
@@ -97,16 +97,16 @@ class DigitsConfig:
     max_duration: float = 1.0
     speech_rms: float = 0.05
     level_db: tuple[float, float] = (-3.0, 3.0)
-    snr_db: tuple[float, float] = (5.0, 30.0)
+    snr_db: tuple[float, float] = (12.0, 35.0)
     # cochlea
     n_channels: int = 700
     f_min: float = 50.0
     f_max: float = 7000.0
     compression: float = 1.0 / 3.0
     envelope_cutoff: float = 100.0
-    threshold_db: float = -33.0
-    tau: float = 10e-3
-    refractory: float = 8e-3
+    threshold_db: float = -35.0
+    tau: float = 20e-3
+    refractory: float = 30e-3
 
     def __post_init__(self) -> None:
         if self.n_voices is not None and not (2 <= self.n_voices <= len(VOICE_VARIANTS)):

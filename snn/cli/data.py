@@ -1,0 +1,200 @@
+"""``snn data``: make the embedded spoken-digits dataset, encode WAV files to spikes, describe a file.
+
+Sub-commands::
+
+    snn data make-digits --out DIR [--seed 0] [--voices 64] [--repeats 2] [--jobs N]
+    snn data encode FILES... --out file.h5 [--labels-from dirname | --label N] [--sample-rate HZ]
+    snn data info PATH
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+__all__ = ["add_parser"]
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add the ``data`` command and its sub-commands to the top-level ``snn`` parser."""
+    data = sub.add_parser(
+        "data",
+        help="prepare spiking datasets (embedded spoken digits, WAV -> spikes, file summaries)",
+        description="Prepare spiking datasets in the SHD HDF5 layout (spikes/times, spikes/units, labels, "
+        "extra/keys, extra/speaker).",
+    )
+    data.set_defaults(func=lambda _args: (data.print_help(), 2)[1])
+    cmds = data.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
+
+    make = cmds.add_parser(
+        "make-digits",
+        help="generate the spoken-digits dataset (espeak-ng -> cochlea -> SHD-format HDF5)",
+        description="Synthesise the digits zero..nine in English and German with espeak-ng over many voices, "
+        "speeds and pitches, add noise, encode them with the cochlear front end onto 700 channels, and write "
+        "<prefix>_train.h5 and <prefix>_test.h5 (split by voice). The same seed gives the same arrays. "
+        "The defaults reproduce the files shipped in snn/datasets/data/.",
+    )
+    make.add_argument("--out", required=True, type=Path, help="output folder (created if missing)")
+    make.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    make.add_argument("--voices", type=int, default=None, help="number of voices/speakers (default: 64)")
+    make.add_argument("--repeats", type=int, default=None, help="utterances per voice and class (default: 2)")
+    make.add_argument("--test-fraction", type=float, default=None, help="fraction of voices kept for the test split (default: 0.2)")
+    make.add_argument(
+        "--classes", type=str, default=None,
+        help="comma-separated class ids to generate (0-9 English, 10-19 German; default: all 20)",
+    )
+    make.add_argument("--jobs", type=int, default=None, help="worker processes (default: all CPUs)")
+    make.add_argument("--prefix", default="spoken_digits", help="file name prefix (default: spoken_digits)")
+    make.add_argument("--quiet", action="store_true", help="no progress bar")
+    make.set_defaults(func=_make_digits)
+
+    enc = cmds.add_parser(
+        "encode",
+        help="encode WAV files into one SHD-format HDF5 file of spikes",
+        description="Read WAV files (scipy.io.wavfile; stereo is averaged to mono), pass each through "
+        "snn.datasets.cochlea.encode and write all of them to one HDF5 file in the SHD layout. Labels come "
+        "from the parent folder names (--labels-from dirname; classes sorted by name) or one fixed --label.",
+    )
+    enc.add_argument("files", nargs="+", type=Path, metavar="FILES", help="WAV files")
+    enc.add_argument("--out", required=True, type=Path, help="output .h5 file")
+    group = enc.add_mutually_exclusive_group()
+    group.add_argument(
+        "--labels-from", choices=["dirname"], default=None,
+        help="derive labels from each file's parent folder name",
+    )
+    group.add_argument("--label", type=int, default=None, help="give every file this label (default: 0)")
+    enc.add_argument(
+        "--sample-rate", type=int, default=None,
+        help="resample every file to this rate (Hz) before encoding (default: keep each file's rate)",
+    )
+    enc.add_argument("--channels", type=int, default=700, help="cochlear channels (default: 700)")
+    enc.add_argument(
+        "--rms-level", type=float, default=0.05,
+        help="scale each waveform to this RMS level before encoding, full scale 1.0; 0 keeps the level "
+        "(default: 0.05)",
+    )
+    enc.add_argument(
+        "--threshold-db", type=float, default=-40.0,
+        help="level (dB re full scale) of a sine at a channel's centre frequency that makes it fire (default: -40)",
+    )
+    enc.add_argument(
+        "--times-dtype", choices=["float16", "float32"], default="float16",
+        help="dtype of the stored spike times; float16 as SHD (0.5 ms resolution below 1 s), "
+        "float32 for long recordings (default: float16)",
+    )
+    enc.set_defaults(func=_encode)
+
+    info = cmds.add_parser(
+        "info",
+        help="summarise an SHD-format HDF5 file",
+        description="Print samples, classes, speakers, channels, durations and spike counts of an SHD-format file.",
+    )
+    info.add_argument("path", type=Path, help="HDF5 file")
+    info.set_defaults(func=_info)
+    return data
+
+
+def _make_digits(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from snn.datasets.spoken_digits_make import DigitsConfig, make_digits
+
+    overrides = {"seed": args.seed}
+    if args.voices is not None:
+        overrides["n_voices"] = args.voices
+    if args.repeats is not None:
+        overrides["repeats"] = args.repeats
+    if args.test_fraction is not None:
+        overrides["test_fraction"] = args.test_fraction
+    if args.classes is not None:
+        try:
+            overrides["classes"] = tuple(int(c) for c in args.classes.split(",") if c.strip())
+        except ValueError:
+            print(f"error: --classes must be comma-separated integers, got {args.classes!r}", file=sys.stderr)
+            return 2
+    try:
+        config = dataclasses.replace(DigitsConfig(), **overrides)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    train, test = make_digits(args.out, config, processes=args.jobs, prefix=args.prefix, progress=not args.quiet)
+    print(f"wrote {train} ({train.stat().st_size / 1e6:.2f} MB) and {test} ({test.stat().st_size / 1e6:.2f} MB)")
+    return 0
+
+
+def _read_wav(path: Path, sample_rate: int | None):
+    import numpy as np
+    from scipy import signal
+    from scipy.io import wavfile
+
+    rate, data = wavfile.read(path)
+    if np.issubdtype(data.dtype, np.integer):
+        if data.dtype == np.uint8:
+            wave = (data.astype(np.float64) - 128.0) / 128.0
+        else:
+            wave = data.astype(np.float64) / float(np.iinfo(data.dtype).max)
+    else:
+        wave = data.astype(np.float64)
+    if wave.ndim == 2:
+        wave = wave.mean(axis=1)
+    if sample_rate is not None and sample_rate != rate:
+        g = int(np.gcd(int(rate), int(sample_rate)))
+        wave = signal.resample_poly(wave, sample_rate // g, rate // g)
+        rate = sample_rate
+    return wave, int(rate)
+
+
+def _encode(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from snn.datasets.cochlea import encode
+    from snn.datasets.h5_writer import write_spike_h5
+
+    missing = [str(f) for f in args.files if not f.is_file()]
+    if missing:
+        print(f"error: no such file(s): {', '.join(missing)}", file=sys.stderr)
+        return 2
+    if args.sample_rate is not None and args.sample_rate <= 0:
+        print(f"error: --sample-rate must be > 0, got {args.sample_rate}", file=sys.stderr)
+        return 2
+    if args.labels_from == "dirname":
+        keys = sorted({f.resolve().parent.name for f in args.files})
+        labels = [keys.index(f.resolve().parent.name) for f in args.files]
+    else:
+        label = 0 if args.label is None else args.label
+        if label < 0:
+            print(f"error: --label must be >= 0, got {label}", file=sys.stderr)
+            return 2
+        keys = [str(i) for i in range(label + 1)]
+        labels = [label] * len(args.files)
+    times, units = [], []
+    for f in args.files:
+        wave, rate = _read_wav(f, args.sample_rate)
+        try:
+            t, u = encode(
+                wave, rate, n_channels=args.channels, threshold_db=args.threshold_db,
+                rms_level=args.rms_level if args.rms_level > 0 else None,
+            )
+        except ValueError as err:
+            print(f"error: {f}: {err}", file=sys.stderr)
+            return 2
+        times.append(t)
+        units.append(u)
+    out = write_spike_h5(
+        args.out, times, units, np.asarray(labels, dtype=np.int64), keys,
+        times_dtype=np.float16 if args.times_dtype == "float16" else np.float32,
+        attrs={"generator": "snn data encode", "files": "\n".join(str(f) for f in args.files)},
+    )
+    n_spikes = sum(len(t) for t in times)
+    print(f"wrote {out}: {len(times)} samples, {len(keys)} classes, {n_spikes} spikes")
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    if not args.path.is_file():
+        print(f"error: no such file: {args.path}", file=sys.stderr)
+        return 2
+    from snn.datasets.summary import summarize
+
+    print(summarize(args.path))
+    return 0
