@@ -88,8 +88,8 @@ class CupyRunner:
         if T >= 2**31 or L >= 2**31:
             raise ValueError(f"the cupy backend indexes lanes with 32-bit ints; got L={L}")
         for t in tensors:
-            if not t.is_contiguous() or t.device != device:
-                raise ValueError(f"cupy backend: every tensor must be contiguous and on {device}")
+            if not t.is_contiguous() or t.device != device or t.dtype != tensors[0].dtype:
+                raise ValueError(f"cupy backend: every tensor must be contiguous, on {device} and of dtype {tensors[0].dtype}")
         acc = np.float64 if dtype == "float64" else np.float32
         args = [np.uint64(t.data_ptr()) for t in tensors] + [acc(v) for v in scalars] + [np.int32(T), np.int32(L)]
         stream = self.cupy.cuda.ExternalStream(torch.cuda.current_stream(device).cuda_stream)

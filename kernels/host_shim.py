@@ -220,9 +220,11 @@ def _dtype_name(t: torch.Tensor) -> str:
     return DTYPE_NAMES[t.dtype]
 
 
-def _ptr(t: torch.Tensor) -> int:
-    assert t.is_contiguous()
-    return t.data_ptr()
+def _pointers(tensors: Sequence[torch.Tensor]) -> list[int]:
+    for t in tensors:
+        if not t.is_contiguous() or t.dtype != tensors[0].dtype or t.device.type != "cpu":
+            raise ValueError(f"HostCudaRunner: every tensor must be a contiguous CPU tensor of dtype {tensors[0].dtype}")
+    return [t.data_ptr() for t in tensors]
 
 
 class HostCudaRunner:
@@ -260,7 +262,7 @@ class HostCudaRunner:
         finals = [s.detach().clone() for s in init_states]
         tensors = [x, spikes, *saved, *rec, *lane_params, *finals]
         if L > 0:
-            loaded.forward(self._grid(L), self.block, *map(_ptr, tensors), *map(float, scalars), T, L)
+            loaded.forward(self._grid(L), self.block, *_pointers(tensors), *map(float, scalars), T, L)
         return spikes, saved, finals, rec
 
     def backward(
@@ -288,7 +290,7 @@ class HostCudaRunner:
         tensors = [grad_spikes, *grad_finals, *(grad_rec if record else ()), spikes, *saved, *lane_params,
                    *init_states, gx, *g_params, *g_states]
         if L > 0:
-            loaded.backward(self._grid(L), self.block, *map(_ptr, tensors), *map(float, scalars), T, L)
+            loaded.backward(self._grid(L), self.block, *_pointers(tensors), *map(float, scalars), T, L)
         return gx, (g_params if param_grads else [None] * len(g_params)), g_states
 
 

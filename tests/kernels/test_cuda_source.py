@@ -125,3 +125,42 @@ def test_if_backward_does_not_rebuild_the_state_it_never_reads():
 def test_generate_source_rejects_an_unknown_dtype():
     with pytest.raises(ValueError, match="dtype: expected one of"):
         cuda_source.generate_source(lif_dynamics(True, True, False, True, "ATan"), "int8", record=False)
+
+
+def _nvrtc_library() -> str | None:
+    """libnvrtc from $SNN_NVRTC_LIB, the nvidia-cuda-nvrtc wheel, or the system; None when absent."""
+    import ctypes.util
+    import glob
+    import importlib.util
+
+    if os.environ.get("SNN_NVRTC_LIB"):
+        return os.environ["SNN_NVRTC_LIB"]
+    spec = importlib.util.find_spec("nvidia")
+    for root in (spec.submodule_search_locations or []) if spec else []:
+        found = sorted(glob.glob(os.path.join(root, "cuda_nvrtc", "lib", "libnvrtc.so*")))
+        if found:
+            return found[0]
+    return ctypes.util.find_library("nvrtc")
+
+
+@pytest.mark.skipif(_nvrtc_library() is None, reason="libnvrtc not found (set SNN_NVRTC_LIB or install "
+                    "nvidia-cuda-nvrtc-cu12): checks the sources compile under NVRTC with the CuPy backend's options")
+@pytest.mark.parametrize("dtype", cuda_source.DTYPES)
+def test_generated_sources_compile_under_nvrtc_with_the_cupy_options(dtype):
+    import ctypes
+
+    from snn.kernels.cupy_backend import NVRTC_OPTIONS
+
+    lib = ctypes.CDLL(_nvrtc_library())
+    for dynamics in (lif_dynamics(True, True, False, True, "Sigmoid"), adaptive_lif_dynamics(False, False, True, "Triangle")):
+        code = cuda_source.generate_source(dynamics, dtype, record=True).encode()
+        program = ctypes.c_void_p()
+        assert lib.nvrtcCreateProgram(ctypes.byref(program), code, b"snn.cu", 0, None, None) == 0
+        options = [o.encode() for o in NVRTC_OPTIONS] + [b"-arch=compute_80"]
+        status = lib.nvrtcCompileProgram(program, len(options), (ctypes.c_char_p * len(options))(*options))
+        size = ctypes.c_size_t()
+        lib.nvrtcGetProgramLogSize(program, ctypes.byref(size))
+        log = ctypes.create_string_buffer(size.value)
+        lib.nvrtcGetProgramLog(program, log)
+        lib.nvrtcDestroyProgram(ctypes.byref(program))
+        assert status == 0 and not log.value.strip(), log.value.decode()
