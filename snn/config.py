@@ -124,6 +124,7 @@ class TrainingConfig:
         epochs: training epochs.
         batch_size: samples per optimiser step (global: split across DDP ranks).
         eval_batch_size: batch size for valid/test (``None``: ``batch_size``).
+        shuffle: reshuffle the training set every epoch (``False``: file order, e.g. to compare DDP with one process).
         rule: learning rule (``"backprop"``: surrogate-gradient BPTT).
         sigma_init: initial delay-kernel width in taps (``None``: ``max_delay // 2``, the reference's).
         sigma_final: width reached after ``sigma_decay_fraction`` of the epochs (exponential decay).
@@ -142,6 +143,7 @@ class TrainingConfig:
     epochs: int = 150
     batch_size: int = 256
     eval_batch_size: int | None = None
+    shuffle: bool = True
     rule: Literal["backprop"] = "backprop"
     sigma_init: float | None = None
     sigma_final: float = 0.23

@@ -224,18 +224,32 @@ class DelayNet(nn.Module):
         """Valid output steps per sample: ``T_b + (L + 1) R``."""
         return lengths + (self.layers + 1) * self.right_pad
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x`` ``[T, B, n_inputs]`` → readout membrane ``[T + (L+1)·R, B, n_classes]``."""
+    accepts_lengths = True
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """``x`` ``[T, B, n_inputs]`` → readout membrane ``[T + (L+1)·R, B, n_classes]``.
+
+        With ``lengths`` (``[B]``, unpadded steps per sample) the spikes of hidden layer ``l`` are zeroed from step
+        ``T_b + l·R`` on, where a sample run alone would have ended; a sample's output then does not depend on how
+        much its batch is padded (BatchNorm statistics in training mode aside).
+        """
         if not isinstance(x, torch.Tensor) or x.dim() != 3:
             raise ValueError(f"x must be a tensor [T, B, C], got {getattr(x, 'shape', type(x).__name__)}")
         if x.shape[2] != self.n_inputs:
             raise ValueError(f"x must have n_inputs={self.n_inputs} channels (dim 2), got {x.shape[2]}")
-        for syn, norm, neuron, drop in zip(self.synapses, self.norms, self.neurons, self.dropouts):
+        if lengths is not None and (lengths.dim() != 1 or lengths.shape[0] != x.shape[1]):
+            raise ValueError(f"lengths must have shape [B] = [{x.shape[1]}], got {tuple(lengths.shape)}")
+        for i, (syn, norm, neuron, drop) in enumerate(zip(self.synapses, self.norms, self.neurons, self.dropouts)):
             y = syn(x.to(syn.weight.dtype))
             if self.has_batchnorm:
                 T, B, C = y.shape
                 y = norm(y.reshape(T * B, C)).reshape(T, B, C)
             x = drop(neuron(y))
+            if lengths is not None and self.right_pad > 0:
+                valid = lengths.to(x.device) + (i + 1) * self.right_pad
+                keep = torch.arange(x.shape[0], device=x.device)[:, None] < valid[None, :]
+                if not bool(keep.all()):
+                    x = x * keep[:, :, None].to(x.dtype)
         last = self.synapses[-1]
         return self.readout(last(x.to(last.weight.dtype)))
 

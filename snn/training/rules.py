@@ -30,6 +30,13 @@ def unwrap(model: nn.Module) -> nn.Module:
     return getattr(model, "module", model)
 
 
+def forward(model: nn.Module, x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
+    """``model(x, lengths)`` for models that declare ``accepts_lengths``, else ``model(x)``."""
+    if lengths is not None and getattr(unwrap(model), "accepts_lengths", False):
+        return model(x, lengths)
+    return model(x)
+
+
 def model_scores(model: nn.Module, out: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
     """Class scores ``[B, K]``: the model's ``scores(out, lengths)`` if it has one, else the time-mean of ``out``."""
     m = unwrap(model)
@@ -84,7 +91,7 @@ class LearningRule:
         """Forward and loss without updates: ``{"loss", "scores", "outputs"}``."""
         x, labels, lengths = batch
         with ctx.autocast():
-            out = model(x)
+            out = forward(model, x, lengths)
         loss = model_loss(model, out.float(), labels, lengths)
         return {"loss": loss.detach(), "scores": model_scores(model, out.float(), lengths).detach(), "outputs": out}
 
@@ -100,7 +107,7 @@ class Backprop(LearningRule):
     def training_step(self, model: nn.Module, batch: tuple, ctx: StepContext) -> dict[str, Any]:
         x, labels, lengths = batch
         with ctx.autocast():
-            out = model(x)
+            out = forward(model, x, lengths)
         out32 = out.float()
         loss = model_loss(model, out32, labels, lengths)
         ctx.backward(loss)

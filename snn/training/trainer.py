@@ -165,9 +165,11 @@ class Trainer:
                 )
             bs //= self.dist.world_size
             sampler = DistributedSampler(data, num_replicas=self.dist.world_size, rank=self.dist.rank,
-                                         shuffle=True, seed=self.tc.seed)
-        else:
+                                         shuffle=self.tc.shuffle, seed=self.tc.seed)
+        elif self.tc.shuffle:
             sampler = RandomSampler(data, generator=self.generator)
+        else:
+            sampler = SequentialSampler(data)
         return DataLoader(data, batch_size=bs, sampler=sampler, collate_fn=pad_collate,
                           num_workers=self.config.data.num_workers, worker_init_fn=_seed_worker,
                           generator=self.generator, persistent_workers=False)

@@ -34,21 +34,31 @@ def test_loss_is_cross_entropy_of_summed_softmax():
     assert torch.allclose(net.loss(out, y, None), expected)
 
 
-def test_loss_masks_padded_steps():
-    """A sample's loss inside a zero-padded batch equals its loss alone (no BatchNorm, eval mode)."""
-    net = _net(batchnorm=False).eval()
+@pytest.mark.parametrize("delays", ["learned", "frozen_zero"])
+def test_loss_masks_padded_steps(delays):
+    """A sample's scores and gradients inside a zero-padded batch equal its own (no BatchNorm, eval mode)."""
+    net = _net(batchnorm=False, delays=delays).double().eval()
     short, long_ = _spikes(7, 1, 6, seed=2), _spikes(12, 1, 6, seed=3)
-    x = torch.zeros(12, 2, 6)
+    short, long_ = short.double(), long_.double()
+    x = torch.zeros(12, 2, 6, dtype=torch.double)
     x[:7, 0], x[:, 1] = short[:, 0], long_[:, 0]
     lengths = torch.tensor([7, 12])
     y = torch.tensor([2, 1])
-    batched = net.scores(net(x), lengths)
-    alone = net.scores(net(short), torch.tensor([7]))
+    batched = net.scores(net(x, lengths), lengths)
+    alone = net.scores(net(short, torch.tensor([7])), torch.tensor([7]))
     assert torch.allclose(batched[0], alone[0], atol=1e-6)
     unmasked = net.scores(net(x), None)
     assert not torch.allclose(unmasked[0], alone[0], atol=1e-3)  # the padded steps would count otherwise
-    assert torch.allclose(net.loss(net(x), y, lengths),
-                          F.cross_entropy(batched, y), atol=1e-6)
+    net.zero_grad()
+    net.loss(net(x, lengths), y, lengths).backward()
+    g_batch = net.synapses[0].weight.grad.clone()
+    g_sum = 0
+    for b, T in enumerate((7, 12)):
+        net.zero_grad()
+        xb, lb = x[:T, b:b + 1], torch.tensor([T])
+        net.loss(net(xb, lb), y[b:b + 1], lb).backward()
+        g_sum = g_sum + net.synapses[0].weight.grad / 2
+    assert torch.allclose(g_batch, g_sum, atol=1e-6)
 
 
 def test_frozen_zero_delays_act_like_plain_weights():

@@ -1,0 +1,55 @@
+"""DDP on CPU (gloo): 2 processes give the same weights as 1 process on the same global batches.
+
+BatchNorm would normalise with per-rank statistics (different from one process's statistics over the global
+batch), and dropout masks depend on each rank's RNG, so the compared model has ``batchnorm: false`` and
+``dropout: 0``; ``shuffle: false`` makes each global batch the same set of samples in both runs (rank r takes
+samples r, r+2, … of it). Gradients are averaged over ranks, equal to the global mean because local batches have
+equal sizes; ``DelayNet.forward(x, lengths)`` masks each sample's padded steps, so the different padding of
+local and global batches changes nothing. Delays are frozen at zero: Adam's first step moves every parameter by
+about ``±lr`` whatever the gradient's size, so a position whose gradient is rounding noise (~1e-7; sums run in
+a different order) can step either way, and spikes then diverge; weights alone stay within the tolerance.
+"""
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from snn.training import run
+from snn.training.checkpoint import load_checkpoint
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _worker(rank: int, world: int, port: int, cfg: dict, out: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
+                      LOCAL_RANK=str(rank))
+    import torch.distributed as dist
+
+    try:
+        run(cfg, out=out)
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_two_gloo_processes_match_one_process(tiny, tmp_path):
+    cfg = tiny(model={"batchnorm": False, "dropout": 0.0, "delays": "frozen_zero"},
+               training={"epochs": 2, "batch_size": 8, "shuffle": False, "device": "cpu"},
+               run={"energy": False, "plots": False, "test_at_end": False})
+    run(cfg, out=tmp_path / "single")
+    mp.spawn(_worker, args=(2, _free_port(), cfg, str(tmp_path / "ddp")), nprocs=2, join=True)
+    a = load_checkpoint(tmp_path / "single" / "last.pt")["model"]
+    b = load_checkpoint(tmp_path / "ddp" / "last.pt")["model"]
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.allclose(a[k].float(), b[k].float(), atol=1e-4, rtol=1e-4), (k, (a[k] - b[k]).abs().max())
+    assert not (tmp_path / "ddp" / "last.pt.tmp").exists()
