@@ -59,14 +59,30 @@ def _delay_type() -> type | None:
     return LearnableDelay
 
 
+_CONV_FANOUT: dict[tuple, torch.Tensor] = {}  # convolution geometry + input shape -> fan-out map (FIFO-bounded)
+_CONV_FANOUT_MAX = 256
+
+
 def _is_binary(x: torch.Tensor) -> bool:
-    """True when every value of ``x`` is in ``{-1, 0, 1}`` (spikes, signed spikes); a range test first."""
+    """True when every value of ``x`` is in ``{-1, 0, 1}`` (spikes, signed spikes).
+
+    Float arithmetic only (boolean reductions are slow on CPU): with ``a = |x| ∈ [0, 1]``, ``a - a²`` is ``0`` at
+    ``0`` and ``1`` and strictly positive in between (also after float rounding), so the sum is zero iff binary.
+    """
     if x.numel() == 0:
         return True
+    if not x.is_floating_point():
+        x = x.double()
     lo, hi = torch.aminmax(x)
     if lo < -1 or hi > 1:
         return False
-    return bool(torch.logical_or(x == 0, x.abs() == 1).all())
+    a = x.abs()
+    return bool((a - a * a).sum() == 0)
+
+
+def _nonzero_indicator(x: torch.Tensor) -> torch.Tensor:
+    """``1.0`` where ``x != 0`` else ``0.0``, in float arithmetic (faster than boolean reductions on CPU)."""
+    return x.sign().abs_() if x.is_floating_point() else (x != 0).to(torch.float32)
 
 
 def synaptic_kind(module: nn.Module) -> str | None:
@@ -96,20 +112,25 @@ def fanout_map(module: nn.Module, kind: str, x: torch.Tensor, cache: dict | None
         return torch.full((module.in_features,), float(module.out_features), dtype=torch.float64, device=x.device)
     if kind == "delay":
         w, p = module.weight, module.positions
-        key = (id(module), w._version, p._version, float(module.sigma), module.version, w.data_ptr())
-        cached = cache.get(key)
-        if cached is None:
-            cached = cache[key] = module.nonzero_taps_per_synapse().sum(0).to(torch.float64)
-        return cached
-    key = (id(module), tuple(x.shape[1:]), x.device, tuple(module.weight.shape))
-    cached = cache.get(key)
+        state = (w._version, p._version, float(module.sigma), module.version, w.data_ptr(), p.data_ptr())
+        entry = cache.get(("delay", id(module)))
+        if entry is None or entry[0] != state:  # one entry per layer, replaced when its kernel changes
+            entry = cache[("delay", id(module))] = (state, module.nonzero_taps_per_synapse().sum(0).to(torch.float64))
+        return entry[1]
+    # the map depends only on the convolution's geometry and the input shape, not on the weights: shared cache
+    key = (kind, tuple(x.shape[1:]), str(x.device), tuple(module.weight.shape), module.stride, module.padding,
+           module.dilation, module.groups, module.padding_mode)
+    cached = _CONV_FANOUT.get(key)
     if cached is None:
         ones_w = torch.ones(module.weight.shape, dtype=torch.float64, device=x.device)
         probe = torch.ones((1,) + tuple(x.shape[1:]), dtype=torch.float64, device=x.device, requires_grad=True)
         with torch.enable_grad():
             out = module._conv_forward(probe, ones_w, None)
             (grad,) = torch.autograd.grad(out.sum(), probe)
-        cached = cache[key] = grad[0].round()
+        cached = grad[0].round()
+        if len(_CONV_FANOUT) >= _CONV_FANOUT_MAX:
+            _CONV_FANOUT.pop(next(iter(_CONV_FANOUT)))
+        _CONV_FANOUT[key] = cached
     return cached
 
 
@@ -162,6 +183,16 @@ class LayerCounts:
 _SYN_KEYS = ("synops", "macs_dense", "macs_effective", "synops_rate_scaled", "input_nonzero", "input_elements",
              "output_elements")
 _NEURON_KEYS = ("updates", "spikes", "output_elements")
+
+
+def _finish(series: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Series of one call as float64 numpy arrays; adds the rate-scaled synaptic operations of synaptic layers."""
+    out = {k: (v.double().cpu().numpy() if isinstance(v, torch.Tensor) else np.asarray(v, dtype=np.float64))
+           for k, v in series.items() if k != "binary"}
+    if "binary" in series:
+        rate = out["input_nonzero"] / np.maximum(out["input_elements"], 1)
+        out["synops_rate_scaled"] = rate * out["macs_dense"] if series["binary"] else np.zeros_like(rate)
+    return out
 
 
 def _add_series(counts: LayerCounts, key: str, values: np.ndarray) -> None:
@@ -246,12 +277,13 @@ class OperationCounter:
             whole = [e for e, step_mode in entries if not step_mode]
             counts = self.layers[name]
             for series in whole:
-                for key, value in series.items():
-                    _add_series(counts, key, value.double().cpu().numpy())
+                for key, value in _finish(series).items():
+                    _add_series(counts, key, value)
             if per_step_calls:
                 resolved = len(per_step_calls) == self._T
-                for key in per_step_calls[0]:
-                    stacked = torch.cat([e[key].reshape(1) for e in per_step_calls]).double().cpu().numpy()
+                done = [_finish(e) for e in per_step_calls]
+                for key in done[0]:
+                    stacked = np.concatenate([d[key].reshape(-1) for d in done])
                     _add_series(counts, key, stacked if resolved else np.array([stacked.sum()]))
             counts.steps = max(counts.steps, max((v.size for v in (counts.synops, counts.updates)), default=0))
         self._pending = {}
@@ -330,29 +362,29 @@ class OperationCounter:
             binary = _is_binary(x)
             # per-step non-zero inputs and effective ops (non-zero input × fan-out)
             if kind == "linear":  # uniform fan-out: counts per step suffice
-                nonzero = torch.count_nonzero(x.reshape(steps, -1), dim=1).to(torch.float64)
+                nonzero = _nonzero_indicator(x.reshape(steps, -1)).sum(1, dtype=torch.float64)
                 effective = nonzero * float(module.out_features)
             else:
-                nz_steps = torch.count_nonzero(x.reshape(steps, -1, in_feat), dim=1).to(torch.float64)
+                nz_steps = _nonzero_indicator(x.reshape(steps, -1, in_feat)).sum(1, dtype=torch.float64)
                 effective = nz_steps @ fanout.reshape(-1)
                 nonzero = nz_steps.sum(1)
         counts.binary_input = counts.binary_input and binary
-        in_elems = torch.full((steps,), x.numel() / steps, dtype=torch.float64)
-        out_elems = torch.full((steps,), y.numel() / steps, dtype=torch.float64)
+        # data-dependent series stay tensors (no device sync here); constants are numpy, combined in end()
+        in_elems = np.full(steps, x.numel() / steps)
+        out_elems = np.full(steps, y.numel() / steps)
         if kind == "delay":
-            dense = torch.full((steps,), x.numel() / steps / in_feat * float(fanout.sum()), dtype=torch.float64)
+            dense = in_elems / in_feat * float(fanout.sum())
         else:
             dense = out_elems * fan_in
-        rate = nonzero / in_elems.clamp(min=1)
-        zero = torch.zeros(steps, dtype=torch.float64)
+        zero = np.zeros(steps)
         series = {
             "synops": effective if binary else zero,
             "macs_dense": dense,
             "macs_effective": zero if binary else effective,
-            "synops_rate_scaled": rate * dense if binary else zero,
             "input_nonzero": nonzero,
             "input_elements": in_elems,
             "output_elements": out_elems,
+            "binary": binary,
         }
         return series, step_mode
 
@@ -378,18 +410,15 @@ class OperationCounter:
         counts.state_vars = len(module.dynamics().states)
         per_step = x.numel() / max(steps, 1)
         counts.neurons = int(round(per_step / max(self._B, 1)))
+        per_step_np = np.full(steps, per_step)
         if counts.spiking:
             flat = y.reshape(steps, -1)
             exact32 = flat.shape[1] < 2**24  # float32 sums of 0/1 are exact below 2^24 terms
             spikes = (flat.sum(1) if exact32 else flat.sum(1, dtype=torch.float64)).to(torch.float64)
             self._spikes[y.data_ptr()] = (weakref.ref(y), spikes)
         else:
-            spikes = torch.zeros(steps, dtype=torch.float64)
-        series = {
-            "updates": torch.full((steps,), per_step, dtype=torch.float64),
-            "spikes": spikes,
-            "output_elements": torch.full((steps,), per_step, dtype=torch.float64),
-        }
+            spikes = np.zeros(steps)
+        series = {"updates": per_step_np, "spikes": spikes, "output_elements": per_step_np}
         return series, False
 
 

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from snn.energy.counter import fanout_map, synaptic_kind
+from snn.energy.counter import _is_binary, fanout_map, synaptic_kind
 
 __all__ = ["SynOpsPenalty"]
 
@@ -82,7 +82,7 @@ class SynOpsPenalty:
             if not isinstance(x, torch.Tensor) or not x.requires_grad or not torch.is_grad_enabled():
                 return
             with torch.no_grad():
-                if not bool(torch.logical_or(x == 0, x.abs() == 1).all()):
+                if not _is_binary(x.detach()):
                     return
             xb = x if kind == "linear" or kind == "delay" or x.dim() > (1 if kind == "conv1d" else 2) + 1 else x.unsqueeze(0)
             fan = fanout_map(module, kind, xb.detach(), self._cache).to(x.dtype)
