@@ -138,6 +138,9 @@ class TrainingConfig:
         deterministic: ask torch for deterministic algorithms.
         limit_train_batches: use only this many batches per training epoch (quick checks; ``None``: all).
         threads: torch CPU threads (``None``: torch's default).
+        synops_penalty: weight ``w ≥ 0`` of the activity regulariser added to the loss by the backprop rule:
+            ``w × expected synaptic operations per sample`` of the training forward
+            (:class:`snn.energy.SynOpsPenalty`; ``0``: off). Typical useful values are ``1e-7 … 1e-5``.
     """
 
     epochs: int = 150
@@ -157,6 +160,7 @@ class TrainingConfig:
     deterministic: bool = True
     limit_train_batches: int | None = None
     threads: int | None = None
+    synops_penalty: float = 0.0
 
 
 @dataclass
@@ -196,6 +200,8 @@ class RunConfig:
         energy: write the energy report on the test set at the end (when :mod:`snn.energy` provides it).
         energy_profile: hardware profile of the energy report (see ``snn.energy.available_profiles()``).
         energy_batches: test batches the energy report counts (``None``: the whole test set).
+        log_energy: log synaptic operations and energy per sample (``energy_profile``) of every validation pass in
+            ``metrics.csv`` (``valid_synops``, ``valid_energy_nj``; counted during the validation pass itself).
         progress: show a progress bar.
         test_at_end: evaluate the best (validation) model on the test set at the end.
     """
@@ -207,6 +213,7 @@ class RunConfig:
     energy: bool = True
     energy_profile: str = "45nm_fp32"
     energy_batches: int | None = 4
+    log_energy: bool = True
     progress: bool = True
     test_at_end: bool = True
 
@@ -318,6 +325,8 @@ def _check_ranges(obj: Any, path: str) -> None:
     if section == "training":
         if not 0.0 <= obj.sigma_decay_fraction <= 1.0:
             raise ConfigError(f"training.sigma_decay_fraction: expected a value in [0, 1], got {obj.sigma_decay_fraction!r}")
+        if not (obj.synops_penalty >= 0.0 and obj.synops_penalty != float("inf")):
+            raise ConfigError(f"training.synops_penalty: expected a finite value >= 0, got {obj.synops_penalty!r}")
         for name in ("eval_batch_size", "early_stopping_patience", "limit_train_batches", "threads"):
             v = getattr(obj, name)
             if v is not None and v <= 0:

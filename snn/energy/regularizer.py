@@ -7,8 +7,9 @@ r"""Activity regulariser: a differentiable penalty on the expected synaptic oper
 where ``s^{(l)}`` is the spike tensor entering synaptic layer ``l`` (``nn.Linear``, ``nn.Conv1d/2d``,
 :class:`snn.layers.LearnableDelay`) and ``fanout_l(i)`` the real fan-out of input ``i`` (the same map the energy
 counter uses: padding, stride and groups included). The spikes come out of the neurons' surrogate-gradient
-forward, so ``∂P/∂s`` flows back through the neurons and lowers their firing. Inputs that are not binary (the
-encoded data) or that carry no gradient are left out. ``B`` is the batch size of the model's time-major input
+forward, so ``∂P/∂s`` flows back through the neurons and lowers their firing. Spikes scaled by inverted dropout
+(values ``{0, 1/(1-p)}``) count as spikes (divided by the scale). Inputs that are not binary (the encoded data) or
+that carry no gradient are left out. ``B`` is the batch size of the model's time-major input
 ``[T, B, ...]``, so ``P / w`` is the expected number of synaptic operations per sample.
 
 Usage with a training loop::
@@ -30,6 +31,17 @@ from torch import nn
 from snn.energy.counter import _is_binary, fanout_map, synaptic_kind
 
 __all__ = ["SynOpsPenalty"]
+
+
+def _spike_scale(x: torch.Tensor) -> float | None:
+    """``c`` when every value of ``x`` is in ``{-c, 0, c}`` (spikes, or spikes after inverted dropout, which scales
+    the kept ones by ``1 / (1 - p)``); ``1.0`` for an all-zero tensor; ``None`` when ``x`` is not such a tensor."""
+    if _is_binary(x):
+        return 1.0
+    c = float(x.abs().max()) if x.numel() else 0.0
+    if not math.isfinite(c) or c <= 0.0 or not _is_binary(x / c):
+        return None
+    return c
 
 
 class SynOpsPenalty:
@@ -82,11 +94,12 @@ class SynOpsPenalty:
             if not isinstance(x, torch.Tensor) or not x.requires_grad or not torch.is_grad_enabled():
                 return
             with torch.no_grad():
-                if not _is_binary(x.detach()):
-                    return
+                scale = _spike_scale(x.detach())
+            if scale is None:
+                return
             xb = x if kind == "linear" or kind == "delay" or x.dim() > (1 if kind == "conv1d" else 2) + 1 else x.unsqueeze(0)
             fan = fanout_map(module, kind, xb.detach(), self._cache).to(x.dtype)
-            a = xb.abs()
+            a = xb.abs() if scale == 1.0 else xb.abs() / scale
             if kind in ("linear", "delay"):
                 term = (a.reshape(-1, fan.numel()).sum(0) * fan).sum()
             else:

@@ -30,7 +30,8 @@ from snn.training.plots import plot_curves, plot_delay_histograms, plot_firing_r
 from snn.training.rules import get_rule
 from snn.training.trainer import Trainer, resolve_device, seed_everything
 
-__all__ = ["run", "RunResult", "build_model", "evaluate_run", "plot_run", "resolve_run", "make_run_dir"]
+__all__ = ["run", "RunResult", "build_model", "evaluate_run", "plot_run", "load_run", "RunSplits", "resolve_run",
+           "make_run_dir"]
 
 
 @dataclass
@@ -182,7 +183,7 @@ def run(
 
     data = build_datasets(cfg.data, test=cfg.run.test_at_end)
     model = build_model(cfg, data.n_inputs, data.n_classes)
-    rule = get_rule(cfg.training.rule)
+    rule = get_rule(cfg.training.rule, synops_penalty=cfg.training.synops_penalty)
 
     run_dir: Path | None = make_run_dir(cfg, out) if info.is_main else None
     if info.enabled:
@@ -239,6 +240,69 @@ def _load_run(path: str | os.PathLike, device: str | None):
     return run_dir, ckpt_path, ckpt, cfg
 
 
+class RunSplits:
+    """The data of a reloaded run: ``loader(split)`` gives padded time-major batches ``(x [T, B, C], labels, lengths)``.
+
+    Splits are built (binned, cached) on first use only; :meth:`test_loader` is what ``snn energy`` iterates.
+    """
+
+    def __init__(self, config: Config, batch_size: int | None = None) -> None:
+        self.config = config
+        self.batch_size = batch_size or config.training.eval_batch_size or config.training.batch_size
+        self._splits: dict[str, Any] = {}
+
+    def dataset(self, split: str):
+        """The map-style dataset of ``split`` (``"train"``, ``"valid"``, ``"test"``), built once."""
+        if split not in self._splits:
+            self._splits[split] = build_split(self.config.data, split)
+        return self._splits[split]
+
+    def loader(self, split: str = "test"):
+        """Sequential padded batches of ``split`` (``torch.utils.data.DataLoader``)."""
+        from torch.utils.data import DataLoader, SequentialSampler
+
+        from snn.datasets import pad_collate
+
+        ds = self.dataset(split)
+        return DataLoader(ds, batch_size=self.batch_size, sampler=SequentialSampler(ds), collate_fn=pad_collate)
+
+    def test_loader(self):
+        """Batches of the test split."""
+        return self.loader("test")
+
+    def __repr__(self) -> str:
+        return f"RunSplits(dataset={self.config.data.dataset!r}, batch_size={self.batch_size})"
+
+
+def load_run(path: str | os.PathLike, device: str | None = "cpu",
+             checkpoint: str = "best") -> tuple[nn.Module, Config, RunSplits]:
+    """Rebuild a trained model from a run folder (or a checkpoint file): ``(model, config, data)``.
+
+    Args:
+        path: run folder (``best.pt``, else ``last.pt``) or a ``.pt`` training checkpoint.
+        device: where to put the model (``None``: the run's ``training.device``).
+        checkpoint: ``"best"`` or ``"last"`` when ``path`` is a folder.
+
+    The model is in eval mode with the checkpoint's weights; ``data`` builds the run's splits on demand
+    (``data.test_loader()`` → batches ``(x [T, B, C], labels, lengths)``). No dataset is read before it is used:
+    the model's shape comes from the checkpoint (input channels and classes of its first and last delay layers).
+    """
+    if checkpoint not in ("best", "last"):
+        raise ValueError(f"checkpoint must be 'best' or 'last', got {checkpoint!r}")
+    p = Path(path)
+    if p.is_dir() and checkpoint == "last":
+        path = p / "last.pt"
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"{p}: no last.pt in this run folder")
+    _run_dir, ckpt_path, ckpt, cfg = _load_run(path, device)
+    n_inputs, n_classes = model_io(ckpt)
+    model = build_model(cfg, n_inputs, n_classes)
+    check_model_state(model, ckpt["model"], source=f"checkpoint {ckpt_path}")
+    model.load_state_dict(ckpt["model"])
+    model.to(resolve_device(cfg.training.device)).eval()
+    return model, cfg, RunSplits(cfg)
+
+
 def evaluate_run(path: str | os.PathLike, split: str = "test", device: str | None = None,
                  progress: bool = False) -> dict[str, Any]:
     """Rebuild the model of a run folder or checkpoint, load its weights and evaluate on ``split``."""
@@ -262,13 +326,18 @@ def evaluate_run(path: str | os.PathLike, split: str = "test", device: str | Non
     return result
 
 
-def model_classes(ckpt: dict[str, Any]) -> int:
-    """Output classes of a DelayNet checkpoint (the last delay layer's rows)."""
-    weights = [k for k in ckpt["model"] if k.startswith("synapses.") and k.endswith(".weight")]
+def model_io(ckpt: dict[str, Any]) -> tuple[int, int]:
+    """``(input channels, output classes)`` of a DelayNet checkpoint (first layer's columns, last layer's rows)."""
+    weights = sorted((k for k in ckpt["model"] if k.startswith("synapses.") and k.endswith(".weight")),
+                     key=lambda k: int(k.split(".")[1]))
     if not weights:
         raise CheckpointMismatchError("checkpoint holds no DelayNet weights (synapses.*.weight)")
-    last = max(weights, key=lambda k: int(k.split(".")[1]))
-    return int(ckpt["model"][last].shape[0])
+    return int(ckpt["model"][weights[0]].shape[1]), int(ckpt["model"][weights[-1]].shape[0])
+
+
+def model_classes(ckpt: dict[str, Any]) -> int:
+    """Output classes of a DelayNet checkpoint (the last delay layer's rows)."""
+    return model_io(ckpt)[1]
 
 
 def plot_run(path: str | os.PathLike, device: str | None = None) -> list[Path]:

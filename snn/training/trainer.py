@@ -9,6 +9,11 @@ over the training set (the rule writes gradients; the Trainer clips and steps th
 ``evaluation()`` context (integer delays), best-model selection on validation (``best.pt``; the test set is never
 used for selection), early stopping, the metrics row (``metrics.csv``, TensorBoard) and ``last.pt``.
 
+Energy: with ``run.log_energy`` every evaluation pass also counts operations (:class:`snn.energy.OperationCounter`
+hooks on that same pass, integer delays as evaluated) and logs ``<split>_synops`` (synaptic operations per sample)
+and ``<split>_energy_nj`` (energy per sample under ``run.energy_profile``); with ``training.synops_penalty > 0``
+the rule's training-forward estimate is logged as ``train_synops`` (Gaussian-kernel fan-out while delays train).
+
 Determinism: seeds python, numpy and torch; the training order comes from a dedicated ``torch.Generator`` (and
 ``DistributedSampler(seed)`` under DDP); DataLoader workers are seeded from it. ``last.pt`` stores every RNG state,
 so ``resume()`` + ``fit()`` ends with the same weights as an uninterrupted run.
@@ -235,6 +240,7 @@ class Trainer:
         self.net.train()
         self.monitor.reset()
         acc = Accumulator()
+        synops_sum, synops_n = 0.0, 0
         ctx = self._ctx()
         params = [p for opt in self.optimizers.values() for g in opt.param_groups for p in g["params"]]
         bar = self._bar(total=self.steps_per_epoch, desc=f"epoch {epoch + 1}/{self.tc.epochs}")
@@ -259,6 +265,9 @@ class Trainer:
                 for s in self.schedulers.values():
                     s.step()
             acc.update(out["loss"], out["scores"], batch[1])
+            if "synops" in out:
+                synops_sum += float(out["synops"]) * int(batch[1].shape[0])
+                synops_n += int(batch[1].shape[0])
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{acc.loss:.3f}", acc=f"{acc.accuracy:.3f}", rate=f"{self.monitor.last_rate():.3f}")
@@ -272,6 +281,9 @@ class Trainer:
         row = {"train_loss": loss_sum / max(n, 1), "train_acc": correct / max(n, 1),
                "train_time_s": time.perf_counter() - t0}
         row.update({f"train_rate/{k}": v for k, v in rates.items()})
+        if synops_n:
+            s_sum, s_n = D.all_reduce_sum([synops_sum, float(synops_n)], self._reduce_device())
+            row["train_synops"] = s_sum / max(s_n, 1)
         return row
 
     def _reduce_device(self):
@@ -292,22 +304,43 @@ class Trainer:
         loader = data if isinstance(data, DataLoader) else self.eval_loader(data)
         self.model.eval()
         monitor = FiringRateMonitor(self.model, record_sample=record_sample)
+        counter = self._energy_counter()
         acc = Accumulator()
         ctx = self._ctx()
         evaluation = self.model.evaluation() if hasattr(self.model, "evaluation") else contextlib.nullcontext()
         try:
-            with evaluation:
+            with evaluation, (counter if counter is not None else contextlib.nullcontext()):
                 for batch in loader:
                     batch = self._to_device(batch)
+                    if counter is not None:
+                        counter.begin(batch[0].shape[0], batch[0].shape[1])
                     out = self.rule.evaluation_step(self.model, batch, ctx)
+                    if counter is not None:
+                        counter.end()
                     acc.update(out["loss"], out["scores"], batch[1])
         finally:
             monitor.remove()
         row: dict[str, Any] = {f"{prefix}_loss": acc.loss, f"{prefix}_acc": acc.accuracy}
         row.update({f"{prefix}_rate/{k}": v for k, v in monitor.rates().items()})
+        if counter is not None and counter.samples:
+            from snn.energy import build_report
+
+            report = build_report(counter, self._energy_profile, ann_equivalent=False)
+            row[f"{prefix}_synops"] = report.synops
+            row[f"{prefix}_energy_nj"] = report.total_pj * 1e-3
         if record_sample:
             row["sample"] = monitor.sample
         return row
+
+    def _energy_counter(self):
+        """An :class:`snn.energy.OperationCounter` for the evaluation pass when ``run.log_energy`` (else None)."""
+        if not self.config.run.log_energy:
+            return None
+        from snn.energy import OperationCounter, load_profile
+
+        if getattr(self, "_energy_profile", None) is None:
+            self._energy_profile = load_profile(self.config.run.energy_profile)
+        return OperationCounter(self.model)
 
     def _score(self, row: dict[str, Any]) -> float:
         return row["valid_acc"] if self.tc.select_metric == "valid_acc" else -row["valid_loss"]
@@ -373,6 +406,8 @@ class Trainer:
         rates = [v for k, v in row.items() if k.startswith("train_rate/")]
         if rates:
             parts.append(f"rate {sum(rates) / len(rates):.3f}")
+        if "valid_synops" in row:
+            parts.append(f"{row['valid_synops'] / 1e3:.1f}k synops {row['valid_energy_nj']:.1f} nJ/sample")
         parts.append(f"{row['train_time_s']:.1f}s")
         if self.config.run.progress or not self.writes:
             self._print(" | ".join(parts))
