@@ -422,9 +422,11 @@ class OperationCounter:
         return series, False
 
 
-def _batches(data: Any, max_batches: int | None) -> Iterable[torch.Tensor]:
+def _batches(data: Any, max_batches: int | None) -> Iterable[tuple[torch.Tensor, torch.Tensor | None]]:
+    """``(x, lengths)`` per batch; ``lengths`` is the third element of a ``(x, labels, lengths)`` batch (the
+    padded batches of :func:`snn.datasets.pad_collate`) when it is a ``[B]`` integer tensor, else ``None``."""
     if isinstance(data, torch.Tensor):
-        yield data
+        yield data, None
         return
     for i, batch in enumerate(data):
         if max_batches is not None and i >= max_batches:
@@ -434,7 +436,11 @@ def _batches(data: Any, max_batches: int | None) -> Iterable[torch.Tensor]:
             x = x.get("x", x.get("inputs"))
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"data: each batch must be a tensor [T, B, ...] or a tuple (x, ...), got {type(x).__name__}")
-        yield x
+        lengths = batch[2] if isinstance(batch, (tuple, list)) and len(batch) >= 3 else None
+        if not (isinstance(lengths, torch.Tensor) and lengths.dim() == 1 and x.dim() >= 2
+                and lengths.shape[0] == x.shape[1] and not lengths.is_floating_point()):
+            lengths = None
+        yield x, lengths
 
 
 def count_operations(model: nn.Module, data: Any, max_batches: int | None = None) -> OperationCounter:
@@ -442,7 +448,10 @@ def count_operations(model: nn.Module, data: Any, max_batches: int | None = None
 
     Args:
         model: the network; it must accept a time-major tensor ``[T, B, ...]``.
-        data: a tensor ``[T, B, ...]`` or an iterable of batches ``x`` or ``(x, ...)``.
+        data: a tensor ``[T, B, ...]`` or an iterable of batches ``x`` or ``(x, ...)``. Padded batches
+            ``(x, labels, lengths)`` (``lengths`` a ``[B]`` integer tensor) are run as ``model(x, lengths)`` when
+            the model declares ``accepts_lengths = True`` (e.g. :class:`snn.models.DelayNet`, which then silences
+            each sample's padded steps), so padding adds no operations.
         max_batches: stop after this many batches (``None``: all).
     """
     if not isinstance(model, nn.Module):
@@ -457,13 +466,17 @@ def count_operations(model: nn.Module, data: Any, max_batches: int | None = None
     device = next((p.device for p in model.parameters()), None)
     try:
         with torch.no_grad(), counter:
-            for x in _batches(data, max_batches):
+            takes_lengths = bool(getattr(model, "accepts_lengths", False))
+            for x, lengths in _batches(data, max_batches):
                 if x.dim() < 2:
                     raise ValueError(f"data: expected batches shaped [T, B, ...], got shape {tuple(x.shape)}")
                 if device is not None:
                     x = x.to(device)
                 counter.begin(x.shape[0], x.shape[1])
-                model(x)
+                if takes_lengths and lengths is not None:  # padded steps of short samples do not run
+                    model(x, lengths.to(x.device))
+                else:
+                    model(x)
                 counter.end()
     finally:
         model.train(was_training)
