@@ -18,7 +18,7 @@ gender/age/height) is not written. Files are written to a temporary name and mov
 from __future__ import annotations
 
 import os
-import tempfile
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -124,8 +124,7 @@ def write_spike_h5(
     if compression == "gzip":
         opts["compression_opts"] = compression_opts
         opts["shuffle"] = True
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
     try:
         with h5py.File(tmp, "w") as f:
             spikes = f.create_group("spikes")

@@ -138,12 +138,18 @@ def test_config_rejects_bad_values():
 
 
 @needs_espeak
-def test_synthesize_returns_audio_and_reports_bad_voices():
+def test_synthesize_returns_audio():
     wave, rate = sdm.synthesize("sieben", "de+m3")
     assert rate == 22050 and wave.ndim == 1 and 0.2 * rate < len(wave) < 2 * rate
     assert 0 < np.abs(wave).max() <= 1.0
-    with pytest.raises(RuntimeError, match="espeak-ng"):
-        sdm.synthesize("seven", "no-such-voice+xx")
+    slow, _ = sdm.synthesize("sieben", "de+m3", speed=100)
+    assert len(slow) > len(wave)
+
+
+def test_missing_espeak_is_reported(monkeypatch):
+    monkeypatch.setattr(sdm.shutil, "which", lambda name: None)
+    with pytest.raises(RuntimeError, match="espeak-ng is not installed"):
+        sdm.synthesize("seven", "en+m1")
 
 
 TINY = sdm.DigitsConfig(n_voices=2, classes=(0, 17), repeats=1, test_fraction=0.5, seed=5)
