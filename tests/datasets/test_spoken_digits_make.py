@@ -91,6 +91,7 @@ def count_features(split, pool: int = 5) -> np.ndarray:
     return np.log1p(x.astype(np.float32))
 
 
+@pytest.mark.slow
 def test_logistic_regression_on_channel_counts_is_well_above_chance_but_not_perfect(train, test):
     """Measured with these settings: see datasets/data/README.md (band asserted: 30%..97%, chance 5%)."""
     x_tr, x_te = count_features(train), count_features(test)
@@ -186,6 +187,6 @@ def test_committed_samples_are_what_the_generator_produces(train, test):
     n_train = len(train["labels"])
     for split, index, offset in ((train, 0, 0), (train, n_train - 1, 0), (test, 5, n_train)):
         voice = by_id[int(split["speakers"][index])]
-        t, u = sdm.render_utterance(config, voice, int(split["labels"][index]), offset + index)
+        t, u = sdm._job((config, voice, int(split["labels"][index]), offset + index))  # the generator's path
         np.testing.assert_array_equal(t.astype(np.float16), split["times"][index])
         np.testing.assert_array_equal(u, split["units"][index])
