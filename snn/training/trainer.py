@@ -409,8 +409,7 @@ class Trainer:
         if "valid_synops" in row:
             parts.append(f"{row['valid_synops'] / 1e3:.1f}k synops {row['valid_energy_nj']:.1f} nJ/sample")
         parts.append(f"{row['train_time_s']:.1f}s")
-        if self.config.run.progress or not self.writes:
-            self._print(" | ".join(parts))
+        self._print(" | ".join(parts))
         if not self.writes:
             return
         _write_csv_atomic(self.run_dir / "metrics.csv", self.history)

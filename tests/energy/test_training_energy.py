@@ -117,3 +117,24 @@ def test_synops_penalty_lowers_synaptic_operations(shd_root, tmp_path):
     assert penalised.history[-1]["train_synops"] < penalised.history[0]["train_synops"]
     assert penalised.history[-1]["valid_synops"] < 0.6 * free.history[-1]["valid_synops"]
     assert penalised.test["test_synops"] < free.test["test_synops"]
+
+
+@pytest.mark.slow
+def test_energy_tradeoff_example_writes_table_and_plot(shd_root, tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "examples" / "energy_tradeoff.py"
+    spec = importlib.util.spec_from_file_location("energy_tradeoff", script)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    cfg = tmp_path / "tiny.yaml"
+    import yaml
+
+    cfg.write_text(yaml.safe_dump(tiny_config(shd_root, tmp_path / "cache", tmp_path, training={"epochs": 1})))
+    rows = mod.main(["--config", str(cfg), "--weights", "0", "0.1", "--out", str(tmp_path / "sweep")])
+    assert [r["penalty"] for r in rows] == [0.0, 0.1]
+    assert rows[1]["synops_per_sample"] < rows[0]["synops_per_sample"]
+    for name in ("tradeoff.csv", "tradeoff.md", "tradeoff.png"):
+        assert (tmp_path / "sweep" / name).is_file(), name
+    assert "| 0.1 |" in (tmp_path / "sweep" / "tradeoff.md").read_text()
