@@ -13,6 +13,10 @@ A :class:`Dynamics` holds four programs in the statement language of :mod:`snn.k
     the adjoint of one step. Reads the pre-step state, ``saved``, ``s``, ``gs`` (∂L/∂s[t]) and ``g_<state>``
     (∂L/∂state after the step); assigns ``gx`` and ``g_<state>`` (∂L/∂state before the step) and accumulates
     ``g_<param> += ...`` for every lane parameter.
+``fire`` (optional)
+    recomputes the spike ``s`` of a step from that step's ``saved`` variables, with the very operations the
+    forward used, so it is bit-identical. A backend may then skip reading the spike sequence in the backward
+    (one memory stream fewer); without it the spikes are read back.
 ``surrogate``
     ``sg = σ'(x)``, the derivative used in place of the Heaviside step's; it may read the scalars listed in
     ``surrogate_scalars``, which reach the kernels prefixed with ``sg_``.
@@ -39,6 +43,7 @@ class Dynamics:
     backward: str
     surrogate: str
     surrogate_scalars: tuple[str, ...] = ()
+    fire: str | None = None
     doc: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -66,6 +71,10 @@ class Dynamics:
         return ir.parse(self.restore)
 
     @cached_property
+    def fire_program(self) -> list[ir.Statement] | None:
+        return ir.parse(self.fire) if self.fire is not None else None
+
+    @cached_property
     def backward_program(self) -> list[ir.Statement]:
         return ir.inline_surrogate(ir.parse(self.backward), self.surrogate_program)
 
@@ -81,6 +90,10 @@ class Dynamics:
         rst = ir.parse(self.restore)
         _require_assigned(self.key, "restore", rst, set(self.states))
         _require_inputs(self.key, "restore", rst, set(self.saved) | {"s"} | set(self.lane_params) | set(self.all_scalars))
+        if self.fire is not None:
+            fire = ir.parse(self.fire)
+            _require_assigned(self.key, "fire", fire, {"s"})
+            _require_inputs(self.key, "fire", fire, set(self.saved) | set(self.lane_params) | set(self.all_scalars))
         sg = ir.parse(self.surrogate)
         _require_assigned(self.key, "surrogate", sg, {"sg"})
         _require_inputs(self.key, "surrogate", sg, {"x", *self.surrogate_scalars})

@@ -67,6 +67,7 @@ def adaptive_lif_dynamics(hard_reset: bool, decay_input: bool, detach_reset: boo
         forward=forward,
         restore=restore,
         backward=backward,
+        fire="theta = v_threshold + beta * a_in\ns = spike(h - theta)",
         surrogate=surrogate_cls.program,
         surrogate_scalars=surrogate_cls.parameter_names,
     )

@@ -69,6 +69,7 @@ def lif_dynamics(hard_reset: bool, decay_input: bool, detach_reset: bool, leak: 
         forward=f"{charge}\ns = spike(h - v_threshold)\n{_reset_lines(hard_reset, detach_reset)}",
         restore=_reset_lines(hard_reset, False),
         backward=backward,
+        fire="s = spike(h - v_threshold)",
         surrogate=surrogate_cls.program,
         surrogate_scalars=surrogate_cls.parameter_names,
     )
