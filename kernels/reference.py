@@ -6,13 +6,13 @@ an independent derivation.
 """
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Callable, Sequence
 
 import torch
 
 from snn.kernels import ir
 from snn.kernels.dynamics import Dynamics
+from snn.kernels.memo import memoize
 
 _TORCH_FUNCTIONS = {
     "exp": lambda a: f"torch.exp({a})",
@@ -43,7 +43,7 @@ def surrogate_function(program: str, scalars: Sequence[str]) -> Callable[..., to
     return _compile_surrogate(program, tuple(scalars))
 
 
-@lru_cache(maxsize=None)
+@memoize
 def _compile_surrogate(program: str, scalars: tuple[str, ...]) -> Callable[..., torch.Tensor]:
     printer = ir.PythonPrinter(_TORCH_FUNCTIONS)
     body = printer.program(ir.parse(program), indent="    ")
@@ -53,7 +53,7 @@ def _compile_surrogate(program: str, scalars: tuple[str, ...]) -> Callable[..., 
     return namespace["derivative"]
 
 
-@lru_cache(maxsize=None)
+@memoize
 def step_function(dynamics: Dynamics) -> Callable[..., tuple]:
     """``step(x, *states, *lane_params, *scalars) -> (s, states_after, saved)`` for one time step."""
     derivative = _compile_surrogate(_unparse(dynamics.surrogate_program), dynamics.sg_scalars)

@@ -17,17 +17,17 @@ floats per neuron-step.
 """
 from __future__ import annotations
 
-from functools import lru_cache
 
 import torch
 from torch import nn
 
 from snn import surrogate as surrogates
 from snn.kernels.dynamics import Dynamics
+from snn.kernels.memo import memoize
 from snn.neuron_models.base import SpikingNeuron, finite_float, positive_float
 
 
-@lru_cache(maxsize=None)
+@memoize
 def adaptive_lif_dynamics(hard_reset: bool, decay_input: bool, detach_reset: bool, surrogate_key: str) -> Dynamics:
     surrogate_cls = {cls.__name__: cls for cls in surrogates.ALL}[surrogate_key]
     rest = "v_reset" if hard_reset else "0.0"
@@ -106,14 +106,15 @@ class AdaptiveLIF(SpikingNeuron):
         else:
             self.register_buffer("tau", torch.full(tuple(shape), tau))
             self.register_buffer("tau_adapt", torch.full(tuple(shape), tau_adapt))
+        self._prepare()
 
     def dynamics(self) -> Dynamics:
         return adaptive_lif_dynamics(self.v_reset is not None, self.decay_input, self.detach_reset, self.surrogate.key)
 
-    def lane_parameters(self) -> dict[str, torch.Tensor]:
+    def lane_parameters(self, dtype: torch.dtype) -> dict[str, torch.Tensor]:
         if self.learn_tau:
-            return {"decay": torch.sigmoid(self.w), "decay_adapt": torch.sigmoid(self.w_adapt)}
-        return {"decay": 1.0 / self.tau, "decay_adapt": 1.0 / self.tau_adapt}
+            return {"decay": torch.sigmoid(self.w.to(dtype)), "decay_adapt": torch.sigmoid(self.w_adapt.to(dtype))}
+        return {"decay": 1.0 / self.tau.to(dtype), "decay_adapt": 1.0 / self.tau_adapt.to(dtype)}
 
     def scalar_values(self) -> dict[str, float]:
         values = {"v_threshold": self.v_threshold, "beta": self.beta}

@@ -71,8 +71,9 @@ class SpikingNeuron(nn.Module):
     def dynamics(self) -> Dynamics:
         raise NotImplementedError
 
-    def lane_parameters(self) -> dict[str, torch.Tensor]:
-        """Per-neuron tensors (broadcastable to one step's feature shape), in ``dynamics().lane_params`` order."""
+    def lane_parameters(self, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+        """Per-neuron tensors (broadcastable to one step's feature shape), in ``dynamics().lane_params`` order,
+        computed in ``dtype`` (the input's), so a float64 input never sees a float32-rounded decay."""
         return {}
 
     def scalar_values(self) -> dict[str, float]:
@@ -82,6 +83,11 @@ class SpikingNeuron(nn.Module):
     def initial_values(self) -> dict[str, float]:
         """The resting value of each state variable."""
         raise NotImplementedError
+
+    def _prepare(self) -> None:
+        """Build the declaration and its reference step now (subclasses call this at the end of ``__init__``),
+        so that ``torch.compile`` finds them cached and traces the forward as one graph."""
+        reference.step_function(self.dynamics())
 
     # -- public API -------------------------------------------------------------------------------------------
     def initial_state(self, like: torch.Tensor) -> NeuronState:
@@ -106,7 +112,7 @@ class SpikingNeuron(nn.Module):
         step_shape = x.shape[1:]
         state = self._check_state(state, x) if state is not None else self.initial_state(x[0] if x.shape[0] else x.new_zeros(step_shape))
         init = [state[name] for name in dynamics.states]
-        params = list(self.lane_parameters().values())
+        params = list(self.lane_parameters(x.dtype).values())
         scalars = list(self.scalar_values().values()) + list(self.surrogate.parameters)
         for name, p in zip(dynamics.lane_params, params):
             self._check_param(name, p, x)

@@ -20,13 +20,13 @@ Parameters are in time steps: a time constant of 20 ms at ``dt = 1 ms`` is ``tau
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 
 import torch
 from torch import nn
 
 from snn import surrogate as surrogates
 from snn.kernels.dynamics import Dynamics
+from snn.kernels.memo import memoize
 from snn.neuron_models.base import SpikingNeuron, finite_float, positive_float
 
 
@@ -37,7 +37,7 @@ def _reset_lines(hard: bool, detach_reset: bool) -> str:
     return f"sr = {sr}\nv = h - v_threshold * sr"
 
 
-@lru_cache(maxsize=None)
+@memoize
 def lif_dynamics(hard_reset: bool, decay_input: bool, detach_reset: bool, leak: bool, surrogate_key: str) -> Dynamics:
     """The LIF family's dynamics for one combination of options (``leak=False`` gives IF)."""
     surrogate_cls = {cls.__name__: cls for cls in surrogates.ALL}[surrogate_key]
@@ -132,9 +132,10 @@ class LIF(_LIFBase):
         if not torch.isfinite(tau_t).all() or (tau_t <= 0).any():
             raise ValueError(f"tau: expected finite values > 0, got {tau!r}")
         self.register_buffer("tau", tau_t)
+        self._prepare()
 
-    def lane_parameters(self) -> dict[str, torch.Tensor]:
-        return {"decay": 1.0 / self.tau}
+    def lane_parameters(self, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+        return {"decay": 1.0 / self.tau.to(dtype)}
 
     def extra_repr(self) -> str:
         tau = self.tau.item() if self.tau.dim() == 0 else f"tensor{tuple(self.tau.shape)}"
@@ -161,13 +162,14 @@ class ParametricLIF(_LIFBase):
         if init_tau <= 1.0:
             raise ValueError(f"init_tau: expected a value > 1 (k = sigmoid(w) < 1), got {init_tau!r}")
         self.w = nn.Parameter(torch.full(tuple(shape), -math.log(init_tau - 1.0)))
+        self._prepare()
 
     @property
     def tau(self) -> torch.Tensor:
         return 1.0 / torch.sigmoid(self.w.detach())
 
-    def lane_parameters(self) -> dict[str, torch.Tensor]:
-        return {"decay": torch.sigmoid(self.w)}
+    def lane_parameters(self, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+        return {"decay": torch.sigmoid(self.w.to(dtype))}
 
     def extra_repr(self) -> str:
         tau = f"{self.tau.item():.4g}" if self.w.dim() == 0 else f"per-neuron{tuple(self.w.shape)}"
@@ -183,6 +185,7 @@ class IF(_LIFBase):
                  surrogate=None, backend: str = "auto", check_finite: bool = False):
         super().__init__(v_threshold=v_threshold, v_reset=v_reset, decay_input=False, detach_reset=detach_reset,
                          surrogate=surrogate, backend=backend, check_finite=check_finite)
+        self._prepare()
 
     def extra_repr(self) -> str:
         return self._options_repr().replace("decay_input=False, ", "")

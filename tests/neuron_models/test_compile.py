@@ -3,7 +3,8 @@
 The tests use dynamo's ``aot_eager`` backend (dynamo tracing + AOT autograd, no C++ code generation) to keep CI
 fast; the inductor backend was run by hand on the same model (see benchmarks/README.md, "torch.compile").
 
-* backend="torch" (the reference loop): dynamo traces the time loop into the graph.
+* backend="torch" (the reference loop): dynamo traces the time loop into one graph (``fullgraph=True`` works:
+  the declarations and generated step functions are cached with a dynamo-transparent dict, see kernels/memo.py).
 * backend="numba": the fused kernel is wrapped in ``torch._dynamo.disable`` (neuron_models/base.py), so the
   compiled model graph-breaks around it and calls it eagerly; results must still equal eager.
 """
@@ -62,12 +63,6 @@ def test_reference_model_compiles_and_matches_eager():
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    raises=torch._dynamo.exc.Unsupported,
-    reason="dynamo traces into lif_dynamics/step_function (functools.lru_cache is ignored by dynamo) and stops at "
-    "the builtin compile() of the generated code; needs a dynamo-transparent cache in neuron_models/ + kernels/reference.py",
-)
 def test_reference_model_compiles_as_one_graph():
     torch._dynamo.reset()
     model = _model("torch")
