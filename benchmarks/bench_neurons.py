@@ -16,7 +16,7 @@ GPU by itself), snnTorch ``Leaky`` (stepped in a Python loop, as snnTorch is use
 hard reset to 0 and an ATan-like surrogate where the library has one; Norse's LIF also integrates a synaptic
 current, so its numerics differ (timing is still comparable work per neuron-step).
 
-Measured per case: forward (inference, ``torch.no_grad``), forward + backward (``out.sum().backward()``), as the
+Measured per case: forward (inference, ``torch.no_grad``), forward + backward (``out.backward(g)`` with a fixed dense gradient ``g``, as a layer inside a network receives), as the
 median of ``--repeats`` runs after ``--warmup`` runs, and training memory: the bytes autograd saves for the
 backward (unique storages, via ``torch.autograd.graph.saved_tensors_hooks``; this is what stays alive between
 forward and backward, the quantity that limits batch size and T) and, on CUDA, ``torch.cuda.max_memory_allocated``
@@ -193,11 +193,15 @@ def measure(shape_name: str, impl_name: str, builder: Callable[[], nn.Module], d
     def forward() -> torch.Tensor:
         return model(x)
 
+    # The gradient arriving at the neurons is a dense tensor, as inside a network (the next layer's input
+    # gradient); `out.sum().backward()` would hand every implementation a broadcast scalar instead.
+    grad_out = torch.randn(forward().shape, generator=gen, device=device) if device.type == "cpu" else torch.randn(forward().shape, device=device)
+
     def forward_backward() -> None:
         model.zero_grad(set_to_none=True)
         if x.grad is not None:
             x.grad = None
-        forward().sum().backward()
+        forward().backward(grad_out)
 
     def inference() -> None:
         with torch.no_grad():
