@@ -29,6 +29,7 @@ import torch
 from snn.kernels import cuda_source
 from snn.kernels.backends import BackendUnavailable
 from snn.kernels.dynamics import Dynamics
+from snn.kernels.runner import FusedRunner
 
 BLOCK = 256
 NVRTC_OPTIONS = ("-std=c++17", "--fmad=false")
@@ -45,7 +46,7 @@ def _import_cupy() -> Any:
     return cupy
 
 
-class CupyRunner:
+class CupyRunner(FusedRunner):
     """Runs a :class:`Dynamics` on CUDA tensors ``[T, L]`` / ``[L]`` (contiguous, float32/float16/bfloat16/float64).
 
     Args:
@@ -97,58 +98,14 @@ class CupyRunner:
         with self.cupy.cuda.Device(device.index), stream:
             function((grid,), (self.block,), tuple(args))
 
-    def _dtype(self, t: torch.Tensor) -> str:
+    def dtype_key(self, t: torch.Tensor) -> str:
         if t.device.type != "cuda":
             raise BackendUnavailable(f"backend='cupy' runs on CUDA tensors; the input is on {t.device}. Use 'numba' or 'auto'.")
         if t.dtype not in SUPPORTED_DTYPES:
             raise TypeError(f"backend='cupy' supports float32, float16, bfloat16 and float64; the input is {t.dtype}")
         return SUPPORTED_DTYPES[t.dtype]
 
-    def forward(
-        self,
-        dynamics: Dynamics,
-        x: torch.Tensor,
-        lane_params: Sequence[torch.Tensor],
-        init_states: Sequence[torch.Tensor],
-        scalars: Sequence[float],
-        record: bool,
-    ) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
-        """Spikes ``[T, L]``, saved variables ``[T, L]`` each, final states ``[L]`` and (``record``) the state
-        after every step ``[T, L]``; all in ``x``'s dtype."""
-        dtype = self._dtype(x)
-        T, L = x.shape
-        forward, _ = self._functions(dynamics, dtype, record, True, x.device.index)
-        spikes = torch.empty_like(x)
-        saved = [torch.empty_like(x) for _ in dynamics.saved]
-        rec = [torch.empty_like(x) for _ in dynamics.states] if record else []
-        finals = [s.detach().clone(memory_format=torch.contiguous_format) for s in init_states]
-        self._launch(forward, [x, spikes, *saved, *rec, *lane_params, *finals], scalars, dtype, T, L, x.device)
-        return spikes, saved, finals, rec
-
-    def backward(
-        self,
-        dynamics: Dynamics,
-        grad_spikes: torch.Tensor,
-        grad_finals: Sequence[torch.Tensor],
-        grad_rec: Sequence[torch.Tensor],
-        spikes: torch.Tensor,
-        saved: Sequence[torch.Tensor],
-        lane_params: Sequence[torch.Tensor],
-        init_states: Sequence[torch.Tensor],
-        scalars: Sequence[float],
-        record: bool,
-        param_grads: bool = True,
-    ) -> tuple[torch.Tensor, list[torch.Tensor | None], list[torch.Tensor]]:
-        """Gradients w.r.t. the input ``[T, L]``, the lane parameters ``[L]`` (``None`` each when ``param_grads``
-        is false) and the initial states ``[L]``."""
-        dtype = self._dtype(spikes)
-        T, L = spikes.shape
-        _, backward = self._functions(dynamics, dtype, record, param_grads, spikes.device.index)
-        gx = torch.empty_like(spikes)
-        g_params = [torch.empty_like(p) for p in lane_params]
-        g_states = [torch.empty_like(s) for s in init_states]
-        tensors = [grad_spikes.to(spikes.dtype), *(g.to(spikes.dtype) for g in grad_finals),
-                   *((g.to(spikes.dtype) for g in grad_rec) if record else ()), spikes, *saved, *lane_params,
-                   *init_states, gx, *g_params, *g_states]
-        self._launch(backward, tensors, scalars, dtype, T, L, spikes.device)
-        return gx, (g_params if param_grads else [None] * len(g_params)), g_states
+    def launch(self, kind, dynamics, dtype, record, param_grads, tensors, scalars, T, L) -> None:
+        device = tensors[0].device
+        forward, backward = self._functions(dynamics, dtype, record, param_grads, device.index)
+        self._launch(forward if kind == "forward" else backward, tensors, scalars, dtype, T, L, device)

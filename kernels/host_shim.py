@@ -30,6 +30,7 @@ import torch
 
 from snn.kernels import codecache, cuda_source
 from snn.kernels.dynamics import Dynamics
+from snn.kernels.runner import FusedRunner
 
 BLOCK = 256
 COMPILE_FLAGS = ("-O2", "-shared", "-fPIC", "-std=c++17", "-ffp-contract=off", "-fno-fast-math")
@@ -227,7 +228,7 @@ def _pointers(tensors: Sequence[torch.Tensor]) -> list[int]:
     return [t.data_ptr() for t in tensors]
 
 
-class HostCudaRunner:
+class HostCudaRunner(FusedRunner):
     """Runs the generated CUDA kernels on CPU tensors ``[T, L]`` / ``[L]`` through the host shim.
 
     ``block`` is the emulated block size (the grid is ``ceil(L / block)``), so lanes past ``L`` in the last
@@ -241,57 +242,13 @@ class HostCudaRunner:
             raise ValueError(f"block: expected a positive int, got {block!r}")
         self.block = block
 
-    def _grid(self, L: int) -> int:
-        return (L + self.block - 1) // self.block
+    def dtype_key(self, t: torch.Tensor) -> str:
+        return _dtype_name(t)
 
-    def forward(
-        self,
-        dynamics: Dynamics,
-        x: torch.Tensor,
-        lane_params: Sequence[torch.Tensor],
-        init_states: Sequence[torch.Tensor],
-        scalars: Sequence[float],
-        record: bool,
-    ) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
-        dtype = _dtype_name(x)
-        loaded = _load(dynamics, dtype, record)
-        T, L = x.shape
-        spikes = torch.empty_like(x)
-        saved = [torch.empty_like(x) for _ in dynamics.saved]
-        rec = [torch.empty_like(x) for _ in dynamics.states] if record else []
-        finals = [s.detach().clone() for s in init_states]
-        tensors = [x, spikes, *saved, *rec, *lane_params, *finals]
-        if L > 0:
-            loaded.forward(self._grid(L), self.block, *_pointers(tensors), *map(float, scalars), T, L)
-        return spikes, saved, finals, rec
-
-    def backward(
-        self,
-        dynamics: Dynamics,
-        grad_spikes: torch.Tensor,
-        grad_finals: Sequence[torch.Tensor],
-        grad_rec: Sequence[torch.Tensor],
-        spikes: torch.Tensor,
-        saved: Sequence[torch.Tensor],
-        lane_params: Sequence[torch.Tensor],
-        init_states: Sequence[torch.Tensor],
-        scalars: Sequence[float],
-        record: bool,
-        param_grads: bool = True,
-    ) -> tuple[torch.Tensor, list[torch.Tensor | None], list[torch.Tensor]]:
-        """Gradients w.r.t. the input, the lane parameters (``None`` each when ``param_grads`` is false) and the
-        initial states."""
-        dtype = _dtype_name(spikes)
+    def launch(self, kind, dynamics, dtype, record, param_grads, tensors, scalars, T, L) -> None:
         loaded = _load(dynamics, dtype, record, param_grads)
-        T, L = spikes.shape
-        gx = torch.empty_like(spikes)
-        g_params = [torch.empty_like(p) for p in lane_params]
-        g_states = [torch.empty_like(s) for s in init_states]
-        tensors = [grad_spikes, *grad_finals, *(grad_rec if record else ()), spikes, *saved, *lane_params,
-                   *init_states, gx, *g_params, *g_states]
-        if L > 0:
-            loaded.backward(self._grid(L), self.block, *_pointers(tensors), *map(float, scalars), T, L)
-        return gx, (g_params if param_grads else [None] * len(g_params)), g_states
+        grid = (L + self.block - 1) // self.block
+        getattr(loaded, kind)(grid, self.block, *_pointers(tensors), *map(float, scalars), T, L)
 
 
 @lru_cache(maxsize=None)

@@ -19,13 +19,13 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
-from typing import Sequence
 
 import numpy as np
 import torch
 
 from snn.kernels import codecache, ir, numba_math
 from snn.kernels.dynamics import Dynamics
+from snn.kernels.runner import FusedRunner
 
 SUPPORTED_DTYPES = (torch.float32, torch.float64)
 _MATH_DIGEST = codecache.digest(Path(numba_math.__file__).read_text())
@@ -232,60 +232,18 @@ def _launch(kernel, args: tuple, L: int) -> None:
         future.result()
 
 
-class NumbaRunner:
+class NumbaRunner(FusedRunner):
     """Runs a :class:`Dynamics` on CPU tensors of shape ``[T, L]`` / ``[L]`` (contiguous, float32/float64)."""
 
     name = "numba"
 
-    def forward(
-        self,
-        dynamics: Dynamics,
-        x: torch.Tensor,
-        lane_params: Sequence[torch.Tensor],
-        init_states: Sequence[torch.Tensor],
-        scalars: Sequence[float],
-        record: bool,
-    ) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
-        module = _load(dynamics, x.dtype, record)
-        T, L = x.shape
-        spikes = torch.empty_like(x)
-        saved = [torch.empty_like(x) for _ in dynamics.saved]
-        rec = [torch.empty_like(x) for _ in dynamics.states] if record else []
-        finals = [s.detach().clone() for s in init_states]
-        cast = np.float32 if x.dtype == torch.float32 else np.float64
-        args = (
-            _np(x), _np(spikes), *map(_np, saved), *map(_np, rec), *map(_np, lane_params), *map(_np, finals),
-            *(cast(v) for v in scalars), T, L,
-        )
-        _launch(module.forward, args, L)
-        return spikes, saved, finals, rec
+    def dtype_key(self, t: torch.Tensor) -> str:
+        if t.device.type != "cpu" or t.dtype not in SUPPORTED_DTYPES:
+            raise ValueError(f"the numba backend runs float32/float64 CPU tensors, got {t.dtype} on {t.device}")
+        return "float32" if t.dtype == torch.float32 else "float64"
 
-    def backward(
-        self,
-        dynamics: Dynamics,
-        grad_spikes: torch.Tensor,
-        grad_finals: Sequence[torch.Tensor],
-        grad_rec: Sequence[torch.Tensor],
-        spikes: torch.Tensor,
-        saved: Sequence[torch.Tensor],
-        lane_params: Sequence[torch.Tensor],
-        init_states: Sequence[torch.Tensor],
-        scalars: Sequence[float],
-        record: bool,
-        param_grads: bool = True,
-    ) -> tuple[torch.Tensor, list[torch.Tensor | None], list[torch.Tensor]]:
-        """Gradients w.r.t. the input, the lane parameters (``None`` each when ``param_grads`` is false) and the
-        initial states."""
-        module = _load(dynamics, spikes.dtype, record, param_grads)
-        T, L = spikes.shape
-        gx = torch.empty_like(spikes)
-        g_params = [torch.empty_like(p) for p in lane_params]
-        g_states = [torch.empty_like(s) for s in init_states]
-        cast = np.float32 if spikes.dtype == torch.float32 else np.float64
-        args = (
-            _np(grad_spikes), *map(_np, grad_finals), *(map(_np, grad_rec) if record else ()), _np(spikes),
-            *map(_np, saved), *map(_np, lane_params), *map(_np, init_states), _np(gx), *map(_np, g_params),
-            *map(_np, g_states), *(cast(v) for v in scalars), T, L,
-        )
-        _launch(module.backward, args, L)
-        return gx, (g_params if param_grads else [None] * len(g_params)), g_states
+    def launch(self, kind, dynamics, dtype, record, param_grads, tensors, scalars, T, L) -> None:
+        module = _load(dynamics, tensors[0].dtype, record, param_grads)
+        cast = np.float32 if dtype == "float32" else np.float64
+        args = (*map(_np, tensors), *(cast(v) for v in scalars), T, L)
+        _launch(getattr(module, kind), args, L)

@@ -1,0 +1,89 @@
+"""What every fused backend shares: output allocation and the kernels' argument order.
+
+All generated kernels (numba, CUDA, and CUDA compiled for the host) take their arrays in one order:
+
+forward
+    ``x, s, saved..., [recorded states...], lane params..., states (in: initial, out: final)``
+backward
+    ``gs, g_final states..., [g_recorded...], s, saved..., lane params..., initial states...,
+    gx, g_params..., g_initial states...``
+
+followed by the scalars (``Dynamics.all_scalars`` order) and ``T, L``. A backend subclasses :class:`FusedRunner`
+and supplies :meth:`dtype_key` (which dtypes it runs) and :meth:`launch` (how a kernel is called).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+from snn.kernels.dynamics import Dynamics
+
+
+class FusedRunner:
+    name = "fused"
+
+    def dtype_key(self, t: torch.Tensor) -> str:
+        """The dtype name the kernels are generated for; raises if this backend cannot run ``t``."""
+        raise NotImplementedError
+
+    def launch(self, kind: str, dynamics: Dynamics, dtype: str, record: bool, param_grads: bool,
+               tensors: Sequence[torch.Tensor], scalars: Sequence[float], T: int, L: int) -> None:
+        """Run the ``kind`` ("forward" or "backward") kernel on ``tensors`` (in the documented order)."""
+        raise NotImplementedError
+
+    def forward(
+        self,
+        dynamics: Dynamics,
+        x: torch.Tensor,
+        lane_params: Sequence[torch.Tensor],
+        init_states: Sequence[torch.Tensor],
+        scalars: Sequence[float],
+        record: bool,
+    ) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
+        """Spikes ``[T, L]``, saved variables ``[T, L]`` each, final states ``[L]`` and (``record``) the state after
+        every step ``[T, L]``; all in ``x``'s dtype."""
+        dtype = self.dtype_key(x)
+        T, L = x.shape
+        spikes = torch.empty_like(x)
+        saved = [torch.empty_like(x) for _ in dynamics.saved]
+        rec = [torch.empty_like(x) for _ in dynamics.states] if record else []
+        finals = [s.detach().clone(memory_format=torch.contiguous_format) for s in init_states]
+        if L > 0 and T > 0:
+            self.launch("forward", dynamics, dtype, record, True, [x, spikes, *saved, *rec, *lane_params, *finals], scalars, T, L)
+        return spikes, saved, finals, rec
+
+    def backward(
+        self,
+        dynamics: Dynamics,
+        grad_spikes: torch.Tensor,
+        grad_finals: Sequence[torch.Tensor],
+        grad_rec: Sequence[torch.Tensor],
+        spikes: torch.Tensor,
+        saved: Sequence[torch.Tensor],
+        lane_params: Sequence[torch.Tensor],
+        init_states: Sequence[torch.Tensor],
+        scalars: Sequence[float],
+        record: bool,
+        param_grads: bool = True,
+    ) -> tuple[torch.Tensor, list[torch.Tensor | None], list[torch.Tensor]]:
+        """Gradients w.r.t. the input ``[T, L]``, the lane parameters ``[L]`` (``None`` each when ``param_grads`` is
+        false: the kernel then skips that work) and the initial states ``[L]``."""
+        dtype = self.dtype_key(spikes)
+        T, L = spikes.shape
+        as_dtype = spikes.dtype
+        gx = torch.empty_like(spikes)
+        g_params = [torch.empty_like(p) for p in lane_params]
+        g_states = [torch.empty_like(s) for s in init_states]
+        tensors = [grad_spikes.to(as_dtype), *(g.to(as_dtype) for g in grad_finals),
+                   *((g.to(as_dtype) for g in grad_rec) if record else ()), spikes, *saved, *lane_params,
+                   *init_states, gx, *g_params, *g_states]
+        if L > 0:
+            if T > 0:
+                self.launch("backward", dynamics, dtype, record, param_grads, tensors, scalars, T, L)
+            else:  # nothing happened: the gradients pass straight through to the initial state
+                for g_state, g_final in zip(g_states, grad_finals):
+                    g_state.copy_(g_final)
+                for g in g_params:
+                    g.zero_()
+        return gx, (g_params if param_grads else [None] * len(g_params)), g_states
