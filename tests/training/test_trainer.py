@@ -101,3 +101,15 @@ def test_rule_protocol_attach_and_steps(tiny):
     trainer.fit()
     assert rule.attached and rule.steps == 2
     assert set(trainer.optimizers) == {"weights", "positions"}
+
+
+def test_flush_denormals_zeroes_denormals_inside_and_restores_after():
+    from snn.training.trainer import _denormals_flushed, flush_denormals
+
+    tiny = torch.tensor([1e-39], dtype=torch.float32)
+    assert not _denormals_flushed() and float(tiny * 1.0) != 0.0
+    with flush_denormals():
+        assert float(tiny * 1.0) == 0.0
+    assert float(tiny * 1.0) != 0.0
+    with flush_denormals(enabled=False):
+        assert float(tiny * 1.0) != 0.0
