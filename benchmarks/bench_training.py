@@ -115,7 +115,7 @@ def _epoch_fn(model: nn.Module, weights, positions, clamp: Callable[[], None], d
             opt_w.step()
             opt_p.step()
             clamp()
-            total += float(loss)
+            total += float(loss.detach())
         return total
     return epoch
 
@@ -209,6 +209,11 @@ def main(argv: list[str] | None = None) -> dict:
         torch.set_num_threads(args.threads)
     shape = {"batch_size": args.batch_size, "T": args.steps, "inputs": C_IN, "hidden": [HIDDEN] * LAYERS,
              "max_delay": MAX_DELAY, "density": args.density, "batches": args.batches, "repeats": args.repeats}
+    if args.threads is not None:  # again: importing the peers may reset it
+        from DCLS.construct.modules import Dcls1d  # noqa: F401
+        from spikingjelly.activation_based import neuron  # noqa: F401
+
+        torch.set_num_threads(args.threads)
     train = bench_training(args.batches, args.batch_size, args.steps, args.density, args.repeats)
     print(f"training epoch ({args.batches} batches of {args.batch_size}, T={args.steps}, {C_IN}-{HIDDEN}-{HIDDEN}-"
           f"{N_CLASSES}, max delay {MAX_DELAY}, input density {args.density}), CPU, {torch.get_num_threads()} threads")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_CONFIG = HERE / "configs" / "spoken_digits.yaml"
-DEFAULT_WEIGHTS = (0.0, 3e-7, 1e-6, 3e-6)
+DEFAULT_WEIGHTS = (0.0, 1e-7, 3e-7, 1e-6)
 
 
 def _write_atomic(path: Path, text: str) -> None:

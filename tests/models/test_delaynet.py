@@ -107,6 +107,20 @@ def test_evaluation_uses_integer_delays_and_restores_state():
     assert all(s.version == "gauss" and float(s.sigma) == 2.0 for s in net.synapses)
 
 
+def test_evaluation_runs_the_spike_scatter_with_the_dense_paths_outputs():
+    net = _net().eval()
+    x = _spikes(12, 3, 6)
+    with net.evaluation():
+        assert all(s.inference == "sparse" for s in net.synapses)
+        with torch.no_grad():
+            sparse = net(x)
+            for s in net.synapses:
+                s.inference = "dense"
+            dense = net(x)
+    assert all(s.inference == "dense" for s in net.synapses)  # restored
+    torch.testing.assert_close(sparse, dense, rtol=1e-5, atol=1e-5)
+
+
 def test_sequence_dropout_keeps_one_mask_over_time():
     torch.manual_seed(0)
     d = SequenceDropout(0.5).train()
