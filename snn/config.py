@@ -137,7 +137,7 @@ class TrainingConfig:
         seed: seeds torch, numpy, python and the data order.
         deterministic: ask torch for deterministic algorithms.
         limit_train_batches: use only this many batches per training epoch (quick checks; ``None``: all).
-        threads: torch CPU threads (``None``: torch's default).
+        threads: CPU threads of torch and of the numba kernels (``None``: their defaults, all cores).
         synops_penalty: weight ``w ≥ 0`` of the activity regulariser added to the loss by the backprop rule:
             ``w × expected synaptic operations per sample`` of the training forward
             (:class:`snn.energy.SynOpsPenalty`; ``0``: off). Typical useful values are ``1e-7 … 1e-5``.
