@@ -97,7 +97,7 @@ def test_penalty_counts_dropout_scaled_spikes_like_spikes():
     pen = SynOpsPenalty(lin, weight=1.0)
     s = (torch.rand(5, 3, 6) < 0.4).float().requires_grad_()
     lin(s)
-    plain = float(pen.synops())
+    plain = float(pen.synops().detach())
     pen.reset()
     lin(s / (1 - 0.2))  # inverted dropout with every spike kept: the same spikes, scaled by 1.25
     assert float(pen.synops()) == pytest.approx(plain) and plain == pytest.approx(float(s.sum()) * 4 / 3)
