@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--steps", type=int, default=100, help="time steps T (default 100)")
     p.add_argument("--density", type=float, default=0.05, help="input spike probability per step (default 0.05)")
     p.add_argument("--repeats", type=int, default=2, help="timed epochs per network, best kept (default 2)")
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads of torch and numba (default: all cores)")
     p.add_argument("--skip-inference", action="store_true", help="only the training comparison")
     p.add_argument("--out", default=None, help="JSON path (default benchmarks/results/training-<device>.json)")
     args = p.parse_args(argv)
@@ -205,15 +205,15 @@ def main(argv: list[str] | None = None) -> dict:
             p.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     if not 0.0 < args.density < 1.0:
         p.error(f"--density must be in (0, 1), got {args.density}")
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
     shape = {"batch_size": args.batch_size, "T": args.steps, "inputs": C_IN, "hidden": [HIDDEN] * LAYERS,
              "max_delay": MAX_DELAY, "density": args.density, "batches": args.batches, "repeats": args.repeats}
-    if args.threads is not None:  # again: importing the peers may reset it
+    if args.threads is not None:  # torch's and numba's pools (after importing the peers, which may reset torch's)
         from DCLS.construct.modules import Dcls1d  # noqa: F401
         from spikingjelly.activation_based import neuron  # noqa: F401
 
-        torch.set_num_threads(args.threads)
+        from snn.training.run import set_threads
+
+        set_threads(args.threads)
     train = bench_training(args.batches, args.batch_size, args.steps, args.density, args.repeats)
     print(f"training epoch ({args.batches} batches of {args.batch_size}, T={args.steps}, {C_IN}-{HIDDEN}-{HIDDEN}-"
           f"{N_CLASSES}, max delay {MAX_DELAY}, input density {args.density}), CPU, {torch.get_num_threads()} threads")

@@ -40,7 +40,7 @@ def sweep(config: str | os.PathLike, weights: list[float], out: Path, epochs: in
     rows = []
     for w in weights:
         t0 = time.perf_counter()
-        result = snn.run(config, overrides + [f"training.synops_penalty={w}", "run.plots=false",
+        result = snn.run(config, overrides + [f"training.synops_penalty={w:.6e}", "run.plots=false",
                                               "run.tensorboard=false"],
                          out=out / f"penalty-{w:g}", epochs=epochs, progress=False)
         test = result.test

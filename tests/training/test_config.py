@@ -86,3 +86,12 @@ def test_file_errors_name_the_file(tmp_path):
         load_config(p)
     with pytest.raises(FileNotFoundError):
         load_config(tmp_path / "missing.yaml")
+
+
+def test_float_keys_accept_exponents_that_yaml_reads_as_strings():
+    from snn.config import ConfigError, load_config
+
+    cfg = load_config({}, ["training.synops_penalty=1e-6", "optim.lr=2e-3"])
+    assert cfg.training.synops_penalty == 1e-6 and cfg.optim.lr == 2e-3
+    with pytest.raises(ConfigError, match="optim.lr"):
+        load_config({}, ["optim.lr=fast"])
