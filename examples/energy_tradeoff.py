@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import json
 import os
 import tempfile
 import time
@@ -33,22 +34,25 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 def sweep(config: str | os.PathLike, weights: list[float], out: Path, epochs: int | None,
-          overrides: list[str]) -> list[dict]:
-    """Train one run per penalty weight; returns one row per run."""
+          overrides: list[str], reuse: bool = False) -> list[dict]:
+    """Train one run per penalty weight (``reuse``: take finished runs in ``out`` as they are); one row per run."""
     import snn
 
     rows = []
     for w in weights:
         t0 = time.perf_counter()
-        result = snn.run(config, overrides + [f"training.synops_penalty={w:.6e}", "run.plots=false",
-                                              "run.tensorboard=false"],
-                         out=out / f"penalty-{w:g}", epochs=epochs, progress=False)
-        test = result.test
+        run_dir = out / f"penalty-{w:g}"
+        if reuse and (run_dir / "test_metrics.json").is_file():  # finished earlier: take its test metrics
+            test, wall = json.loads((run_dir / "test_metrics.json").read_text()), float("nan")
+        else:
+            result = snn.run(config, overrides + [f"training.synops_penalty={w:.6e}", "run.plots=false",
+                                                  "run.tensorboard=false"],
+                             out=run_dir, epochs=epochs, progress=False)
+            test, wall = result.test, time.perf_counter() - t0
+        rates = [v for k, v in test.items() if k.startswith("test_rate/")]
         rows.append({"penalty": w, "test_acc": test["test_acc"], "synops_per_sample": test["test_synops"],
-                     "energy_nj_per_sample": test["test_energy_nj"],
-                     "hidden_rate": sum(v for k, v in test.items() if k.startswith("test_rate/"))
-                     / max(1, sum(1 for k in test if k.startswith("test_rate/"))),
-                     "wall_s": time.perf_counter() - t0, "run_dir": str(result.run_dir)})
+                     "energy_nj_per_sample": test["test_energy_nj"], "hidden_rate": sum(rates) / max(1, len(rates)),
+                     "wall_s": wall, "run_dir": str(run_dir)})
         print(f"penalty {w:g}: test acc {rows[-1]['test_acc']:.4f}, {rows[-1]['synops_per_sample']:.0f} synops/sample, "
               f"{rows[-1]['energy_nj_per_sample']:.1f} nJ/sample ({rows[-1]['wall_s']:.0f} s)", flush=True)
     return rows
@@ -100,11 +104,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="config override for every run (repeatable)")
     p.add_argument("--out", default="runs/energy_tradeoff", help="output folder (default runs/energy_tradeoff)")
+    p.add_argument("--reuse", action="store_true",
+                   help="take the weights whose run folder in --out already holds test_metrics.json as they are")
     args = p.parse_args(argv)
     if any(w < 0 for w in args.weights):
         p.error(f"--weights must be >= 0, got {args.weights}")
     out = Path(args.out)
-    rows = sweep(args.config, args.weights, out, args.epochs, args.overrides)
+    rows = sweep(args.config, args.weights, out, args.epochs, args.overrides, reuse=args.reuse)
     from snn.config import load_config
 
     write_outputs(rows, out, load_config(args.config, args.overrides).run.energy_profile)

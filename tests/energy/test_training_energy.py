@@ -100,7 +100,7 @@ def test_penalty_counts_dropout_scaled_spikes_like_spikes():
     plain = float(pen.synops().detach())
     pen.reset()
     lin(s / (1 - 0.2))  # inverted dropout with every spike kept: the same spikes, scaled by 1.25
-    assert float(pen.synops()) == pytest.approx(plain) and plain == pytest.approx(float(s.sum()) * 4 / 3)
+    assert float(pen.synops().detach()) == pytest.approx(plain) and plain == pytest.approx(float(s.sum()) * 4 / 3)
     pen.reset()
     lin(torch.rand(5, 3, 6, requires_grad=True))  # not spikes: left out
     assert float(pen.synops()) == 0.0
@@ -138,3 +138,5 @@ def test_energy_tradeoff_example_writes_table_and_plot(shd_root, tmp_path):
     for name in ("tradeoff.csv", "tradeoff.md", "tradeoff.png"):
         assert (tmp_path / "sweep" / name).is_file(), name
     assert "| 0.1 |" in (tmp_path / "sweep" / "tradeoff.md").read_text()
+    again = mod.main(["--config", str(cfg), "--weights", "0.1", "--reuse", "--out", str(tmp_path / "sweep")])
+    assert again[0]["test_acc"] == rows[1]["test_acc"] and again[0]["synops_per_sample"] == rows[1]["synops_per_sample"]
