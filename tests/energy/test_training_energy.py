@@ -100,7 +100,7 @@ def test_penalty_counts_dropout_scaled_spikes_like_spikes():
     plain = float(pen.synops().detach())
     pen.reset()
     lin(s / (1 - 0.2))  # inverted dropout with every spike kept: the same spikes, scaled by 1.25
-    assert float(pen.synops().detach()) == pytest.approx(plain) and plain == pytest.approx(float(s.sum()) * 4 / 3)
+    assert float(pen.synops().detach()) == pytest.approx(plain) and plain == pytest.approx(float(s.detach().sum()) * 4 / 3)
     pen.reset()
     lin(torch.rand(5, 3, 6, requires_grad=True))  # not spikes: left out
     assert float(pen.synops()) == 0.0
