@@ -6,7 +6,7 @@ becomes ``CE + w · synaptic operations per sample``, see :class:`snn.energy.Syn
 synaptic operations and energy per test sample (integer delays, ``run.energy_profile``, counted on the test pass
 itself). Writes ``tradeoff.csv``, ``tradeoff.md`` and ``tradeoff.png`` into ``--out``.
 
-    python examples/energy_tradeoff.py                                   # the default sweep (about 10-15 min CPU)
+    python examples/energy_tradeoff.py                                   # the default sweep (about 8 min on 2 cores)
     python examples/energy_tradeoff.py --weights 0 1e-6 --epochs 4 --set model.hidden=64 --out runs/tradeoff-small
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_CONFIG = HERE / "configs" / "spoken_digits.yaml"
-DEFAULT_WEIGHTS = (0.0, 1e-7, 3e-7, 1e-6)
+DEFAULT_WEIGHTS = (0.0, 1e-7, 3e-7, 1e-6, 1e-5)
 
 
 def _write_atomic(path: Path, text: str) -> None:
