@@ -308,3 +308,15 @@ def test_analytic_kernel_backward_equals_autograd(version):
     auto = torch.autograd.grad((DF.delay_kernel(w, p, sig, 9, version) * g).sum(), (w, p))
     for a, b in zip(analytic, auto):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_narrow_gaussian_kernel_has_no_subnormal_taps():
+    # a narrow Gaussian underflows far from its centre; subnormal taps would make the CPU GEMMs crawl
+    layer = LearnableDelay(8, 4, max_delay=25, version="gauss", sigma=0.0)
+    kernel = layer.kernel()
+    tiny = torch.finfo(kernel.dtype).tiny
+    assert not ((kernel != 0) & (kernel.abs() < tiny)).any()
+    # without the flush the same construction does produce subnormal taps: the check above is not vacuous
+    e = DF._profile(DF._tap_offsets(layer.weight, layer.positions, 25), torch.tensor(0.0), "gauss")
+    raw = ((e / (e.sum(0) + DF.NORM_EPS)) * layer.weight.permute(1, 0, 2)).sum(-1)
+    assert ((raw != 0) & (raw.abs() < tiny)).any()
