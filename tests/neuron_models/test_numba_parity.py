@@ -13,7 +13,7 @@ from snn.neuron_models import IF, AdaptiveLIF, LIF, ParametricLIF
 
 from .conftest import assert_backends_agree
 
-LIF_OPTIONS = list(itertools.product([0.0, None], [True, False], [False, True], [False, True]))
+LIF_OPTIONS = list(itertools.product([0.0, None], [True, False], [False, True], [False, True], sg.ALL))
 
 
 def _input(shape, scale=1.5, seed=0, dtype=torch.float32):
@@ -21,13 +21,17 @@ def _input(shape, scale=1.5, seed=0, dtype=torch.float32):
     return (torch.randn(shape, generator=g, dtype=torch.float64) * scale + 0.4).to(dtype)
 
 
-@pytest.mark.parametrize("v_reset, decay_input, detach_reset, learnable", LIF_OPTIONS)
-def test_lif_family_matches_reference_for_every_option(v_reset, decay_input, detach_reset, learnable):
+@pytest.mark.parametrize(
+    "v_reset, decay_input, detach_reset, learnable, surrogate", LIF_OPTIONS,
+    ids=lambda v: v.__name__ if isinstance(v, type) else repr(v),
+)
+def test_lif_family_matches_reference_for_every_option(v_reset, decay_input, detach_reset, learnable, surrogate):
+    options = dict(v_reset=v_reset, decay_input=decay_input, detach_reset=detach_reset, surrogate=surrogate())
+
     def make(backend):
         if learnable:
-            return ParametricLIF(init_tau=3.0, v_reset=v_reset, decay_input=decay_input, detach_reset=detach_reset,
-                                 backend=backend, shape=(37,))
-        return LIF(tau=3.0, v_reset=v_reset, decay_input=decay_input, detach_reset=detach_reset, backend=backend)
+            return ParametricLIF(init_tau=3.0, backend=backend, shape=(37,), **options)
+        return LIF(tau=3.0, backend=backend, **options)
 
     x = _input((25, 3, 37))
     state = {"v": _input((3, 37), scale=0.3, seed=1)}
