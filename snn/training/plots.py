@@ -60,7 +60,7 @@ def plot_raster(sample: dict[str, torch.Tensor], path: str | os.PathLike, dt_ms:
                 inputs: torch.Tensor | None = None) -> Path:
     """Spike raster of one sample: the input frames (if given) and each spiking layer (``{name: [T, N]}``)."""
     panels = ([("input", inputs)] if inputs is not None else []) + list(sample.items())
-    fig, axes = plt.subplots(len(panels), 1, figsize=(9, 2.2 * len(panels)), sharex=True, squeeze=False)
+    fig, axes = plt.subplots(len(panels), 1, figsize=(9, 2.2 * len(panels)), sharex=True, squeeze=False, layout="constrained")
     for ax, (name, s) in zip(axes[:, 0], panels):
         t, n = torch.nonzero(s > 0, as_tuple=True)
         ax.scatter(t.numpy() * dt_ms, n.numpy(), s=1.5, c="k", marker="|")
@@ -86,7 +86,7 @@ def plot_delay_histograms(model: torch.nn.Module, path: str | os.PathLike, dt_ms
     layers = [m for m in model.modules() if hasattr(m, "rounded_delays") and hasattr(m, "max_delay")]
     if not layers:
         return None
-    fig, axes = plt.subplots(1, len(layers), figsize=(3.6 * len(layers), 3.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(layers), figsize=(3.6 * len(layers), 3.2), squeeze=False, layout="constrained")
     for i, (ax, layer) in enumerate(zip(axes[0], layers)):
         d = layer.rounded_delays().flatten().cpu().numpy() * dt_ms
         bins = max(layer.max_delay, 1)
