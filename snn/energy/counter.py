@@ -204,6 +204,17 @@ def _add_series(counts: LayerCounts, key: str, values: np.ndarray) -> None:
     setattr(counts, key, current + values)
 
 
+def _other_kind(module: nn.Module) -> str | None:
+    """``"neuron"``, ``"norm"``, ``"unknown"`` (has parameters the counter cannot price) or ``None`` (nothing to count)."""
+    if isinstance(module, SpikingNeuron):
+        return "neuron"
+    if isinstance(module, _NORM_TYPES):
+        return "norm"
+    if any(True for _ in module.parameters(recurse=False)):
+        return "unknown"
+    return None
+
+
 class OperationCounter:
     """Hooks on a model that count operations during real forward passes.
 
@@ -234,18 +245,9 @@ class OperationCounter:
         self._B = 0
         self._modules: list[tuple[str, nn.Module, str]] = []
         for name, module in model.named_modules():
-            kind = synaptic_kind(module)
+            kind = synaptic_kind(module) or _other_kind(module)
             if kind is not None:
-                pass
-            elif isinstance(module, SpikingNeuron):
-                kind = "neuron"
-            elif isinstance(module, _NORM_TYPES):
-                kind = "norm"
-            elif any(True for _ in module.parameters(recurse=False)):
-                kind = "unknown"
-            else:
-                continue
-            self._modules.append((name, module, kind))
+                self._modules.append((name, module, kind))
 
     # ------------------------------------------------------------------ hooks
     def __enter__(self) -> "OperationCounter":
