@@ -28,6 +28,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from snn.atomic import write_atomic
+
 
 def write_synthetic_shd(path: Path, n: int, seed: int = 0) -> int:
     rng = np.random.default_rng(seed)
@@ -122,10 +124,7 @@ def main() -> None:
     if args.out:
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=out.name, suffix=".tmp")
-        with os.fdopen(fd, "w") as fh:
-            json.dump(report, fh, indent=2)
-        os.replace(tmp, out)
+        write_atomic(out, json.dumps(report, indent=2))
         print(f"wrote {out}")
     if args.workdir is None:
         shutil.rmtree(work, ignore_errors=True)

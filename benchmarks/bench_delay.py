@@ -15,13 +15,13 @@ import argparse
 import json
 import os
 import platform
-import tempfile
 import time
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
+from snn.atomic import write_atomic
 from snn.layers import LearnableDelay
 
 T, C_IN, HIDDEN, MAX_DELAY = 100, 140, 256, 25
@@ -109,16 +109,8 @@ def _inference_case(batch: int, density: float, repeats: int) -> dict:
 
 
 def _write_json(path: str, data: dict) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".bench_delay.", suffix=".json")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    write_atomic(path, json.dumps(data, indent=2))
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -32,7 +32,6 @@ import json
 import os
 import platform
 import statistics
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -42,6 +41,7 @@ import torch
 from torch import nn
 
 import snn
+from snn.atomic import write_atomic
 
 TAU, V_TH = 2.0, 1.0
 SHAPES = {
@@ -268,15 +268,7 @@ def format_table(results: list[Result]) -> str:
 
 def write_json_atomic(path: Path, payload: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, json.dumps(payload, indent=2) + "\n")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -25,7 +25,6 @@ import argparse
 import json
 import os
 import platform
-import tempfile
 import time
 from collections.abc import Callable
 
@@ -33,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from snn.atomic import write_atomic
 from snn.models import DelayNet
 
 C_IN, HIDDEN, LAYERS, N_CLASSES, MAX_DELAY, DROPOUT = 140, 256, 2, 20, 25, 0.4
@@ -181,12 +181,8 @@ def bench_inference(batches: int, batch_size: int, steps: int, density: float, r
 
 
 def _write_json(path: str, obj: dict) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".bench_training.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=2)
-    os.replace(tmp, path)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    write_atomic(path, json.dumps(obj, indent=2))
 
 
 def main(argv: list[str] | None = None) -> dict:

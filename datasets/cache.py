@@ -21,13 +21,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import zlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from snn.atomic import atomic_open
 
 __all__ = ["CacheError", "FrameCache", "cache_key", "source_identity", "default_cache_dir", "write_frame_cache"]
 
@@ -78,56 +79,45 @@ def write_frame_cache(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     dtype = np.dtype(dtype)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(b"\0" * _HEADER_BYTES)
-            crc = 0
-            lengths: list[np.ndarray] = []
-            labels: list[np.ndarray] = []
-            for frames, lens, labs in chunks:
-                frames = np.ascontiguousarray(frames, dtype=dtype)
-                if frames.shape[1:] != tuple(frame_shape) or frames.shape[0] != int(np.sum(lens)):
-                    raise ValueError(
-                        f"cache chunk has shape {frames.shape} for lengths summing to {int(np.sum(lens))}, "
-                        f"expected [ΣT, {', '.join(map(str, frame_shape))}]"
-                    )
-                buf = memoryview(frames).cast("B")
-                crc = zlib.crc32(buf, crc)
-                fh.write(buf)
-                lengths.append(np.asarray(lens, dtype=np.int64))
-                labels.append(np.asarray(labs, dtype=np.int64).reshape(-1))
-                if labels[-1].size != lengths[-1].size:
-                    raise ValueError(f"cache chunk has {labels[-1].size} labels for {lengths[-1].size} samples")
-            all_len = np.concatenate(lengths) if lengths else np.zeros(0, np.int64)
-            offsets = np.zeros(all_len.size + 1, dtype=np.int64)
-            np.cumsum(all_len, out=offsets[1:])
-            fh.write(offsets.tobytes())
-            fh.write((np.concatenate(labels) if labels else np.zeros(0, np.int64)).tobytes())
-            header = {
-                "version": _FORMAT_VERSION,
-                "key": key,
-                "dtype": dtype.str,
-                "frame_shape": list(frame_shape),
-                "n_samples": int(all_len.size),
-                "n_rows": int(offsets[-1]),
-                "crc32": crc,
-                "meta": meta or {},
-            }
-            blob = _MAGIC + json.dumps(header).encode()
-            if len(blob) > _HEADER_BYTES:
-                raise ValueError(f"cache header too large ({len(blob)} bytes > {_HEADER_BYTES})")
-            fh.seek(0)
-            fh.write(blob.ljust(_HEADER_BYTES, b" "))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    with atomic_open(path, "wb", fsync=True) as fh:
+        fh.write(b"\0" * _HEADER_BYTES)
+        crc = 0
+        lengths: list[np.ndarray] = []
+        labels: list[np.ndarray] = []
+        for frames, lens, labs in chunks:
+            frames = np.ascontiguousarray(frames, dtype=dtype)
+            if frames.shape[1:] != tuple(frame_shape) or frames.shape[0] != int(np.sum(lens)):
+                raise ValueError(
+                    f"cache chunk has shape {frames.shape} for lengths summing to {int(np.sum(lens))}, "
+                    f"expected [ΣT, {', '.join(map(str, frame_shape))}]"
+                )
+            buf = memoryview(frames).cast("B")
+            crc = zlib.crc32(buf, crc)
+            fh.write(buf)
+            lengths.append(np.asarray(lens, dtype=np.int64))
+            labels.append(np.asarray(labs, dtype=np.int64).reshape(-1))
+            if labels[-1].size != lengths[-1].size:
+                raise ValueError(f"cache chunk has {labels[-1].size} labels for {lengths[-1].size} samples")
+        all_len = np.concatenate(lengths) if lengths else np.zeros(0, np.int64)
+        offsets = np.zeros(all_len.size + 1, dtype=np.int64)
+        np.cumsum(all_len, out=offsets[1:])
+        fh.write(offsets.tobytes())
+        fh.write((np.concatenate(labels) if labels else np.zeros(0, np.int64)).tobytes())
+        header = {
+            "version": _FORMAT_VERSION,
+            "key": key,
+            "dtype": dtype.str,
+            "frame_shape": list(frame_shape),
+            "n_samples": int(all_len.size),
+            "n_rows": int(offsets[-1]),
+            "crc32": crc,
+            "meta": meta or {},
+        }
+        blob = _MAGIC + json.dumps(header).encode()
+        if len(blob) > _HEADER_BYTES:
+            raise ValueError(f"cache header too large ({len(blob)} bytes > {_HEADER_BYTES})")
+        fh.seek(0)
+        fh.write(blob.ljust(_HEADER_BYTES, b" "))
 
 
 class FrameCache:

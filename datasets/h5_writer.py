@@ -18,12 +18,13 @@ gender/age/height) is not written. Files are written to a temporary name and mov
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
 import h5py
 import numpy as np
+
+from snn.atomic import atomic_path
 
 __all__ = ["write_spike_h5"]
 
@@ -124,23 +125,16 @@ def write_spike_h5(
     if compression == "gzip":
         opts["compression_opts"] = compression_opts
         opts["shuffle"] = True
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-    try:
-        with h5py.File(tmp, "w") as f:
-            spikes = f.create_group("spikes")
-            for name, rows, dtype in (("times", times_rows, t_dtype), ("units", units_rows, np.dtype(np.uint16))):
-                column = np.empty(n, dtype=object)
-                column[:] = rows
-                spikes.create_dataset(name, data=column, dtype=h5py.vlen_dtype(dtype), **(opts if n else {}))
-            f.create_dataset("labels", data=labels_arr.astype(np.uint16), **(opts if n else {}))
-            extra = f.create_group("extra")
-            extra.create_dataset("keys", data=key_bytes)
-            extra.create_dataset("speaker", data=speakers_arr.astype(np.uint16), **(opts if n else {}))
-            for k, v in (attrs or {}).items():
-                f.attrs[k] = v
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        spikes = f.create_group("spikes")
+        for name, rows, dtype in (("times", times_rows, t_dtype), ("units", units_rows, np.dtype(np.uint16))):
+            column = np.empty(n, dtype=object)
+            column[:] = rows
+            spikes.create_dataset(name, data=column, dtype=h5py.vlen_dtype(dtype), **(opts if n else {}))
+        f.create_dataset("labels", data=labels_arr.astype(np.uint16), **(opts if n else {}))
+        extra = f.create_group("extra")
+        extra.create_dataset("keys", data=key_bytes)
+        extra.create_dataset("speaker", data=speakers_arr.astype(np.uint16), **(opts if n else {}))
+        for k, v in (attrs or {}).items():
+            f.attrs[k] = v
     return path

@@ -16,9 +16,10 @@ import csv
 import io
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
+
+from snn.atomic import write_atomic
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_CONFIG = HERE / "configs" / "spoken_digits.yaml"
@@ -27,10 +28,7 @@ DEFAULT_WEIGHTS = (0.0, 1e-7, 3e-7, 1e-6, 1e-5)
 
 def _write_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", newline="") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    write_atomic(path, text)
 
 
 def sweep(config: str | os.PathLike, weights: list[float], out: Path, epochs: int | None,

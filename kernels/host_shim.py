@@ -28,6 +28,7 @@ from typing import Iterable, Sequence
 
 import torch
 
+from snn.atomic import write_atomic
 from snn.kernels import codecache, cuda_source
 from snn.kernels.dynamics import Dynamics
 from snn.kernels.runner import FusedRunner
@@ -154,7 +155,7 @@ def _compile(source: str) -> ctypes.CDLL:
             result = subprocess.run([cxx, *COMPILE_FLAGS, str(src), "-o", str(built)], capture_output=True, text=True)
             if result.returncode != 0:
                 raise ShimCompileError(f"g++ failed on the generated CUDA source:\n{result.stderr}")
-            codecache.write_atomic(path, built.read_bytes())
+            write_atomic(path, built.read_bytes())
     return ctypes.CDLL(str(path))
 
 

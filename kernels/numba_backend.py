@@ -23,6 +23,7 @@ from types import ModuleType
 import numpy as np
 import torch
 
+from snn.atomic import write_atomic
 from snn.kernels import codecache, ir, numba_math
 from snn.kernels.dynamics import Dynamics
 from snn.kernels.runner import FusedRunner
@@ -56,7 +57,7 @@ def generate_source(dynamics: Dynamics, dtype: torch.dtype, record: bool, param_
     """
     numpy_type = {torch.float32: "float32", torch.float64: "float64"}[dtype]
     consts = _Constants(numpy_type)
-    zero, one = consts(0.0), consts(1.0)
+    zero = consts(0.0)
     printer = ir.PythonPrinter(
         {
             # float32: the vectorisable exp of snn.kernels.numba_math; float64: libm
@@ -200,7 +201,7 @@ def _load(dynamics: Dynamics, dtype: torch.dtype, record: bool, param_grads: boo
     name = f"snn_numba_{codecache.digest(source)}"
     path = codecache.cache_dir("numba") / f"{name}.py"
     if not path.exists() or path.read_text() != source:
-        codecache.write_atomic(path, source)
+        write_atomic(path, source)
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

@@ -19,7 +19,6 @@ import dataclasses
 import difflib
 import io
 import os
-import tempfile
 import types
 import typing
 from dataclasses import dataclass, field
@@ -27,6 +26,8 @@ from pathlib import Path
 from typing import Any, Literal, Union
 
 import yaml
+
+from snn.atomic import write_atomic
 
 __all__ = [
     "ConfigError", "DataConfig", "ModelConfig", "TrainingConfig", "OptimConfig", "RunConfig", "Config",
@@ -412,15 +413,7 @@ def save_config(config: Config, path: str | os.PathLike) -> None:
     buf = io.StringIO()
     yaml.safe_dump(config_to_dict(config), buf, sort_keys=False)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(buf.getvalue())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_atomic(path, buf.getvalue())
 
 
 def config_diff(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list[str]:

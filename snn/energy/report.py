@@ -26,12 +26,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from snn.atomic import atomic_open
 from snn.energy.counter import LayerCounts, OperationCounter
 from snn.energy.profiles import HardwareProfile
 
@@ -42,18 +42,10 @@ ANN_CONVENTIONS = ("once", "per_step")
 
 
 def _write_atomic(path: str | os.PathLike, write) -> None:
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """``write(handle)`` into ``path`` atomically, creating its folder."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with atomic_open(path, "wb") as handle:
+        write(handle)
 
 
 def _layer_energy(c: LayerCounts, p: HardwareProfile, samples: int) -> dict[str, np.ndarray]:

@@ -22,7 +22,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from snn.config import Config, config_from_dict, config_to_dict, load_config
+from snn.atomic import write_atomic
+from snn.config import Config, config_from_dict, load_config
 from snn.training import distributed as D
 from snn.training.checkpoint import CheckpointMismatchError, check_model_state, load_checkpoint
 from snn.training.data import RunData, build_datasets, build_split, check_data_matches_model
@@ -128,9 +129,7 @@ def _energy_report(model: nn.Module, loader, config: Config, run_dir: Path) -> s
 
 
 def _write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=float))
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(obj, indent=2, default=float))
 
 
 def _make_plots(trainer: Trainer, run_dir: Path, test: dict[str, Any], config: Config) -> list[Path]:

@@ -26,7 +26,6 @@ import io
 import math
 import os
 import random
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -36,13 +35,14 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler, SequentialSampler
 
+from snn.atomic import write_atomic
 from snn.config import Config, config_to_dict, save_config
 from snn.datasets import pad_collate
 from snn.training import distributed as D
 from snn.training.checkpoint import (capture_rng, check_config, check_model_state, load_checkpoint, restore_rng,
                                      save_atomic)
 from snn.training.metrics import Accumulator, FiringRateMonitor
-from snn.training.rules import Backprop, LearningRule, StepContext, unwrap
+from snn.training.rules import Backprop, LearningRule, StepContext
 
 __all__ = ["Trainer", "seed_everything", "resolve_device", "flush_denormals"]
 
@@ -113,10 +113,7 @@ def _write_csv_atomic(path: Path, rows: list[dict[str, Any]]) -> None:
     w.writeheader()
     for r in rows:
         w.writerow(r)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", newline="") as f:
-        f.write(buf.getvalue())
-    os.replace(tmp, path)
+    write_atomic(path, buf.getvalue())
 
 
 class Trainer:
