@@ -167,13 +167,13 @@ class SpikingNeuron(nn.Module):
 
     def _check_param(self, pname: str, p: torch.Tensor, x: torch.Tensor) -> None:
         try:
-            torch.broadcast_shapes(p.shape, x.shape[1:])
+            shape = torch.broadcast_shapes(p.shape, x.shape[1:])
         except RuntimeError:
             raise ValueError(
                 f"{type(self).__name__}: parameter {pname} of shape {tuple(p.shape)} does not broadcast to one step "
                 f"of the input {tuple(x.shape[1:])}"
             ) from None
-        if torch.broadcast_shapes(p.shape, x.shape[1:]) != x.shape[1:]:
+        if shape != x.shape[1:]:
             raise ValueError(
                 f"{type(self).__name__}: parameter {pname} of shape {tuple(p.shape)} would enlarge the input step shape {tuple(x.shape[1:])}"
             )
