@@ -1,0 +1,166 @@
+r"""Spike-driven self-attention (SDSA): v1 (Yao et al., NeurIPS 2023) and v2 (Meta-SpikeFormer, ICLR 2024).
+
+Input ``x`` ``[T, B, C, H, W]`` (membrane-level values from the residual stream), ``N = H·W`` tokens, ``h`` heads
+of ``d = C / h`` channels (channel ``c`` belongs to head ``c // d``). Each branch starts with a LIF, so all
+products below are between spike tensors (0/1) and no softmax is used:
+
+.. math::
+
+    s &= \mathrm{SN}(x), \qquad Q = \mathrm{SN}(\mathrm{BN}(W_Q s)),\ K = \mathrm{SN}(\mathrm{BN}(W_K s)),\ V = \mathrm{SN}(\mathrm{BN}(W_V s)) \\
+    \text{v1:}\quad A &= Q \odot \mathrm{SN}_{0.5}\Big(\sum_{n=1}^{N} K_{:, n} \odot V_{:, n}\Big)
+        \qquad\text{(per channel; a column mask of } Q\text{)} \\
+    \text{v2:}\quad A_{\text{head}} &= \mathrm{SN}_{0.5}\big(0.125 \cdot Q_{\text{head}}\,(K_{\text{head}}^\top V_{\text{head}})\big)
+        \qquad (Q, K, V \text{ as } [N, d] \text{ per head}) \\
+    \text{out} &= \mathrm{BN}(W_O A)
+
+``SN`` is the spike-driven LIF (:mod:`snn.layers.sdt_neuron`), ``SN_0.5`` the same at threshold 0.5. Both are linear
+in the number of tokens: v1 costs ``O(N·C)``, v2 ``O(N·C·d)``. v1 uses 1×1 convolutions for ``W_Q, W_K, W_V, W_O``
+(``W_O`` with bias), v2 re-parameterisable 3×3 convolutions (:class:`snn.layers.rep_conv.RepConv`, each followed by
+a BatchNorm). The modules return the branch; the block adds the residual (membrane shortcut).
+
+With ``erode=True`` (the reference's ``dvs_mode``, used for CIFAR10-DVS) v1 applies a 3×3 max-pool with stride 1
+("erode") to ``K`` and ``V`` over the image plane, and to ``K ⊙ V`` and to the attention output over the
+(token, channel-in-head) plane of each head, exactly where the reference code does.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from snn.layers.rep_conv import RepConv
+from snn.layers.sdt_neuron import spike_driven_lif
+from snn.layers.time_fold import per_step
+
+__all__ = ["sdsa_v1", "sdsa_v2_scores", "SpikeDrivenSelfAttention", "SpikeDrivenSelfAttentionV2", "check_heads"]
+
+
+def check_heads(dim: int, heads: int) -> tuple[int, int]:
+    """Validate ``dim`` and ``heads`` (``dim`` divisible by ``heads``); returns them as ints."""
+    if not isinstance(dim, int) or dim < 1:
+        raise ValueError(f"dim: expected a positive int, got {dim!r}")
+    if not isinstance(heads, int) or heads < 1:
+        raise ValueError(f"heads: expected a positive int, got {heads!r}")
+    if dim % heads:
+        raise ValueError(f"dim: expected a multiple of heads={heads}, got dim={dim}")
+    return dim, heads
+
+
+def _erode_plane(x: torch.Tensor) -> torch.Tensor:
+    """3×3 max-pool, stride 1, padding 1 over the last two dimensions."""
+    lead = x.shape[:-2]
+    return F.max_pool2d(x.reshape(-1, 1, *x.shape[-2:]), 3, 1, 1).view(*lead, *x.shape[-2:])
+
+
+def sdsa_v1(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attn_neuron: nn.Module, heads: int = 1,
+            erode: bool = False) -> torch.Tensor:
+    """v1 attention on spikes ``q, k, v`` ``[T, B, C, N]`` → ``Q ⊙ SN_0.5(Σ_n K ⊙ V)`` ``[T, B, C, N]``.
+
+    ``heads`` matters only with ``erode`` (whose window runs over tokens and channels of one head).
+    """
+    kv = k * v
+    if erode:
+        T, B, C, N = kv.shape
+        kv = _erode_plane(kv.view(T, B, heads, C // heads, N).transpose(-1, -2)).transpose(-1, -2).reshape(T, B, C, N)
+    mask = attn_neuron(kv.sum(dim=-1, keepdim=True))          # [T, B, C, 1]: per-channel spikes
+    out = q * mask
+    if erode:
+        T, B, C, N = out.shape
+        out = _erode_plane(out.view(T, B, heads, C // heads, N).transpose(-1, -2)).transpose(-1, -2).reshape(T, B, C, N)
+    return out
+
+
+def sdsa_v2_scores(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int, scale: float = 0.125) -> torch.Tensor:
+    """The v2 attention neuron's input ``scale · Q (Kᵀ V)`` per head, for spikes ``[T, B, C, N]`` → ``[T, B, C, N]``.
+
+    In channel-first form (``Q_c = Qᵀ`` is ``[d, N]``): ``(Q (KᵀV))ᵀ = (K_c V_cᵀ)ᵀ Q_c``; only counts of
+    coincident spikes are formed, so the values are multiples of ``scale``.
+    """
+    T, B, C, N = q.shape
+    d = C // heads
+    qh, kh, vh = (t.reshape(T, B, heads, d, N) for t in (q, k, v))
+    kv = kh @ vh.transpose(-1, -2)                            # [T, B, h, d, d] = K^T V per head
+    return ((kv.transpose(-1, -2) @ qh) * scale).reshape(T, B, C, N)
+
+
+class SpikeDrivenSelfAttention(nn.Module):
+    """SDSA v1 branch (see the module docstring): ``x`` ``[T, B, C, H, W]`` → ``BN(W_O A)`` ``[T, B, C, H, W]``.
+
+    Args:
+        dim: channels ``C`` (a multiple of ``heads``).
+        heads: number of heads.
+        erode: the reference's DVS mode (3×3 max-pools on ``K``, ``V``, ``K ⊙ V`` and the output).
+        reference_parameters: also build the reference code's ``talking_heads`` 1×1 conv (``heads²`` weights)
+            that its forward never uses, so parameter counts and checkpoints match the published models. It is
+            frozen (``requires_grad=False``) and takes no part in the computation.
+    """
+
+    def __init__(self, dim: int, heads: int = 8, erode: bool = False, reference_parameters: bool = True):
+        super().__init__()
+        self.dim, self.heads = check_heads(dim, heads)
+        self.erode = bool(erode)
+        self.input_lif = spike_driven_lif()
+        for name in "qkv":
+            setattr(self, f"{name}_conv", nn.Conv2d(dim, dim, 1, bias=False))
+            setattr(self, f"{name}_bn", nn.BatchNorm2d(dim))
+            setattr(self, f"{name}_lif", spike_driven_lif())
+        self.attn_lif = spike_driven_lif(v_threshold=0.5)
+        if reference_parameters:
+            self.talking_heads = nn.Conv1d(heads, heads, 1, bias=False).requires_grad_(False)
+        self.proj_conv = nn.Conv2d(dim, dim, 1)
+        self.proj_bn = nn.BatchNorm2d(dim)
+
+    def _spikes(self, name: str, s: torch.Tensor) -> torch.Tensor:
+        conv, bn, lif = (getattr(self, f"{name}_{part}") for part in ("conv", "bn", "lif"))
+        return lif(per_step(lambda f: bn(conv(f)), s))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_frames(x, self.dim, type(self).__name__)
+        T, B, C, H, W = x.shape
+        s = self.input_lif(x)
+        q, k, v = (self._spikes(name, s) for name in "qkv")
+        if self.erode:
+            k, v = _erode_plane(k), _erode_plane(v)
+        a = sdsa_v1(q.flatten(3), k.flatten(3), v.flatten(3), self.attn_lif, self.heads, self.erode)
+        return per_step(lambda f: self.proj_bn(self.proj_conv(f)), a.view(T, B, C, H, W))
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, heads={self.heads}, erode={self.erode}"
+
+
+class SpikeDrivenSelfAttentionV2(nn.Module):
+    """SDSA v2 branch of Meta-SpikeFormer: ``x`` ``[T, B, C, H, W]`` → ``BN(RepConv(A))`` ``[T, B, C, H, W]``.
+
+    Args:
+        dim: channels ``C`` (a multiple of ``heads``).
+        heads: number of heads.
+        scale: the factor before the attention neuron (0.125 in the reference).
+    """
+
+    def __init__(self, dim: int, heads: int = 8, scale: float = 0.125):
+        super().__init__()
+        self.dim, self.heads = check_heads(dim, heads)
+        self.scale = float(scale)
+        self.input_lif = spike_driven_lif()
+        for name in "qkv":
+            setattr(self, f"{name}_conv", nn.Sequential(RepConv(dim, dim), nn.BatchNorm2d(dim)))
+            setattr(self, f"{name}_lif", spike_driven_lif())
+        self.attn_lif = spike_driven_lif(v_threshold=0.5)
+        self.proj_conv = nn.Sequential(RepConv(dim, dim), nn.BatchNorm2d(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_frames(x, self.dim, type(self).__name__)
+        T, B, C, H, W = x.shape
+        s = self.input_lif(x)
+        q, k, v = (getattr(self, f"{n}_lif")(per_step(getattr(self, f"{n}_conv"), s)).flatten(3) for n in "qkv")
+        a = self.attn_lif(sdsa_v2_scores(q, k, v, self.heads, self.scale))
+        return per_step(self.proj_conv, a.view(T, B, C, H, W))
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, heads={self.heads}, scale={self.scale}"
+
+
+def _check_frames(x: torch.Tensor, channels: int, who: str) -> None:
+    if not isinstance(x, torch.Tensor) or x.dim() != 5 or x.shape[2] != channels:
+        got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"{who}: x must be [T, B, {channels}, H, W], got {got}")
