@@ -78,7 +78,7 @@ def test_learned_delays_train_positions_and_frozen_random_is_integer():
     assert len(groups["positions"].params) == 3 and len(groups["weights"].params) == 3 and len(groups["norm"].params) == 4
     out = net(_spikes(10, 2, 6))
     net.loss(out, torch.tensor([0, 1]), None).backward()
-    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in groups["positions"])
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in groups["positions"].params)
     frozen = _net(delays="frozen_random")
     assert all(s.has_integer_delays() and not s.positions.requires_grad for s in frozen.synapses)
 
