@@ -1,13 +1,20 @@
-"""Networks built from :mod:`snn.layers` and :mod:`snn.neuron_models`."""
-from snn.models.delaynet import DelayNet, SequenceDropout, sigma_at_epoch
+"""Networks built from :mod:`snn.layers` and :mod:`snn.neuron_models`, registered as model families.
+
+``snn.models.register(name, ConfigClass)(builder)`` adds a family (see :mod:`snn.models.registry`);
+``snn.models.available_models()`` lists them. Built in: ``delaynet`` (learnable delays), ``snn_mlp``
+(feed-forward LIF), ``rsnn`` (recurrent LIF), ``sdt_v1`` / ``sdt_audio`` / ``meta_spikeformer`` (spike-driven
+transformers).
+"""
+from snn.models.registry import (ModelConfig, ModelFamily, ModelRegistryError, available_models, build_model,
+                                 family_of, get_family, register, register_model)
+from snn.models.protocol import ParamGroup
+from snn.models.delaynet import DelayNet, DelayNetConfig, DelaySchedule, SequenceDropout, sigma_at_epoch
 from snn.models.meta_spikeformer import META_SPIKEFORMER_SIZES, MetaSpikeFormer, meta_spikeformer
-from snn.models.spike_driven_transformer import (
-    SDT_V1_CONFIGS,
-    SpikeDrivenAudioTransformer,
-    SpikeDrivenTransformer,
-    sdt_v1,
-)
+from snn.models.spike_driven_transformer import (SDT_V1_CONFIGS, SpikeDrivenAudioTransformer, SpikeDrivenTransformer,
+                                                 sdt_v1)
 from snn.models.tet import tet_loss
 
-__all__ = ["DelayNet", "SequenceDropout", "sigma_at_epoch", "SpikeDrivenTransformer", "SpikeDrivenAudioTransformer",
-           "SDT_V1_CONFIGS", "sdt_v1", "MetaSpikeFormer", "META_SPIKEFORMER_SIZES", "meta_spikeformer", "tet_loss"]
+__all__ = ["ModelConfig", "ModelFamily", "ModelRegistryError", "ParamGroup", "available_models", "build_model",
+           "family_of", "get_family", "register", "register_model", "DelayNet", "DelayNetConfig", "DelaySchedule",
+           "SequenceDropout", "sigma_at_epoch", "SpikeDrivenTransformer", "SpikeDrivenAudioTransformer", "SDT_V1_CONFIGS",
+           "sdt_v1", "MetaSpikeFormer", "META_SPIKEFORMER_SIZES", "meta_spikeformer", "tet_loss"]
