@@ -19,15 +19,19 @@ which is not part of this package — in training mode the forward returns the m
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import torch
 from torch import nn
 
 from snn.layers.meta_conv import MetaConvBlock, SpikingDownsample
 from snn.layers.sdt_block import SpikeDrivenBlock
 from snn.layers.sdt_neuron import spike_driven_lif
-from snn.models.spike_driven_transformer import image_input
+from snn.models.registry import ModelConfig, register_model
+from snn.models.spike_driven_transformer import SpikeDrivenClassifier, image_input
 
-__all__ = ["MetaSpikeFormer", "META_SPIKEFORMER_SIZES", "meta_spikeformer"]
+__all__ = ["MetaSpikeFormer", "META_SPIKEFORMER_SIZES", "meta_spikeformer", "MetaSpikeFormerConfig"]
 
 META_SPIKEFORMER_SIZES: dict[str, tuple[int, int, int, int]] = {
     "8_384": (96, 192, 384, 480),
@@ -36,7 +40,7 @@ META_SPIKEFORMER_SIZES: dict[str, tuple[int, int, int, int]] = {
 }
 
 
-class MetaSpikeFormer(nn.Module):
+class MetaSpikeFormer(SpikeDrivenClassifier):
     """Meta-SpikeFormer (see the module docstring).
 
     Args:
@@ -99,3 +103,38 @@ def meta_spikeformer(size: str = "8_512", **kwargs) -> MetaSpikeFormer:
     if size not in META_SPIKEFORMER_SIZES:
         raise ValueError(f"size: expected one of {sorted(META_SPIKEFORMER_SIZES)}, got {size!r}")
     return MetaSpikeFormer(widths=META_SPIKEFORMER_SIZES[size], **kwargs)
+
+
+@dataclass
+class MetaSpikeFormerConfig(ModelConfig):
+    """``model:`` section of the ``meta_spikeformer`` family: a published ``size``, or ``base_width`` ``w`` for stage
+    widths ``(w, 2w, 4w, 5w)`` (the published sizes follow this pattern with w = 96, 128, 192)."""
+
+    name: str = "meta_spikeformer"
+    size: str = "8_512"
+    base_width: int | None = None
+    image_size: int = 224
+    stage3_blocks: int = 6
+    stage4_blocks: int = 2
+    heads: int = 8
+    time_steps: int = 1
+    tet: bool = False
+    tet_means: float = 1.0
+    tet_lamb: float = 0.0
+    label_smoothing: float = 0.0
+
+
+@register_model("meta_spikeformer", MetaSpikeFormerConfig, description="Meta-SpikeFormer (spike-driven transformer v2)")
+def build_meta_spikeformer(config: Any, n_inputs: int, n_classes: int) -> MetaSpikeFormer:
+    """``meta_spikeformer`` family: ``n_inputs`` is the image's channel count."""
+    m = config.model
+    if m.base_width is not None:
+        widths = (m.base_width, 2 * m.base_width, 4 * m.base_width, 5 * m.base_width)
+    elif m.size in META_SPIKEFORMER_SIZES:
+        widths = META_SPIKEFORMER_SIZES[m.size]
+    else:
+        raise ValueError(f"model.size: expected one of {sorted(META_SPIKEFORMER_SIZES)}, got {m.size!r}")
+    model = MetaSpikeFormer(n_inputs, n_classes, m.image_size, widths, (m.stage3_blocks, m.stage4_blocks), m.heads,
+                            time_steps=m.time_steps)
+    model.use_loss(tet=m.tet, tet_means=m.tet_means, tet_lamb=m.tet_lamb, label_smoothing=m.label_smoothing)
+    return model

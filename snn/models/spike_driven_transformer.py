@@ -19,16 +19,21 @@ CIFAR10-DVS (2-256, T=10, erode mode, TET), DVS128 Gesture (2-256, T=16) and the
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from snn.layers.patch_split import SpikingPatchSplit
 from snn.layers.sdt_block import SpikeDrivenBlock
 from snn.layers.sdt_neuron import spike_driven_lif
+from snn.models.registry import ModelConfig, register_model
+from snn.models.tet import tet_loss
 
-__all__ = ["SpikeDrivenTransformer", "SpikeDrivenAudioTransformer", "SDT_V1_CONFIGS", "sdt_v1", "image_input", "ClassifierHead"]
+__all__ = ["SpikeDrivenTransformer", "SpikeDrivenAudioTransformer", "SDT_V1_CONFIGS", "sdt_v1", "image_input",
+           "ClassifierHead", "SpikeDrivenClassifier", "SDTConfig", "SDTAudioConfig"]
 
 SDT_V1_CONFIGS: dict[str, dict[str, Any]] = {
     "cifar10": dict(in_channels=3, n_classes=10, image_size=32, dim=512, depth=2, pooling="0011", time_steps=4),
@@ -43,15 +48,16 @@ SDT_V1_CONFIGS: dict[str, dict[str, Any]] = {
 
 
 def image_input(x: torch.Tensor, channels: int, size: tuple[int, int], time_steps: int) -> torch.Tensor:
-    """Bring an image-like input to ``[T, B, C, H, W]``: ``[B, C, H, W]`` repeated ``time_steps`` times,
-    ``[T, B, C·H·W]`` unflattened, ``[T, B, C, H, W]`` unchanged."""
+    """Bring an image-like input to ``[T, B, C, H, W]``: ``[B, C, H, W]`` repeated ``time_steps`` times (direct
+    encoding), ``[T, B, C·H·W]`` unflattened, ``[T, B, C, H, W]`` unchanged — except a single frame (``T = 1``),
+    which is repeated ``time_steps`` times like a static image."""
     shape = (channels, *size)
     if x.dim() == 4 and tuple(x.shape[1:]) == shape:
         return x.unsqueeze(0).expand(time_steps, *x.shape)
     if x.dim() == 3 and x.shape[2] == channels * size[0] * size[1]:
-        return x.unflatten(2, shape)
+        x = x.unflatten(2, shape)
     if x.dim() == 5 and tuple(x.shape[2:]) == shape:
-        return x
+        return x.expand(time_steps, *x.shape[1:]) if x.shape[0] == 1 else x
     raise ValueError(f"x: expected [B, {', '.join(map(str, shape))}], [T, B, {', '.join(map(str, shape))}] or "
                      f"[T, B, {channels * size[0] * size[1]}], got {tuple(x.shape)}")
 
@@ -68,7 +74,33 @@ class ClassifierHead(nn.Module):
         return self.fc(self.lif(x.flatten(3).mean(3)))
 
 
-class SpikeDrivenTransformer(nn.Module):
+class SpikeDrivenClassifier(nn.Module):
+    """What the spike-driven transformers share as classifiers: scores are the mean of the per-step logits over the
+    model's own time steps, and the loss is cross-entropy of the scores or, with :meth:`use_tet`, the TET loss."""
+
+    tet: bool = False
+    tet_means: float = 1.0
+    tet_lamb: float = 0.0
+    label_smoothing: float = 0.0
+
+    def use_loss(self, tet: bool = False, tet_means: float = 1.0, tet_lamb: float = 0.0,
+                 label_smoothing: float = 0.0) -> None:
+        """Choose the training loss: TET (``tet=True``; see :func:`snn.models.tet.tet_loss`) or cross-entropy."""
+        if not 0.0 <= tet_lamb <= 1.0 or not 0.0 <= label_smoothing < 1.0:
+            raise ValueError(f"tet_lamb: expected [0, 1] and label_smoothing [0, 1), got {tet_lamb!r}, {label_smoothing!r}")
+        self.tet, self.tet_means, self.tet_lamb, self.label_smoothing = bool(tet), float(tet_means), float(tet_lamb), float(label_smoothing)
+
+    def scores(self, out: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """Class scores ``[B, K]``: the time-mean of the per-step logits (input lengths play no part)."""
+        return out.mean(0)
+
+    def loss(self, out: torch.Tensor, labels: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        if self.tet:
+            return tet_loss(out, labels, self.tet_means, self.tet_lamb, self.label_smoothing)
+        return F.cross_entropy(self.scores(out), labels, label_smoothing=self.label_smoothing)
+
+
+class SpikeDrivenTransformer(SpikeDrivenClassifier):
     """Spike-driven transformer v1 (see the module docstring).
 
     Args:
@@ -110,7 +142,7 @@ class SpikeDrivenTransformer(nn.Module):
         return self.head(x)
 
 
-class SpikeDrivenAudioTransformer(nn.Module):
+class SpikeDrivenAudioTransformer(SpikeDrivenClassifier):
     """Audio variant: the tokens are the time frames of an SHD-format input (see the module docstring).
 
     Args:
@@ -166,3 +198,69 @@ def sdt_v1(config: str | None = None, **overrides: Any) -> SpikeDrivenTransforme
         raise ValueError(f"config: expected one of {sorted(SDT_V1_CONFIGS)}, got {config!r}")
     kwargs = {**(SDT_V1_CONFIGS[config] if config else {}), **overrides}
     return SpikeDrivenTransformer(**kwargs)
+
+
+@dataclass
+class SDTConfig(ModelConfig):
+    """``model:`` section of the ``sdt_v1`` family (input channels and classes come from the data).
+
+    The published configurations are in :data:`SDT_V1_CONFIGS`; loss: cross-entropy of the time-mean logits, or TET
+    (``tet: true`` with ``tet_means``, ``tet_lamb``), optionally with label smoothing.
+    """
+
+    name: str = "sdt_v1"
+    image_size: int = 32
+    dim: int = 256
+    depth: int = 2
+    heads: int = 8
+    mlp_ratio: float = 4.0
+    time_steps: int = 4
+    pooling: str = "0011"
+    erode: bool = False
+    tet: bool = False
+    tet_means: float = 1.0
+    tet_lamb: float = 0.0
+    label_smoothing: float = 0.0
+
+
+@dataclass
+class SDTAudioConfig(ModelConfig):
+    """``model:`` section of the ``sdt_audio`` family: tokens are the input's time frames (``n_frames`` of them)."""
+
+    name: str = "sdt_audio"
+    n_frames: int = 100
+    dim: int = 128
+    depth: int = 2
+    heads: int = 8
+    mlp_ratio: float = 4.0
+    time_steps: int = 2
+    pooling: str = "0011"
+    attention: str = "v1"
+    tet: bool = False
+    tet_means: float = 1.0
+    tet_lamb: float = 0.0
+    label_smoothing: float = 0.0
+
+
+def _loss_options(m: Any) -> dict[str, Any]:
+    return {"tet": m.tet, "tet_means": m.tet_means, "tet_lamb": m.tet_lamb, "label_smoothing": m.label_smoothing}
+
+
+@register_model("sdt_v1", SDTConfig, description="spike-driven transformer v1 (images, event frames)")
+def build_sdt_v1(config: Any, n_inputs: int, n_classes: int) -> SpikeDrivenTransformer:
+    """``sdt_v1`` family: ``n_inputs`` is the image's channel count."""
+    m = config.model
+    model = SpikeDrivenTransformer(n_inputs, n_classes, m.image_size, m.dim, m.depth, m.heads, m.mlp_ratio,
+                                   m.time_steps, m.pooling, m.erode)
+    model.use_loss(**_loss_options(m))
+    return model
+
+
+@register_model("sdt_audio", SDTAudioConfig, description="spike-driven transformer over audio frames as tokens")
+def build_sdt_audio(config: Any, n_inputs: int, n_classes: int) -> SpikeDrivenAudioTransformer:
+    """``sdt_audio`` family: ``n_inputs`` channels per frame (SHD format)."""
+    m = config.model
+    model = SpikeDrivenAudioTransformer(n_inputs, n_classes, m.n_frames, m.dim, m.depth, m.heads, m.mlp_ratio,
+                                        m.time_steps, m.pooling, m.attention)
+    model.use_loss(**_loss_options(m))
+    return model
