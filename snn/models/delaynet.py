@@ -34,7 +34,9 @@ from torch import nn
 
 from snn.callbacks import Callback
 from snn.layers.delay import LearnableDelay
+from snn.layers.dropout import SequenceDropout
 from snn.models.protocol import ParamGroup
+from snn.models.readout import time_scores
 from snn.models.registry import ModelConfig, register_model
 from snn.neuron_models import LI, LIF
 from snn.surrogate import ATan
@@ -42,29 +44,6 @@ from snn.surrogate import ATan
 __all__ = ["DelayNet", "DelayNetConfig", "DelaySchedule", "SequenceDropout", "sigma_at_epoch", "DELAY_MODES"]
 
 DELAY_MODES = ("learned", "frozen_zero", "frozen_random")
-
-
-class SequenceDropout(nn.Module):
-    """Dropout with one mask per sequence: ``x`` ``[T, B, ...]`` → ``x · m / (1 - p)``, ``m ~ Bernoulli(1 - p)`` ``[1, B, ...]``.
-
-    Keeps the set of dropped neurons fixed over the time steps of a sample (SpikingJelly ``layer.Dropout``
-    in multi-step mode). Identity in eval mode or with ``p = 0``.
-    """
-
-    def __init__(self, p: float = 0.5) -> None:
-        super().__init__()
-        if not 0.0 <= p < 1.0:
-            raise ValueError(f"p must lie in [0, 1), got {p!r}")
-        self.p = float(p)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0.0:
-            return x
-        mask = torch.empty_like(x[:1]).bernoulli_(1.0 - self.p) / (1.0 - self.p)
-        return x * mask
-
-    def extra_repr(self) -> str:
-        return f"p={self.p}"
 
 
 def sigma_at_epoch(epoch: int, sigma_init: float, sigma_final: float, decay_epochs: int) -> float:
@@ -309,12 +288,7 @@ class DelayNet(nn.Module):
 
     def scores(self, out: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """Class scores ``[B, n_classes]``: ``Σ_t softmax(V[t])`` over each sample's valid steps."""
-        p = F.softmax(out.float(), dim=2)
-        if lengths is not None:
-            valid = self.output_lengths(lengths.to(out.device))
-            mask = torch.arange(out.shape[0], device=out.device)[:, None] < valid[None, :]
-            p = p * mask[:, :, None]
-        return p.sum(0)
+        return time_scores(out.float(), None if lengths is None else self.output_lengths(lengths), "sum_softmax")
 
     def loss(self, out: torch.Tensor, labels: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """Cross-entropy of the summed softmax scores (the reference's ``CrossEntropyLoss(Σ_t softmax(V), y)``)."""
