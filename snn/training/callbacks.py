@@ -82,7 +82,7 @@ class EnergyLogger(Callback):
 class ConsoleLogger(Callback):
     """Prints one line per epoch: losses, accuracies, mean firing rate, what other callbacks added, time."""
 
-    #: keys shown with a fixed format; other scalar keys added by callbacks (e.g. ``sigma``) are shown as ``k v``
+    #: keys shown with a fixed format; other scalar keys added by callbacks (e.g. a model's schedule) are shown as ``k v``
     _SKIP_PREFIXES = ("train_", "valid_", "test_", "lr/", "epoch", "best_epoch")
 
     def on_epoch_end(self, trainer: Any, epoch: int, row: dict[str, Any]) -> None:
