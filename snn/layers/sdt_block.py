@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from snn.layers.attention import SpikeDrivenSelfAttention, SpikeDrivenSelfAttentionV2, check_heads
-from snn.layers.spiking_mlp import SpikingMLP
+from snn.layers.sdt_mlp import SpikeDrivenMLP
 
 __all__ = ["SpikeDrivenBlock"]
 
@@ -50,7 +50,7 @@ class SpikeDrivenBlock(nn.Module):
         if hidden < 1:
             raise ValueError(f"mlp_ratio: expected a value giving at least one hidden channel, got {mlp_ratio!r}")
         # The v1 reference adds the MLP input to its hidden membrane whenever the widths agree.
-        self.mlp = SpikingMLP(dim, hidden, hidden_shortcut=attention == "v1" and hidden == dim)
+        self.mlp = SpikeDrivenMLP(dim, hidden, hidden_shortcut=attention == "v1" and hidden == dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.attn(x)

@@ -10,11 +10,14 @@ from snn.models.registry import (ModelConfig, ModelFamily, ModelRegistryError, a
 from snn.models.protocol import ParamGroup
 from snn.models.delaynet import DelayNet, DelayNetConfig, DelaySchedule, SequenceDropout, sigma_at_epoch
 from snn.models.meta_spikeformer import META_SPIKEFORMER_SIZES, MetaSpikeFormer, meta_spikeformer
+from snn.models.mlp import SpikingMLP, SpikingMLPConfig
+from snn.models.rsnn import RecurrentSNN, RecurrentSNNConfig
 from snn.models.spike_driven_transformer import (SDT_V1_CONFIGS, SpikeDrivenAudioTransformer, SpikeDrivenTransformer,
                                                  sdt_v1)
 from snn.models.tet import tet_loss
 
 __all__ = ["ModelConfig", "ModelFamily", "ModelRegistryError", "ParamGroup", "available_models", "build_model",
            "family_of", "get_family", "register", "register_model", "DelayNet", "DelayNetConfig", "DelaySchedule",
-           "SequenceDropout", "sigma_at_epoch", "SpikeDrivenTransformer", "SpikeDrivenAudioTransformer", "SDT_V1_CONFIGS",
-           "sdt_v1", "MetaSpikeFormer", "META_SPIKEFORMER_SIZES", "meta_spikeformer", "tet_loss"]
+           "SequenceDropout", "sigma_at_epoch", "SpikingMLP", "SpikingMLPConfig", "RecurrentSNN", "RecurrentSNNConfig",
+           "SpikeDrivenTransformer", "SpikeDrivenAudioTransformer", "SDT_V1_CONFIGS", "sdt_v1", "MetaSpikeFormer",
+           "META_SPIKEFORMER_SIZES", "meta_spikeformer", "tet_loss"]

@@ -20,10 +20,10 @@ from torch import nn
 from snn.layers.sdt_neuron import spike_driven_lif
 from snn.layers.time_fold import per_step
 
-__all__ = ["SpikingMLP"]
+__all__ = ["SpikeDrivenMLP"]
 
 
-class SpikingMLP(nn.Module):
+class SpikeDrivenMLP(nn.Module):
     """Two spiking 1×1-conv layers with BatchNorm (see the module docstring).
 
     Args:
@@ -48,7 +48,7 @@ class SpikingMLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 5 or x.shape[2] != self.dim:
-            raise ValueError(f"SpikingMLP: x must be [T, B, {self.dim}, H, W], got {tuple(x.shape)}")
+            raise ValueError(f"SpikeDrivenMLP: x must be [T, B, {self.dim}, H, W], got {tuple(x.shape)}")
         u = per_step(lambda f: self.fc1_bn(self.fc1_conv(f)), self.fc1_lif(x))
         if self.hidden_shortcut:
             u = u + x

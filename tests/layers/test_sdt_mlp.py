@@ -4,13 +4,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from snn.layers import SpikingMLP
+from snn.layers import SpikeDrivenMLP
 
 
 @pytest.mark.parametrize("hidden,shortcut", [(32, False), (16, True)])
 def test_mlp_equals_formula_and_spikes(sj_oracle, helpers, hidden, shortcut):
     torch.manual_seed(5)
-    m = SpikingMLP(16, hidden, hidden_shortcut=shortcut).double()
+    m = SpikeDrivenMLP(16, hidden, hidden_shortcut=shortcut).double()
     helpers.randomize(m)
     x = 2.0 * torch.randn(4, 2, 16, 3, 3, dtype=torch.float64)
     store, handles = helpers.record(m, {"fc1_lif": "fc1", "fc2_lif": "fc2"})
@@ -25,4 +25,4 @@ def test_mlp_equals_formula_and_spikes(sj_oracle, helpers, hidden, shortcut):
 
 def test_hidden_shortcut_needs_equal_widths():
     with pytest.raises(ValueError, match="hidden_shortcut: needs hidden == dim, got hidden=32, dim=16"):
-        SpikingMLP(16, 32, hidden_shortcut=True)
+        SpikeDrivenMLP(16, 32, hidden_shortcut=True)
