@@ -28,8 +28,8 @@ from torch import nn
 from snn.layers.meta_conv import MetaConvBlock, SpikingDownsample
 from snn.layers.sdt_block import SpikeDrivenBlock
 from snn.layers.sdt_neuron import spike_driven_lif
-from snn.models.registry import ModelConfig, register_model
-from snn.models.spike_driven_transformer import SpikeDrivenClassifier, image_input
+from snn.models.registry import register_model
+from snn.models.spike_driven_transformer import SpikeDrivenClassifier, SpikeDrivenLossConfig, image_input, loss_options
 
 __all__ = ["MetaSpikeFormer", "META_SPIKEFORMER_SIZES", "meta_spikeformer", "MetaSpikeFormerConfig"]
 
@@ -106,7 +106,7 @@ def meta_spikeformer(size: str = "8_512", **kwargs) -> MetaSpikeFormer:
 
 
 @dataclass
-class MetaSpikeFormerConfig(ModelConfig):
+class MetaSpikeFormerConfig(SpikeDrivenLossConfig):
     """``model:`` section of the ``meta_spikeformer`` family: a published ``size``, or ``base_width`` ``w`` for stage
     widths ``(w, 2w, 4w, 5w)`` (the published sizes follow this pattern with w = 96, 128, 192)."""
 
@@ -118,10 +118,6 @@ class MetaSpikeFormerConfig(ModelConfig):
     stage4_blocks: int = 2
     heads: int = 8
     time_steps: int = 1
-    tet: bool = False
-    tet_means: float = 1.0
-    tet_lamb: float = 0.0
-    label_smoothing: float = 0.0
 
 
 @register_model("meta_spikeformer", MetaSpikeFormerConfig, description="Meta-SpikeFormer (spike-driven transformer v2)")
@@ -136,5 +132,5 @@ def build_meta_spikeformer(config: Any, n_inputs: int, n_classes: int) -> MetaSp
         raise ValueError(f"model.size: expected one of {sorted(META_SPIKEFORMER_SIZES)}, got {m.size!r}")
     model = MetaSpikeFormer(n_inputs, n_classes, m.image_size, widths, (m.stage3_blocks, m.stage4_blocks), m.heads,
                             time_steps=m.time_steps)
-    model.use_loss(tet=m.tet, tet_means=m.tet_means, tet_lamb=m.tet_lamb, label_smoothing=m.label_smoothing)
+    model.use_loss(**loss_options(m))
     return model

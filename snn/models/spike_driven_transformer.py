@@ -33,7 +33,8 @@ from snn.models.registry import ModelConfig, register_model
 from snn.models.tet import tet_loss
 
 __all__ = ["SpikeDrivenTransformer", "SpikeDrivenAudioTransformer", "SDT_V1_CONFIGS", "sdt_v1", "image_input",
-           "ClassifierHead", "SpikeDrivenClassifier", "SDTConfig", "SDTAudioConfig"]
+           "ClassifierHead", "SpikeDrivenClassifier", "SpikeDrivenLossConfig", "SDTBodyConfig", "SDTConfig",
+           "SDTAudioConfig", "loss_options"]
 
 SDT_V1_CONFIGS: dict[str, dict[str, Any]] = {
     "cifar10": dict(in_channels=3, n_classes=10, image_size=32, dim=512, depth=2, pooling="0011", time_steps=4),
@@ -201,22 +202,11 @@ def sdt_v1(config: str | None = None, **overrides: Any) -> SpikeDrivenTransforme
 
 
 @dataclass
-class SDTConfig(ModelConfig):
-    """``model:`` section of the ``sdt_v1`` family (input channels and classes come from the data).
+class SpikeDrivenLossConfig(ModelConfig):
+    """Loss keys shared by the spike-driven transformer families: cross-entropy of the time-mean logits, or TET
+    (``tet: true`` with ``tet_means`` φ and ``tet_lamb`` λ; see :func:`snn.models.tet.tet_loss`), with optional label
+    smoothing."""
 
-    The published configurations are in :data:`SDT_V1_CONFIGS`; loss: cross-entropy of the time-mean logits, or TET
-    (``tet: true`` with ``tet_means``, ``tet_lamb``), optionally with label smoothing.
-    """
-
-    name: str = "sdt_v1"
-    image_size: int = 32
-    dim: int = 256
-    depth: int = 2
-    heads: int = 8
-    mlp_ratio: float = 4.0
-    time_steps: int = 4
-    pooling: str = "0011"
-    erode: bool = False
     tet: bool = False
     tet_means: float = 1.0
     tet_lamb: float = 0.0
@@ -224,25 +214,39 @@ class SDTConfig(ModelConfig):
 
 
 @dataclass
-class SDTAudioConfig(ModelConfig):
+class SDTBodyConfig(SpikeDrivenLossConfig):
+    """Keys of the v1 transformer body: blocks of ``dim`` channels, ``heads`` heads, MLP ratio, spiking steps, stem
+    pooling pattern."""
+
+    dim: int = 256
+    depth: int = 2
+    heads: int = 8
+    mlp_ratio: float = 4.0
+    time_steps: int = 4
+    pooling: str = "0011"
+
+
+@dataclass
+class SDTConfig(SDTBodyConfig):
+    """``model:`` section of the ``sdt_v1`` family (input channels and classes come from the data); the published
+    configurations are in :data:`SDT_V1_CONFIGS`."""
+
+    name: str = "sdt_v1"
+    image_size: int = 32
+    erode: bool = False
+
+
+@dataclass
+class SDTAudioConfig(SDTBodyConfig):
     """``model:`` section of the ``sdt_audio`` family: tokens are the input's time frames (``n_frames`` of them)."""
 
     name: str = "sdt_audio"
     n_frames: int = 100
-    dim: int = 128
-    depth: int = 2
-    heads: int = 8
-    mlp_ratio: float = 4.0
-    time_steps: int = 2
-    pooling: str = "0011"
     attention: str = "v1"
-    tet: bool = False
-    tet_means: float = 1.0
-    tet_lamb: float = 0.0
-    label_smoothing: float = 0.0
 
 
-def _loss_options(m: Any) -> dict[str, Any]:
+def loss_options(m: SpikeDrivenLossConfig) -> dict[str, Any]:
+    """The :meth:`SpikeDrivenClassifier.use_loss` arguments of a config section."""
     return {"tet": m.tet, "tet_means": m.tet_means, "tet_lamb": m.tet_lamb, "label_smoothing": m.label_smoothing}
 
 
@@ -252,7 +256,7 @@ def build_sdt_v1(config: Any, n_inputs: int, n_classes: int) -> SpikeDrivenTrans
     m = config.model
     model = SpikeDrivenTransformer(n_inputs, n_classes, m.image_size, m.dim, m.depth, m.heads, m.mlp_ratio,
                                    m.time_steps, m.pooling, m.erode)
-    model.use_loss(**_loss_options(m))
+    model.use_loss(**loss_options(m))
     return model
 
 
@@ -262,5 +266,5 @@ def build_sdt_audio(config: Any, n_inputs: int, n_classes: int) -> SpikeDrivenAu
     m = config.model
     model = SpikeDrivenAudioTransformer(n_inputs, n_classes, m.n_frames, m.dim, m.depth, m.heads, m.mlp_ratio,
                                         m.time_steps, m.pooling, m.attention)
-    model.use_loss(**_loss_options(m))
+    model.use_loss(**loss_options(m))
     return model

@@ -86,3 +86,17 @@ def test_spoken_digits_config_builds_the_audio_model():
     out = _step(model, x, torch.tensor([0, 5, 19]))
     assert out.shape == (2, 3, 20)
     torch.testing.assert_close(model.scores(out, torch.tensor([90, 80, 70])), out.mean(0))
+
+
+def test_meta_spikeformer_family_from_a_config_section():
+    from snn.config import config_from_dict
+
+    section = {"name": "meta_spikeformer", "base_width": 8, "image_size": 16, "stage3_blocks": 1, "stage4_blocks": 1,
+               "heads": 2, "time_steps": 2, "tet": True}
+    model = build_model(config_from_dict({"data": {"dataset": "digits8x8"}, "model": section}), 1, 10)
+    assert [m.conv.out_channels for m in (model.stages[0], model.stages[2], model.stages[4], model.stages[7])] == [4, 8, 16, 32]
+    assert model.tet
+    out = _step(model, torch.rand(3, 1, 16, 16), torch.tensor([1, 2, 3]))
+    assert out.shape == (2, 3, 10)
+    with pytest.raises(ValueError, match="model.size: expected one of"):
+        build_model(config_from_dict({"model": {"name": "meta_spikeformer", "size": "4_2"}}), 3, 10)
