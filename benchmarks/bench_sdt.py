@@ -11,7 +11,9 @@ Variants (same weights, same layers; only the 18 spiking neurons differ):
   model's cost. The share of time in neurons of a variant is ``(t − t_no-neurons) / t``.
 
 Measured: forward + backward (``(out · g).sum().backward()``, ``g`` fixed) as the median of ``--repeats`` runs after
-``--warmup`` runs; the bytes autograd saves for the backward; and peak memory of one training step, measured in a fresh
+``--warmup`` runs, the variants interleaved run by run so that a load change on a shared machine hits them alike,
+both as wall-clock time and as the process's CPU time (``time.process_time``, all threads: on a loaded machine
+the fairer figure, since waiting for a core is not counted; ratios and shares use it on CPU); the bytes autograd saves for the backward; and peak memory of one training step, measured in a fresh
 process per variant as the peak resident set size during the step minus the resident size just before it (numba
 kernels compiled beforehand on a tiny input), on CUDA ``torch.cuda.max_memory_allocated`` above the baseline.
 
@@ -101,14 +103,15 @@ def _inputs(batch: int, time_steps: int, device: torch.device) -> tuple[torch.Te
     return x, g
 
 
-def _timed(fn, device: torch.device) -> float:
+def _timed(fn, device: torch.device) -> tuple[float, float]:
+    """(wall-clock, process CPU) seconds of ``fn()``."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     fn()
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, time.process_time() - c0
 
 
 def _saved_bytes(model: nn.Module, x: torch.Tensor) -> int:
@@ -150,35 +153,49 @@ def measure_peak(variant: str, args: argparse.Namespace) -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base
 
 
-def measure(variant: str, args: argparse.Namespace) -> dict:
+def measure_all(args: argparse.Namespace) -> list[dict]:
+    """Time every variant, interleaved run by run; then autograd-saved bytes and (child process) peak memory."""
     device = torch.device(args.device)
-    try:
-        model = build(variant, args.time_steps, args.sj_backend).to(device)
-    except ImportError as err:
-        return {"variant": variant, "skipped": f"unavailable: {err}"}
+    models, rows = {}, {}
+    for v in args.variants.split(","):
+        try:
+            models[v] = build(v, args.time_steps, args.sj_backend).to(device)
+            rows[v] = {"variant": v, "samples_ms": [], "samples_cpu_ms": []}
+        except ImportError as err:
+            rows[v] = {"variant": v, "skipped": f"unavailable: {err}"}
     x, g = _inputs(args.batch, args.time_steps, device)
     for _ in range(args.warmup):
-        _step(model, x, g)
-    samples = [_timed(lambda: _step(model, x, g), device) * 1e3 for _ in range(args.repeats)]
-    cmd = [sys.executable, __file__, "--child", variant, "--batch", str(args.batch), "--time-steps",
-           str(args.time_steps), "--device", args.device, "--sj-backend", args.sj_backend]
-    if args.threads:
-        cmd += ["--threads", str(args.threads)]
-    peak = int(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
-    return {"variant": variant, "fwd_bwd_ms": statistics.median(samples), "samples_ms": samples,
-            "saved_bytes": _saved_bytes(model, x), "peak_step_bytes": peak}
+        for m in models.values():
+            _step(m, x, g)
+    for _ in range(args.repeats):
+        for v, m in models.items():
+            wall, cpu = _timed(lambda: _step(m, x, g), device)
+            rows[v]["samples_ms"].append(wall * 1e3)
+            rows[v]["samples_cpu_ms"].append(cpu * 1e3)
+    for v, m in models.items():
+        r = rows[v]
+        r["fwd_bwd_ms"] = statistics.median(r["samples_ms"])
+        r["fwd_bwd_cpu_ms"] = statistics.median(r["samples_cpu_ms"])
+        r["saved_bytes"] = _saved_bytes(m, x)
+        cmd = [sys.executable, __file__, "--child", v, "--batch", str(args.batch), "--time-steps",
+               str(args.time_steps), "--device", args.device, "--sj-backend", args.sj_backend]
+        if args.threads:
+            cmd += ["--threads", str(args.threads)]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        r["peak_step_bytes"] = int(out.strip().splitlines()[-1])
+    return list(rows.values())
 
 
 def format_table(rows: list[dict]) -> str:
-    lines = [f"{'variant':<14}{'fwd+bwd ms':>12}{'vs SJ':>8}{'neuron share':>14}{'saved MB':>10}{'peak MB':>10}",
-             "-" * 68]
+    lines = [f"{'variant':<14}{'fwd+bwd ms':>12}{'CPU ms':>10}{'vs SJ':>8}{'neuron share':>14}{'saved MB':>10}"
+             f"{'peak MB':>10}", "-" * 78]
     for r in rows:
         if "skipped" in r:
             lines.append(f"{r['variant']:<14}  skipped: {r['skipped']}")
             continue
         share = "" if r.get("neuron_share") is None else f"{100 * r['neuron_share']:.0f} %"
         ratio = "" if r.get("speedup_vs_spikingjelly") is None else f"{r['speedup_vs_spikingjelly']:.2f}x"
-        lines.append(f"{r['variant']:<14}{r['fwd_bwd_ms']:>12.1f}{ratio:>8}{share:>14}"
+        lines.append(f"{r['variant']:<14}{r['fwd_bwd_ms']:>12.1f}{r['fwd_bwd_cpu_ms']:>10.1f}{ratio:>8}{share:>14}"
                      f"{r['saved_bytes'] / 2**20:>10.1f}{r['peak_step_bytes'] / 2**20:>10.1f}")
     return "\n".join(lines)
 
@@ -206,15 +223,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         print(measure_peak(args.child, args))
         return 0
-    rows = [measure(v, args) for v in args.variants.split(",")]
+    rows = measure_all(args)
     by = {r["variant"]: r for r in rows if "skipped" not in r}
+    key = "fwd_bwd_ms" if args.device.startswith("cuda") else "fwd_bwd_cpu_ms"
     base = by.get("no-neurons")
     for r in by.values():
         if base is not None and r is not base:
-            r["neuron_share"] = (r["fwd_bwd_ms"] - base["fwd_bwd_ms"]) / r["fwd_bwd_ms"]
+            r["neuron_share"] = (r[key] - base[key]) / r[key]
         if "spikingjelly" in by:
-            r["speedup_vs_spikingjelly"] = by["spikingjelly"]["fwd_bwd_ms"] / r["fwd_bwd_ms"]
-    payload = {"benchmark": "sdt", "model": "SpikeDrivenTransformer 2 x 256, 8 heads, CIFAR stem",
+            r["speedup_vs_spikingjelly"] = by["spikingjelly"][key] / r[key]
+    payload = {"benchmark": "sdt", "ratios_from": key, "model": "SpikeDrivenTransformer 2 x 256, 8 heads, CIFAR stem",
                "input": [args.time_steps, args.batch, 3, 32, 32], "device": args.device,
                "device_name": torch.cuda.get_device_name(0) if args.device.startswith("cuda") else platform.processor() or platform.machine(),
                "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(), "torch": torch.__version__,
