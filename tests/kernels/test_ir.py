@@ -93,3 +93,41 @@ def test_dynamics_accepts_a_consistent_declaration():
 def test_dynamics_rejects_inconsistent_declarations(overrides, fragment):
     with pytest.raises(ir.IRError, match=fragment):
         _dynamics(**overrides)
+
+
+@pytest.mark.parametrize(
+    "overrides, fragment",
+    [
+        # a state called `i` used to reach numba as the loop index and fail with a TypingError in generated code
+        (dict(states=("i",), forward="h = i * k + x\ns = spike(h - th)\ni = h - s", restore="i = h - s",
+              backward="sgv = sg(h - th)\ngh = g_i + (gs - g_i) * sgv\ngx = gh\ng_k += gh * i\ng_i = gh * k"),
+         r"states: 'i' is a reserved name"),
+        (dict(scalars=("T",), forward="h = v * k + x\ns = spike(h - T)\nv = h - s",
+              backward="sgv = sg(h - T)\ngh = g_v + (gs - g_v) * sgv\ngx = gh\ng_k += gh * v\ng_v = gh * k"),
+         r"scalars: 'T' is a reserved name"),
+        (dict(forward="tmp = v * k\nh = tmp + x\ns = spike(h - th)\nfloat = h - s\nv = float"),
+         r"the forward program: 'float' is a reserved name"),
+        (dict(forward="a_x = v * k\nh = a_x + x\ns = spike(h - th)\nv = h - s"),
+         r"'a_x' starts with 'a_', a prefix reserved"),
+        (dict(lane_params=("snn_k",), forward="h = v * snn_k + x\ns = spike(h - th)\nv = h - s",
+              backward="sgv = sg(h - th)\ngh = g_v + (gs - g_v) * sgv\ngx = gh\ng_snn_k += gh * v\ng_v = gh * snn_k"),
+         r"'snn_k' starts with 'snn_'"),
+        (dict(forward="g_h = v * k + x\nh = g_h\ns = spike(h - th)\nv = h - s"),
+         r"the forward program uses 'g_h'; names 'g_<name>' are the gradients"),
+        (dict(surrogate="np = abs(x)\nsg = 1.0 / (1.0 + np)"), r"the surrogate program: 'np' is a reserved name"),
+    ],
+)
+def test_dynamics_rejects_names_the_generated_kernels_reserve(overrides, fragment):
+    with pytest.raises(ir.IRError, match=fragment):
+        _dynamics(**overrides)
+
+
+def test_a_torch_only_surrogate_is_accepted_by_the_reference_and_refused_by_the_generators():
+    from snn.kernels import cuda_source
+
+    d = _dynamics(surrogate=None, surrogate_function=lambda x: 1.0 / (1.0 + x.abs()))
+    assert not d.declared_surrogate
+    with pytest.raises(ir.IRError, match="only the torch reference backend can run"):
+        cuda_source.generate_source(d, "float32", record=False)
+    with pytest.raises(ir.IRError, match="give a surrogate program or a surrogate_function"):
+        _dynamics(surrogate=None)
