@@ -8,11 +8,11 @@
 SpikingJelly                    here
 ==============================  ==================================================================
 ``tau``                         ``tau`` (LIF divides by ``τ`` in SpikingJelly's operation order, so float32
-                                spikes are bit-identical for every ``τ``); a per-neuron ``tau`` tensor
-                                becomes a per-neuron ``tau``
+                                spikes are bit-identical for every ``τ``)
 ``w`` (PLIF)                    ``w`` copied (value, shape, dtype, device, ``requires_grad``)
-``v_threshold``, ``v_reset``    same (numbers, or one-element tensors); ``v_reset=None`` is the soft
-                                (subtractive) reset; per-neuron tensors are an error naming the module
+``v_threshold``, ``v_reset``    same (numbers, or one-element tensors; so is ``tau``); ``v_reset=None`` is
+                                the soft (subtractive) reset; per-neuron tensors are an error naming the
+                                module
 ``decay_input``, ``detach_reset`` same
 ``surrogate_function``          ``ATan(α)``, ``Sigmoid(α)``, ``PiecewiseQuadratic(α)`` → ``Triangle(α)``,
                                 ``SuperSpike(α)``; any other surrogate is an error
@@ -106,7 +106,8 @@ def _scalar(path: str, name: str, value: Any) -> float:
         if value.numel() != 1:
             raise UnsupportedModule(
                 f"{path}: {name} is a tensor of shape {tuple(value.shape)}; expected a number or a one-element tensor "
-                "(per-neuron values are supported for tau only)"
+                "(SpikingJelly's LIFNode/IFNode compute with one value per layer; for per-neuron time constants build "
+                "snn.LIF(tau=tensor) or snn.ParametricLIF(shape=...) by hand)"
             )
         if value.requires_grad:
             raise UnsupportedModule(f"{path}: {name} is a learnable tensor; expected a constant")
@@ -115,14 +116,6 @@ def _scalar(path: str, name: str, value: Any) -> float:
         return float(value)
     except (TypeError, ValueError):
         raise UnsupportedModule(f"{path}: {name} must be a number, got {type(value).__name__}") from None
-
-
-def _tau(path: str, tau: Any) -> float | torch.Tensor:
-    if isinstance(tau, torch.Tensor) and tau.numel() != 1:
-        if tau.requires_grad:
-            raise UnsupportedModule(f"{path}: tau is a learnable tensor; use ParametricLIFNode (converted to ParametricLIF)")
-        return tau.detach().clone()
-    return _scalar(path, "tau", tau)
 
 
 def _convert_node(path: str, node: Any, kind: str, backend: str, device: torch.device | None, sj_surrogate: Any) -> nn.Module:
@@ -135,7 +128,7 @@ def _convert_node(path: str, node: Any, kind: str, backend: str, device: torch.d
         backend=backend,
     )
     if kind == "LIFNode":
-        ours: SpikingNeuron = LIF(tau=_tau(path, node.tau), decay_input=bool(node.decay_input), **options)
+        ours: SpikingNeuron = LIF(tau=_scalar(path, "tau", node.tau), decay_input=bool(node.decay_input), **options)
         if device is not None:
             ours = ours.to(device)
     elif kind == "ParametricLIFNode":
