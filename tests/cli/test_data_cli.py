@@ -64,7 +64,6 @@ def test_encode_missing_file_exits_with_2(tmp_path, capsys):
 
 
 def test_info_prints_the_summary(tmp_path, capsys):
-    pytest.importorskip("snn.datasets.summary")
     wav = write_tone(tmp_path / "x.wav", 500)
     out = tmp_path / "out.h5"
     assert main(["data", "encode", str(wav), "--out", str(out), "--channels", "40"]) == 0
