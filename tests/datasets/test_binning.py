@@ -56,9 +56,17 @@ def test_batch_equals_per_sample_binning():
 
 
 def test_pad_gives_fixed_length_and_crops():
+    # 100 ms bins, 600 ms: the event at 0.95 s (bin 9) is cropped; the others land in bins 0 and 5
     t = np.array([0.0, 0.5, 0.95])
     f = bin_events(t, np.array([1, 2, 3]), dt_ms=100, n_channels=4, max_duration_ms=600, pad=True)
-    assert f.shape == (6, 4) and f.sum() == 2
+    expected = np.zeros((6, 4))
+    expected[0, 1] = expected[5, 2] = 1
+    np.testing.assert_array_equal(f, expected)
+    # a short sample is padded with empty bins up to the fixed length
+    f = bin_events(np.array([0.15]), np.array([0]), dt_ms=100, n_channels=4, max_duration_ms=600, pad=True)
+    expected = np.zeros((6, 4))
+    expected[1, 0] = 1
+    np.testing.assert_array_equal(f, expected)
 
 
 def test_pooling_sums_groups_and_keeps_short_last_group():
