@@ -70,7 +70,13 @@ def test_info_prints_the_summary(tmp_path, capsys):
     capsys.readouterr()
     assert main(["data", "info", str(out)]) == 0
     text = capsys.readouterr().out
-    assert text.strip()
+    with h5py.File(out, "r") as f:  # the numbers, read independently of the summary code
+        units = f["spikes/units"][0]
+        n_spikes = len(units)
+    fields = {line[:19].strip(): line[19:].strip() for line in text.splitlines() if line[:19].strip()}
+    assert fields["samples"] == "1" and fields["classes"] == "1"
+    assert fields["spikes/sample"].startswith(f"mean {n_spikes} ")
+    assert fields["channels used"] == f"{len(set(units.tolist()))} (ids {units.min()}..{units.max()})"
     assert main(["data", "info", str(tmp_path / "missing.h5")]) == 2
 
 
