@@ -131,3 +131,13 @@ def test_a_torch_only_surrogate_is_accepted_by_the_reference_and_refused_by_the_
         cuda_source.generate_source(d, "float32", record=False)
     with pytest.raises(ir.IRError, match="give a surrogate program or a surrogate_function"):
         _dynamics(surrogate=None)
+
+
+def test_the_kernel_language_and_code_generators_import_without_torch_or_neuron_models():
+    import subprocess
+    import sys
+
+    code = ("import sys, snn.kernels.ir, snn.kernels.dynamics, snn.kernels.abi, snn.kernels.cuda_source; "
+            "print(sorted(m for m in ('torch', 'snn.neuron_models', 'snn.training') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
