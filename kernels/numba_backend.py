@@ -8,7 +8,10 @@ in cache for the chunk. The forward stores the spikes and the ``saved`` variable
 LIF); the backward walks time in reverse and rebuilds each step's input state with the ``restore`` program.
 
 No ``fastmath``: the arithmetic is the same IEEE sequence as the torch reference, so float32 spikes are
-bit-identical to it. ``error_model="numpy"``: a float division never raises, so numba adds no zero check per
+bit-identical to it for dynamics whose forward uses only ``+ - * /``, ``abs`` and ``relu`` (every LIF-family
+neuron and AdaptiveLIF). A forward that calls ``exp`` uses :func:`snn.kernels.numba_math.exp32` in float32, which
+may differ from torch's ``exp`` by one ulp: spikes then agree except where a membrane lies within that rounding of
+the threshold. ``error_model="numpy"``: a float division never raises, so numba adds no zero check per
 division — that check alone kept the ATan backward from vectorising (3.7× slower).
 """
 from __future__ import annotations
