@@ -76,6 +76,20 @@ def _dynamics(**overrides):
     return Dynamics(**fields)
 
 
+def _renamed(**mapping: str) -> dict:
+    """The toy declaration's fields with names replaced everywhere (gradient names ``g_<name>`` included)."""
+    import re
+
+    fields = {k: v for k, v in _dynamics().__dict__.items() if k in ("states", "lane_params", "scalars", "forward",
+                                                                      "restore", "backward")}
+    full = {**mapping, **{f"g_{old}": f"g_{new}" for old, new in mapping.items()}}
+
+    def swap(text: str) -> str:
+        return re.sub(r"\b\w+\b", lambda m: full.get(m.group(0), m.group(0)), text)
+
+    return {k: tuple(swap(n) for n in v) if isinstance(v, tuple) else swap(v) for k, v in fields.items()}
+
+
 def test_dynamics_accepts_a_consistent_declaration():
     assert _dynamics().all_scalars == ("th",)
 
@@ -99,19 +113,13 @@ def test_dynamics_rejects_inconsistent_declarations(overrides, fragment):
     "overrides, fragment",
     [
         # a state called `i` used to reach numba as the loop index and fail with a TypingError in generated code
-        (dict(states=("i",), forward="h = i * k + x\ns = spike(h - th)\ni = h - s", restore="i = h - s",
-              backward="sgv = sg(h - th)\ngh = g_i + (gs - g_i) * sgv\ngx = gh\ng_k += gh * i\ng_i = gh * k"),
-         r"states: 'i' is a reserved name"),
-        (dict(scalars=("T",), forward="h = v * k + x\ns = spike(h - T)\nv = h - s",
-              backward="sgv = sg(h - T)\ngh = g_v + (gs - g_v) * sgv\ngx = gh\ng_k += gh * v\ng_v = gh * k"),
-         r"scalars: 'T' is a reserved name"),
+        (_renamed(v="i"), r"states: 'i' is a reserved name"),
+        (_renamed(th="T"), r"scalars: 'T' is a reserved name"),
         (dict(forward="tmp = v * k\nh = tmp + x\ns = spike(h - th)\nfloat = h - s\nv = float"),
          r"the forward program: 'float' is a reserved name"),
         (dict(forward="a_x = v * k\nh = a_x + x\ns = spike(h - th)\nv = h - s"),
          r"'a_x' starts with 'a_', a prefix reserved"),
-        (dict(lane_params=("snn_k",), forward="h = v * snn_k + x\ns = spike(h - th)\nv = h - s",
-              backward="sgv = sg(h - th)\ngh = g_v + (gs - g_v) * sgv\ngx = gh\ng_snn_k += gh * v\ng_v = gh * snn_k"),
-         r"'snn_k' starts with 'snn_'"),
+        (_renamed(k="snn_k"), r"'snn_k' starts with 'snn_'"),
         (dict(forward="g_h = v * k + x\nh = g_h\ns = spike(h - th)\nv = h - s"),
          r"the forward program uses 'g_h'; names 'g_<name>' are the gradients"),
         (dict(surrogate="np = abs(x)\nsg = 1.0 / (1.0 + np)"), r"the surrogate program: 'np' is a reserved name"),
