@@ -18,8 +18,14 @@ Host shim. Everything CUDA-specific is behind the prelude's ``#ifdef SNN_HOST_SH
 (:mod:`snn.kernels.host_shim`) defines ``SNN_HOST_SHIM`` and the CUDA keywords and built-ins, and compiles this
 very source with g++ to test its numerics on the CPU.
 
-Floating-point contraction must be off (``--fmad=false`` for NVRTC/nvcc, ``-ffp-contract=off`` for g++): each
-operation is then rounded as in the torch reference, so float32 spikes are identical to it.
+Floating-point contraction must be off (``--fmad=false`` for NVRTC/nvcc, ``-ffp-contract=off`` for g++) and
+division IEEE (NVRTC's default ``-prec-div=true``; never ``--use_fast_math``): each operation is then rounded as in
+the torch reference, so float32 spikes are identical to it (and, for LIF, to SpikingJelly's).
+
+Spikes in the backward. With a ``fire`` program, float32/float64 backward kernels recompute each step's spike from
+its saved variables (bit-identical: the same operations on the same stored values) instead of reading the spike
+sequence back: one memory stream fewer. Half-precision kernels read the spikes: their saved variables are rounded
+when stored, and a membrane rounded onto the threshold would fire where the float32 forward did not.
 """
 from __future__ import annotations
 
