@@ -159,6 +159,12 @@ def _module(path: str, node, dt: float, dtype: torch.dtype) -> nn.Module | None:
     raise NIRConversionError(f"{path}: NIR node type {kind} is not supported ({why})")
 
 
+def _output_shape(node) -> tuple[int, ...] | None:
+    out = getattr(node, "output_type", None)
+    shape = next(iter(out.values()), None) if isinstance(out, dict) and len(out) == 1 else None
+    return None if shape is None else tuple(int(v) for v in np.atleast_1d(np.asarray(shape)))
+
+
 def _network(prefix: str, graph, dt: float, dtype: torch.dtype) -> NIRNetwork:
     where = f"subgraph {prefix!r}" if prefix else "graph"
     inputs = [k for k, n in graph.nodes.items() if type(n).__name__ == "Input"]
@@ -172,8 +178,9 @@ def _network(prefix: str, graph, dt: float, dtype: torch.dtype) -> NIRNetwork:
     modules = {name: _module(f"{prefix}.{name}" if prefix else name, node, dt, dtype)
                for name, node in graph.nodes.items()}
     kinds = {name: type(node).__name__ for name, node in graph.nodes.items()}
+    shapes = {name: _output_shape(node) for name, node in graph.nodes.items()}
     try:
-        return NIRNetwork(modules, graph.edges, inputs[0], outputs[0], kinds)
+        return NIRNetwork(modules, graph.edges, inputs[0], outputs[0], kinds, shapes)
     except ValueError as err:
         raise NIRFormatError(f"NIR {where}: {err}") from err
 

@@ -5,10 +5,11 @@ A NIR graph is nodes joined by edges; a node's input is the **sum** of the outpu
 
 * **feed-forward graphs** run node by node in topological order, each node over all ``T`` steps at once (the
   neurons on their fused kernels);
-* **graphs with a cycle** (a recurrent layer: ``lif → w_rec → lif``) run step by step; an edge that closes a cycle
-  (found by a depth-first walk from the input) carries its source's output of the **previous** step (zero at
-  ``t = 0``), as snnTorch's ``RLeaky`` and nirtorch's interpreter do. Only the graph level that holds the cycle
-  runs step by step; the enclosing graph still runs whole sequences.
+* **graphs with a cycle** (a recurrent layer: ``lif → w_rec → lif``) run step by step; in each cycle one edge
+  carries its source's output of the **previous** step: the edge leaving the cycle's stateful node (the neuron),
+  whose output before the first step is that of a neuron at rest (zero spikes). ``s[t] = LIF(W_in x[t] +
+  W_rec s[t-1] + b_rec)`` with ``s[-1] = 0``, as snnTorch's ``RLeaky`` computes. Only the graph level that holds
+  the cycle runs step by step; the enclosing graph still runs whole sequences.
 
 Every call starts from rest unless a state is passed (``y, state = net(x, state)``; start with ``state={}``), like
 the neurons of this package.
@@ -109,31 +110,49 @@ class StepDelay(nn.Module):
         return f"shape={tuple(self.delays.shape)}, max_delay={self.max_delay}"
 
 
-def _schedule(names: list[str], edges: list[tuple[str, str]], source: str) -> tuple[list[str], set[tuple[str, str]]]:
-    """``(order, back_edges)``: a topological order of the nodes reachable from ``source`` once the edges that close
-    a cycle (met during a depth-first walk from ``source``) are removed."""
+def _back_edges(names: list[str], edges: list[tuple[str, str]], source: str) -> tuple[list[str], set[tuple[str, str]]]:
+    """``(reached, back_edges)``: the nodes reachable from ``source`` and the edges that close a cycle in a
+    depth-first walk from it."""
     succ: dict[str, list[str]] = {n: [] for n in names}
     for a, b in edges:
         succ[a].append(b)
     back: set[tuple[str, str]] = set()
-    colour: dict[str, int] = {}  # 1 on the stack, 2 done
-    post: list[str] = []
+    colour: dict[str, int] = {source: 1}  # 1 on the stack, 2 done
     stack = [(source, iter(succ[source]))]
-    colour[source] = 1
     while stack:
         node, it = stack[-1]
         nxt = next(it, None)
         if nxt is None:
             colour[node] = 2
-            post.append(node)
             stack.pop()
         elif colour.get(nxt) == 1:
             back.add((node, nxt))
         elif nxt not in colour:
             colour[nxt] = 1
             stack.append((nxt, iter(succ[nxt])))
-    return post[::-1], back
+    return list(colour), back
 
+
+def _topological(names: list[str], edges: list[tuple[str, str]]) -> list[str] | None:
+    """Kahn's order of ``names`` under ``edges`` (stable in ``names`` order); ``None`` if a cycle remains."""
+    indeg = {n: 0 for n in names}
+    for _, b in edges:
+        indeg[b] += 1
+    ready = [n for n in names if indeg[n] == 0]
+    order = []
+    while ready:
+        n = ready.pop(0)
+        order.append(n)
+        for a, b in edges:
+            if a == n:
+                indeg[b] -= 1
+                if indeg[b] == 0:
+                    ready.append(b)
+    return order if len(order) == len(names) else None
+
+
+def _has_state(m: nn.Module | None) -> bool:
+    return m is not None and (isinstance(m, SpikingNeuron) or hasattr(m, "stream"))
 
 class NIRNetwork(nn.Module):
     """A NIR graph as a time-major module: ``x`` ``[T, B, ...]`` → output ``[T, B, ...]`` (see the module docstring).
@@ -144,13 +163,15 @@ class NIRNetwork(nn.Module):
         input_name: the ``Input`` node.
         output_name: the ``Output`` node.
         kinds: the NIR type of each node (for :meth:`summary`).
+        shapes: one sample's output shape per node, where known (the zero output at rest of a recurrent source).
 
     Raises:
         ValueError: a node that the input does not reach, or an output that is not reached.
     """
 
     def __init__(self, modules: dict[str, nn.Module | None], edges: Iterable[tuple[str, str]], input_name: str,
-                 output_name: str, kinds: dict[str, str] | None = None) -> None:
+                 output_name: str, kinds: dict[str, str] | None = None,
+                 shapes: dict[str, tuple[int, ...] | None] | None = None) -> None:
         super().__init__()
         names = list(modules)
         self.keys = _module_keys(names)
@@ -158,14 +179,35 @@ class NIRNetwork(nn.Module):
         self.edges = [(str(a), str(b)) for a, b in edges]
         self.input_name, self.output_name = input_name, output_name
         self.kinds = dict(kinds or {})
-        order, back = _schedule(names, self.edges, input_name)
-        unreached = [n for n in names if n not in order]
+        reached, back = _back_edges(names, self.edges, input_name)
+        unreached = [n for n in names if n not in reached]
         if unreached:
-            raise ValueError(f"NIR graph: node(s) {unreached} cannot be reached from the input node {input_name!r}")
+            raise ValueError(f"node(s) {unreached} cannot be reached from the input node {input_name!r}")
+        back = {self._delay_at_state(e, modules) for e in back}
+        order = _topological(names, [e for e in self.edges if e not in back])
+        if order is None:
+            raise ValueError("could not order the nodes: a cycle remains after removing the recurrent edges")
         self.order = [n for n in order if n != input_name]
         self.back_edges = sorted(back)
         self.preds = {n: [a for a, b in self.edges if b == n and (a, b) not in back] for n in names}
         self.back_preds = {n: [a for a, b in self.back_edges if b == n] for n in names}
+        self.shapes = {n: tuple(int(v) for v in s) for n, s in (shapes or {}).items() if s is not None}
+
+    def _delay_at_state(self, edge: tuple[str, str], modules: dict[str, nn.Module | None]) -> tuple[str, str]:
+        """Move a cycle-closing edge back along single-input stateless nodes to the edge leaving a stateful node.
+
+        At ``t = 0`` the delayed edge then carries a node at rest (a neuron's zero output), and the stateless nodes
+        after it (a recurrent ``Affine``) still run: ``W·0 + b`` at ``t = 0``, as snnTorch's ``RLeaky`` computes.
+        """
+        a, b = edge
+        seen = {b}
+        while not _has_state(modules.get(a)) and a not in seen:
+            preds = [p for p, q in self.edges if q == a]
+            if len(preds) != 1:
+                break
+            seen.add(a)
+            a, b = preds[0], a
+        return a, b
 
     @property
     def recurrent(self) -> bool:
@@ -178,6 +220,9 @@ class NIRNetwork(nn.Module):
     def _pass(self, x: torch.Tensor, state: dict, prev: dict[str, torch.Tensor]) -> torch.Tensor:
         outs = {self.input_name: x}
         for n in self.order:
+            for p in self.back_preds[n]:
+                if p not in prev and p in self.shapes:  # at rest before the first step
+                    prev[p] = x.new_zeros((x.shape[0], x.shape[1], *self.shapes[p]))
             terms = [outs[p] for p in self.preds[n]] + [prev[p] for p in self.back_preds[n] if p in prev]
             if not terms:
                 raise ValueError(f"NIR graph: node {n!r} has no input")
