@@ -286,6 +286,9 @@ def to_nir(model: nn.Module, dt: float, *, input_shape: tuple[int, ...] | None =
         elif isinstance(inner, (nn.Conv1d, nn.Conv2d)):
             node = b.conv(path, inner, bn, in_shape)
             shape = _out_shape(PerStep(inner), in_shape)
+        elif _is_bn(m):
+            raise NIRConversionError(f"{path}: BatchNorm can only be exported folded into a preceding Linear, Conv or "
+                                     f"delay layer; here it follows {type(layers[i - 1][1]).__name__ if i else 'the input'}")
         elif isinstance(m, PerStep) or isinstance(inner, nn.Flatten):
             if isinstance(m, nn.Flatten):  # bare, on [T, B, ...]
                 if m.start_dim < 2:
@@ -296,9 +299,6 @@ def to_nir(model: nn.Module, dt: float, *, input_shape: tuple[int, ...] | None =
             node = b.per_step(path, inner, in_shape)
             shape = _out_shape(m, in_shape)
             bn = None
-        elif _is_bn(m):
-            raise NIRConversionError(f"{path}: BatchNorm can only be exported folded into a preceding Linear, Conv or "
-                                     f"delay layer; here it follows {type(layers[i - 1][1]).__name__ if i else 'the input'}")
         elif isinstance(m, ElementwiseAffine):
             if not isinstance(nxt, SpikingNeuron):
                 if m.shift is not None:

@@ -37,12 +37,13 @@ Importing, a NIR neuron becomes our neuron with ``tau = τ/dt`` steps and:
 (``tau = τ_syn/dt``, input ``w_in·S``, ``decay_input``) feeding the LIF: the current of step ``t`` drives the membrane
 of step ``t``, as in Norse and snnTorch (``CubaLI``: the same with an ``LI`` membrane). Per-neuron ``τ``, ``R``,
 ``v_leak`` and ``w_in`` are kept; ``v_threshold`` and ``v_reset`` must be one value per population (our neurons take
-scalars).
+scalars). An ``LI`` whose ``v_leak`` differs between neurons runs ``u = v - v_leak`` (resting at 0) and adds
+``v_leak`` to its output.
 
 **What differs, and by how much.** (1) NIR fires at ``v > v_th``; our neurons (SpikingJelly's convention) at
-``v ≥ v_th``: a spike differs only when the membrane equals the threshold exactly. (2) Our neurons start from
-``V_r`` (the reset potential); Norse starts from ``v_leak``, snnTorch from 0 — the same when ``v_leak = v_reset``,
-as every exporter here writes. (3) Soft (subtractive) reset has no NIR form (NIR resets to ``v_reset``): exporting
+``v ≥ v_th``: a spike differs only when the membrane equals the threshold exactly. (2) Our spiking neurons start
+from ``V_r`` (the reset potential), imported ``LI`` membranes from ``v_leak``; Norse starts from ``v_leak``,
+snnTorch from 0 — the same when ``v_leak = v_reset = 0``, as every exporter here writes. (3) Soft (subtractive) reset has no NIR form (NIR resets to ``v_reset``): exporting
 it is an error. (4) Rounding: ``k`` and ``R`` round-trip through ``τ`` in float64; a peer that evaluates
 ``β·V + X`` where we evaluate ``V - k·V + X`` agrees to float rounding, so a spike can flip only when a membrane lies
 within a rounding error of the threshold.
@@ -121,8 +122,13 @@ def _tau_steps(path: str, name: str, tau, dt: float) -> np.ndarray:
     return t
 
 
-def _param(a: np.ndarray, dtype: torch.dtype) -> torch.Tensor | float:
-    return float(a.flat[0]) if np.all(a == a.flat[0]) else torch.as_tensor(a, dtype=dtype)
+def _leaky(cls: type, tau: np.ndarray, dtype: torch.dtype, **kw) -> nn.Module:
+    """``cls(tau=…, **kw)`` with the time constant kept in ``dtype`` (0-d when uniform): the constructors cast it
+    to the default dtype, which would round a float64 ``τ/dt``."""
+    uniform = bool(np.all(tau == tau.flat[0]))
+    module = cls(tau=float(tau.flat[0]) if uniform else torch.as_tensor(tau), **kw)
+    module.tau = torch.tensor(float(tau.flat[0]), dtype=dtype) if uniform else torch.as_tensor(tau, dtype=dtype)
+    return module
 
 
 def _leaky_input(tau: np.ndarray, r, v_leak, rest: float, dtype: torch.dtype):
@@ -135,7 +141,7 @@ def _leaky_input(tau: np.ndarray, r, v_leak, rest: float, dtype: torch.dtype):
         if np.allclose(r, 1.0, rtol=R_RTOL, atol=0.0):
             return True, None
     shift = torch.as_tensor(offset, dtype=dtype) if np.any(offset) else None
-    return True, ElementwiseAffine(torch.as_tensor(r, dtype=dtype), shift)
+    return True, ElementwiseAffine(torch.as_tensor(np.array(r), dtype=dtype), shift)
 
 
 def _with_pre(pre: nn.Module | None, neuron: nn.Module) -> nn.Module:
@@ -153,11 +159,12 @@ def neuron_from_nir(path: str, node, dt: float, dtype: torch.dtype = torch.float
         return _with_pre(pre, neuron)
     if kind in ("LIF", "LI"):
         tau = _tau_steps(path, "tau", node.tau, dt)
-        rest = _uniform(path, "v_reset", node.v_reset) if kind == "LIF" else _rest_of(node.v_leak)
-        decay_input, pre = _leaky_input(tau, node.r, node.v_leak, rest, dtype)
         if kind == "LI":
-            return _with_pre(pre, LI(tau=_param(tau, dtype), v_reset=rest, decay_input=decay_input))
-        return _with_pre(pre, LIF(tau=_param(tau, dtype), v_threshold=_uniform(path, "v_threshold", node.v_threshold),
+            parts = _li_parts(tau, node.r, node.v_leak, dtype)
+            return parts[0] if len(parts) == 1 else Chain(*parts)
+        rest = _uniform(path, "v_reset", node.v_reset)
+        decay_input, pre = _leaky_input(tau, node.r, node.v_leak, rest, dtype)
+        return _with_pre(pre, _leaky(LIF, tau, dtype, v_threshold=_uniform(path, "v_threshold", node.v_threshold),
                                   v_reset=rest, decay_input=decay_input))
     if kind in ("CubaLIF", "CubaLI"):
         tau_syn = _tau_steps(path, "tau_syn", node.tau_syn, dt)
@@ -166,21 +173,29 @@ def neuron_from_nir(path: str, node, dt: float, dtype: torch.dtype = torch.float
         parts: list[nn.Module] = []
         if not np.allclose(w_in, 1.0, rtol=R_RTOL, atol=0.0):
             parts.append(ElementwiseAffine(torch.as_tensor(w_in, dtype=dtype)))
-        parts.append(LI(tau=_param(tau_syn, dtype), v_reset=0.0, decay_input=True))
-        rest = _uniform(path, "v_reset", node.v_reset) if kind == "CubaLIF" else _rest_of(node.v_leak)
+        parts.append(_leaky(LI, tau_syn, dtype, v_reset=0.0, decay_input=True))
+        if kind == "CubaLI":
+            return Chain(*parts, *_li_parts(tau_mem, node.r, node.v_leak, dtype))
+        rest = _uniform(path, "v_reset", node.v_reset)
         decay_input, pre = _leaky_input(tau_mem, node.r, node.v_leak, rest, dtype)
         if pre is not None:
             parts.append(pre)
-        if kind == "CubaLI":
-            parts.append(LI(tau=_param(tau_mem, dtype), v_reset=rest, decay_input=decay_input))
-        else:
-            parts.append(LIF(tau=_param(tau_mem, dtype), v_threshold=_uniform(path, "v_threshold", node.v_threshold),
-                             v_reset=rest, decay_input=decay_input))
+        parts.append(_leaky(LIF, tau_mem, dtype, v_threshold=_uniform(path, "v_threshold", node.v_threshold),
+                         v_reset=rest, decay_input=decay_input))
         return Chain(*parts)
     raise NIRConversionError(f"{path}: NIR node type {kind} is not a neuron this package imports ({NEURON_NODE_TYPES})")
 
 
-def _rest_of(v_leak) -> float:
-    """An LI's resting potential: ``v_leak`` when it is one value, else 0 (the rest goes into an input offset)."""
-    a = np.asarray(v_leak, dtype=np.float64)
-    return float(a.flat[0]) if a.size and np.all(a == a.flat[0]) else 0.0
+def _li_parts(tau: np.ndarray, r, v_leak, dtype: torch.dtype) -> list[nn.Module]:
+    """A NIR LI membrane: our ``LI`` resting at ``v_leak`` when it is one value; else ``u = v - v_leak`` runs in an
+    ``LI`` resting at 0 and ``v_leak`` is added to its output (so the membrane starts at ``v_leak``, as in Norse)."""
+    v_leak = np.asarray(v_leak, dtype=np.float64)
+    uniform = v_leak.size > 0 and bool(np.all(v_leak == v_leak.flat[0]))
+    rest = float(v_leak.flat[0]) if uniform else 0.0
+    decay_input, pre = _leaky_input(tau, r, rest, rest, dtype)
+    parts = [pre] if pre is not None else []
+    parts.append(_leaky(LI, tau, dtype, v_reset=rest, decay_input=decay_input))
+    if not uniform:
+        shape = np.broadcast(tau, v_leak).shape
+        parts.append(ElementwiseAffine(torch.ones(shape, dtype=dtype), torch.as_tensor(v_leak, dtype=dtype)))
+    return parts
