@@ -8,7 +8,9 @@ from snn.models.registry import (ModelConfig, ModelFamily, ModelRegistryError, a
                                  family_of, get_family, register, register_model)
 from snn.models.protocol import ParamGroup
 from snn.models.delaynet import DelayNet, DelayNetConfig, DelaySchedule, SequenceDropout, sigma_at_epoch
+from snn.models.mlp import SpikingMLP, SpikingMLPConfig
+from snn.models.rsnn import RecurrentSNN, RecurrentSNNConfig
 
 __all__ = ["ModelConfig", "ModelFamily", "ModelRegistryError", "ParamGroup", "available_models", "build_model",
            "family_of", "get_family", "register", "register_model", "DelayNet", "DelayNetConfig", "DelaySchedule",
-           "SequenceDropout", "sigma_at_epoch"]
+           "SequenceDropout", "sigma_at_epoch", "SpikingMLP", "SpikingMLPConfig", "RecurrentSNN", "RecurrentSNNConfig"]

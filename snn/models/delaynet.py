@@ -34,7 +34,9 @@ from torch import nn
 
 from snn.callbacks import Callback
 from snn.layers.delay import LearnableDelay
+from snn.layers.dropout import SequenceDropout
 from snn.models.protocol import ParamGroup
+from snn.models.readout import time_scores
 from snn.models.registry import ModelConfig, register_model
 from snn.neuron_models import LI, LIF
 from snn.surrogate import ATan
@@ -42,29 +44,6 @@ from snn.surrogate import ATan
 __all__ = ["DelayNet", "DelayNetConfig", "DelaySchedule", "SequenceDropout", "sigma_at_epoch", "DELAY_MODES"]
 
 DELAY_MODES = ("learned", "frozen_zero", "frozen_random")
-
-
-class SequenceDropout(nn.Module):
-    """Dropout with one mask per sequence: ``x`` ``[T, B, ...]`` → ``x · m / (1 - p)``, ``m ~ Bernoulli(1 - p)`` ``[1, B, ...]``.
-
-    Keeps the set of dropped neurons fixed over the time steps of a sample (SpikingJelly ``layer.Dropout``
-    in multi-step mode). Identity in eval mode or with ``p = 0``.
-    """
-
-    def __init__(self, p: float = 0.5) -> None:
-        super().__init__()
-        if not 0.0 <= p < 1.0:
-            raise ValueError(f"p must lie in [0, 1), got {p!r}")
-        self.p = float(p)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0.0:
-            return x
-        mask = torch.empty_like(x[:1]).bernoulli_(1.0 - self.p) / (1.0 - self.p)
-        return x * mask
-
-    def extra_repr(self) -> str:
-        return f"p={self.p}"
 
 
 def sigma_at_epoch(epoch: int, sigma_init: float, sigma_final: float, decay_epochs: int) -> float:
@@ -121,6 +100,9 @@ class DelayNet(nn.Module):
         sigma_init: initial kernel width in taps (``None``: ``D // 2``).
         sigma_final: width after the decay.
         sigma_decay_fraction: share of the training epochs over which the width decays (the reference: 1/4).
+        respect_lengths: with ``lengths``, mask each sample's padded steps (hidden spikes after its end, readout
+            softmax over its valid steps only: outputs independent of the batch's padding). ``False`` reproduces the
+            reference, which sums the readout's softmax over every padded step of the batch.
         eval_integer_delays: :meth:`evaluation` switches to rounded integer delays (triangle, σ = 0).
         backend: neuron kernel backend.
 
@@ -148,6 +130,7 @@ class DelayNet(nn.Module):
         sigma_decay_fraction: float = 0.25,
         eval_integer_delays: bool = True,
         backend: str = "auto",
+        respect_lengths: bool = True,
     ) -> None:
         super().__init__()
         for name, value in (("n_inputs", n_inputs), ("n_classes", n_classes), ("hidden", hidden),
@@ -167,6 +150,7 @@ class DelayNet(nn.Module):
             raise ValueError(f"sigma_decay_fraction must lie in [0, 1], got {sigma_decay_fraction!r}")
         self.sigma_decay_fraction = float(sigma_decay_fraction)
         self.eval_integer_delays = bool(eval_integer_delays)
+        self.respect_lengths = bool(respect_lengths)
         self.has_batchnorm = bool(batchnorm)
 
         sizes = [n_inputs] + [hidden] * layers + [n_classes]
@@ -278,7 +262,10 @@ class DelayNet(nn.Module):
         """Valid output steps per sample: ``T_b + (L + 1) R``."""
         return lengths + (self.layers + 1) * self.right_pad
 
-    accepts_lengths = True
+    @property
+    def accepts_lengths(self) -> bool:
+        """The Trainer passes ``lengths`` to :meth:`forward` unless ``respect_lengths=False``."""
+        return self.respect_lengths
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """``x`` ``[T, B, n_inputs]`` → readout membrane ``[T + (L+1)·R, B, n_classes]``.
@@ -308,13 +295,10 @@ class DelayNet(nn.Module):
         return self.readout(last(x.to(last.weight.dtype)))
 
     def scores(self, out: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        """Class scores ``[B, n_classes]``: ``Σ_t softmax(V[t])`` over each sample's valid steps."""
-        p = F.softmax(out.float(), dim=2)
-        if lengths is not None:
-            valid = self.output_lengths(lengths.to(out.device))
-            mask = torch.arange(out.shape[0], device=out.device)[:, None] < valid[None, :]
-            p = p * mask[:, :, None]
-        return p.sum(0)
+        """Class scores ``[B, n_classes]``: ``Σ_t softmax(V[t])`` over each sample's valid steps (every step of the
+        batch with ``respect_lengths=False``)."""
+        valid = None if lengths is None or not self.respect_lengths else self.output_lengths(lengths)
+        return time_scores(out.float(), valid, "sum_softmax")
 
     def loss(self, out: torch.Tensor, labels: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """Cross-entropy of the summed softmax scores (the reference's ``CrossEntropyLoss(Σ_t softmax(V), y)``)."""
@@ -335,7 +319,7 @@ class DelayNet(nn.Module):
             batchnorm=model_cfg.batchnorm, bias=model_cfg.bias, kernel_count=model_cfg.kernel_count,
             delays=model_cfg.delays, backend=model_cfg.backend, sigma_init=model_cfg.sigma_init,
             sigma_final=model_cfg.sigma_final, sigma_decay_fraction=model_cfg.sigma_decay_fraction,
-            eval_integer_delays=model_cfg.eval_integer_delays,
+            eval_integer_delays=model_cfg.eval_integer_delays, respect_lengths=model_cfg.respect_lengths,
         )
 
 
@@ -362,6 +346,8 @@ class DelayNetConfig(ModelConfig):
         sigma_final: width reached after ``sigma_decay_fraction`` of the epochs (exponential decay).
         sigma_decay_fraction: share of the epochs over which the width decays (reference: 1/4).
         eval_integer_delays: evaluate with rounded integer delays (triangle, σ = 0), as the reference.
+        respect_lengths: mask each sample's padded steps (default); ``false`` sums the readout softmax over every
+            padded step of the batch, as the reference does (batch-dependent; for exact reproduction only).
 
     Parameter groups (``optim.groups.<name>``): ``weights``, ``norm`` (no weight decay), ``positions`` (lr 0.1,
     cosine schedule, no weight decay).
@@ -385,6 +371,7 @@ class DelayNetConfig(ModelConfig):
     sigma_final: float = 0.23
     sigma_decay_fraction: float = 0.25
     eval_integer_delays: bool = True
+    respect_lengths: bool = True
 
     def check(self) -> None:
         for key in ("hidden", "layers", "max_delay", "kernel_count", "tau_ms", "surrogate_alpha"):
