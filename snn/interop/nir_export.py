@@ -12,6 +12,9 @@ Each layer becomes a node; consecutive nodes are joined by edges. What each laye
 here                                            NIR
 ==============================================  ===================================================================
 ``nn.Linear``                                    ``Affine`` (``Linear`` without bias)
+``RecurrentLIF``                                 ``Affine`` (input projection), then a subgraph ``input → lif``,
+                                                 ``lif → w_rec → lif`` (``Linear``), ``lif → output``: the
+                                                 recurrent edge carries the previous step's spikes
 ``LearnableDelay`` (rounded integer delays)      a subgraph: per delay ``d`` present, ``Delay(d·dt)`` → ``Linear``
                                                  of the synapses with that delay; the branches sum at its output
 ``PerStep(nn.Conv1d / nn.Conv2d)``               ``Conv1d`` / ``Conv2d``
@@ -41,7 +44,7 @@ from torch import nn
 
 from snn.interop.nir_network import ElementwiseAffine
 from snn.interop.nir_neurons import NIRConversionError, neuron_to_nir
-from snn.layers import LearnableDelay, PerStep
+from snn.layers import LearnableDelay, PerStep, RecurrentLIF
 from snn.layers import delay_functional as DF
 from snn.neuron_models import SpikingNeuron
 
@@ -186,6 +189,24 @@ class _Builder:
             edges.append((name, "output"))
         return nir.NIRGraph(nodes=nodes, edges=edges, type_check=True)
 
+    def recurrent(self, path: str, m: RecurrentLIF, in_shape: tuple[int, ...]):
+        """``(input projection, subgraph)``: ``Affine(W_in, b)`` then the cycle ``lif → w_rec → lif`` (snnTorch's
+        ``RLeaky`` layout), the recurrent ``Linear`` carrying the previous step's spikes."""
+        import nir
+
+        n = m.out_features
+        projection = self.linear(f"{path}.input", m.input, None)
+        projection.input_type = {"input": np.array(in_shape)}
+        projection.output_type = {"output": np.array([n])}
+        lif = neuron_to_nir(f"{path}.neuron", m.neuron, self.dt, (n,))
+        self.note(f"surrogate gradients ({m.neuron.surrogate})", f"{path}.neuron")
+        w_rec = self.linear(f"{path}.recurrent", m.recurrent, None)
+        sub = nir.NIRGraph(nodes={"input": nir.Input(input_type=np.array([n])), "lif": lif, "w_rec": w_rec,
+                                  "output": nir.Output(output_type=np.array([n]))},
+                           edges=[("input", "lif"), ("lif", "w_rec"), ("w_rec", "lif"), ("lif", "output")],
+                           type_check=True)
+        return projection, sub
+
     # ------------------------------------------------------------------ everything else
     def per_step(self, path: str, inner: nn.Module, in_shape: tuple[int, ...]):
         import nir
@@ -212,6 +233,13 @@ class _Builder:
         raise NIRConversionError(f"{path}: {type(inner).__name__} has no NIR node")
 
 
+def _node_name(path: str, index: int, taken: dict) -> str:
+    """The node name of a layer: its path with ``_`` for ``.``; ``layer_<path>`` when that is taken (``input``,
+    ``output``, a repeat)."""
+    name = path.replace(".", "_") or f"layer{index}"
+    return name if name not in taken and name not in ("input", "output") else f"layer{index}_{name}"
+
+
 def _pair(v) -> np.ndarray:
     return np.array([v, v] if isinstance(v, int) else list(v))
 
@@ -228,9 +256,7 @@ def _out_shape(m: nn.Module, in_shape: tuple[int, ...]) -> tuple[int, ...]:
 def _first_shape(layers: Layers) -> tuple[int, ...] | None:
     for path, m in layers:
         inner = m.module if isinstance(m, PerStep) else m
-        if isinstance(inner, nn.Linear):
-            return (inner.in_features,)
-        if isinstance(inner, LearnableDelay):
+        if isinstance(inner, (nn.Linear, LearnableDelay, RecurrentLIF)):
             return (inner.in_features,)
         if not isinstance(inner, (nn.Identity, nn.Dropout)) and type(inner).__name__ not in _DROPOUT_NAMES:
             return None
@@ -272,12 +298,20 @@ def to_nir(model: nn.Module, dt: float, *, input_shape: tuple[int, ...] | None =
     i = 0
     while i < len(layers):
         path, m = layers[i]
-        name = path.replace(".", "_") or f"layer{i}"
+        name = _node_name(path, i, nodes)
         inner = m.module if isinstance(m, PerStep) else m
         nxt = layers[i + 1][1] if i + 1 < len(layers) else None
-        bn = _bn_affine(layers[i + 1][0], nxt.module if isinstance(nxt, PerStep) else nxt) if nxt is not None and _is_bn(nxt) else None
+        foldable = isinstance(inner, (nn.Linear, LearnableDelay, nn.Conv1d, nn.Conv2d))
+        bn = None
+        if foldable and nxt is not None and _is_bn(nxt):
+            bn = _bn_affine(layers[i + 1][0], nxt.module if isinstance(nxt, PerStep) else nxt)
         in_shape = shape
-        if isinstance(inner, nn.Linear):
+        if isinstance(m, RecurrentLIF):
+            projection, node = b.recurrent(path, m, in_shape)
+            nodes[f"{name}_input"] = projection
+            chain.append(f"{name}_input")
+            shape = (m.out_features,)
+        elif isinstance(inner, nn.Linear):
             node = b.linear(path, inner, bn)
             shape = (inner.out_features,)
         elif isinstance(inner, LearnableDelay):
@@ -298,7 +332,6 @@ def to_nir(model: nn.Module, dt: float, *, input_shape: tuple[int, ...] | None =
                 m = PerStep(inner)
             node = b.per_step(path, inner, in_shape)
             shape = _out_shape(m, in_shape)
-            bn = None
         elif isinstance(m, ElementwiseAffine):
             if not isinstance(nxt, SpikingNeuron):
                 if m.shift is not None:
@@ -307,7 +340,7 @@ def to_nir(model: nn.Module, dt: float, *, input_shape: tuple[int, ...] | None =
             else:
                 i += 1
                 path, neuron = layers[i]
-                name = path.replace(".", "_")
+                name = _node_name(path, i, nodes)
                 node = neuron_to_nir(path, neuron, b.dt, shape, pre=m)
                 b.note(f"surrogate gradients ({neuron.surrogate})", path)
         elif isinstance(m, SpikingNeuron):
