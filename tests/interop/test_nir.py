@@ -13,9 +13,8 @@ from torch import nn
 
 import snn
 from snn.interop import NIRConversionError, NIRExportWarning, NIRFormatError, from_nir, read_nir, to_nir, write_nir
-from snn.layers import LearnableDelay, PerStep
-from snn.models import DelayNet
-from snn.models.delaynet import SequenceDropout
+from snn.layers import LearnableDelay, PerStep, SequenceDropout
+from snn.models import DelayNet, RecurrentSNN, SpikingMLP
 
 pytestmark = pytest.mark.filterwarnings("ignore::snn.interop.NIRExportWarning")
 
@@ -216,6 +215,39 @@ def test_delaynet_float32_round_trip_agrees_up_to_rare_threshold_ties():
     assert flips <= 1e-3 * total
 
 
+def test_snn_mlp_round_trip_with_folded_batchnorm():
+    torch.manual_seed(8)
+    model = SpikingMLP(20, 5, hidden=32, layers=2, tau=2.0, dropout=0.3).double()
+    for i, bn in enumerate(model.norms):
+        _randomise_bn(bn, 20 + i)
+    model = _scaled(model, 2.0)
+    graph = to_nir(model, 1e-2)
+    assert [type(n).__name__ for n in graph.nodes.values()] == [
+        "Input", "Affine", "LIF", "Affine", "LIF", "Affine", "LI", "Output"]
+    net = from_nir(graph, 1e-2, dtype=torch.float64)
+    x = _spikes(50, 4, 20, dtype=torch.float64)
+    ref_spikes, ref = _hidden_spikes(model, snn.LIF, x, model)
+    spikes, out = _hidden_spikes(net, snn.LIF, x, net)
+    assert all(0.02 < s.mean() < 0.6 for s in ref_spikes)
+    assert all(torch.equal(a, b) for a, b in zip(ref_spikes, spikes))
+    torch.testing.assert_close(out, ref, rtol=0, atol=1e-12)
+
+
+def test_rsnn_round_trip_runs_the_recurrence_as_a_subgraph():
+    torch.manual_seed(9)
+    model = _scaled(RecurrentSNN(12, 5, hidden=24, layers=2, tau=2.0), 2.5)
+    graph = to_nir(model, 1e-2)
+    sub = graph.nodes["recurrent_layers_0"]
+    assert isinstance(graph.nodes["recurrent_layers_0_input"], nir.Affine)
+    assert set(sub.edges) == {("input", "lif"), ("lif", "w_rec"), ("w_rec", "lif"), ("lif", "output")}
+    net = from_nir(graph, 1e-2)
+    x = _spikes(40, 3, 12)
+    ref_spikes, ref = _hidden_spikes(model, snn.LIF, x, model)
+    out = net(x)
+    assert model.recurrent_layers[0](x).mean() > 0.05
+    torch.testing.assert_close(out, ref, rtol=0, atol=1e-6)
+
+
 # ---------------------------------------------------------------------------------------------- discretisation
 def _euler(node, I: np.ndarray, dt: float):
     """NIR's equations stepped by forward Euler in float64, starting from v_reset (our resting state)."""
@@ -321,6 +353,20 @@ def test_snntorch_runs_our_exported_lif_mlp_with_the_same_spikes(decay_input):
     # snnTorch's importer fixes dt = 1e-4 s; with R = 1 it divides the threshold by dt/tau instead of scaling inputs
     peer = _step_by_step(import_from_nir(to_nir(model, 1e-4)), x)
     assert ours.sum() > 100
+    assert torch.equal(peer, ours)
+
+
+def test_snntorch_runs_our_exported_recurrent_layer_with_the_same_spikes():
+    from snntorch.import_nir import import_from_nir
+
+    torch.manual_seed(14)
+    rsnn = _scaled(RecurrentSNN(12, 5, hidden=24, layers=1, tau=2.0), 2.5)
+    # snnTorch imports no LI: the peer comparison ends on a spiking layer
+    model = nn.Sequential(rsnn.recurrent_layers[0], rsnn.output, snn.LIF(tau=2.0, decay_input=False)).eval()
+    x = _spikes(40, 3, 12)
+    ours = model(x)
+    peer = _step_by_step(import_from_nir(to_nir(model, 1e-4)), x)
+    assert ours.sum() > 20
     assert torch.equal(peer, ours)
 
 
