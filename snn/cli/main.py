@@ -6,7 +6,7 @@ import importlib
 import sys
 
 # modules under snn.cli that each define ``add_parser(subparsers)`` for their sub-commands
-SUBCOMMAND_MODULES = ("snn.cli.data", "snn.cli.train", "snn.cli.energy", "snn.cli.bench")
+SUBCOMMAND_MODULES = ("snn.cli.data", "snn.cli.train", "snn.cli.energy", "snn.cli.bench", "snn.cli.nir")
 
 
 def build_parser() -> argparse.ArgumentParser:

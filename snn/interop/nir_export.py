@@ -275,7 +275,8 @@ def to_nir(model: nn.Module, dt: float, *, input_shape: tuple[int, ...] | None =
             the first layer is a convolution, pooling or flatten, inferred from a first ``Linear``/delay layer.
 
     Returns:
-        ``nir.NIRGraph`` with nodes ``input``, one per layer (named after the layer's path, dots → ``_``), ``output``.
+        ``nir.NIRGraph`` with nodes ``input``, one per layer (named after the layer's path, dots → ``_``), ``output``;
+        its ``metadata`` holds ``dt`` (seconds), which ``nir.write`` stores in the file.
 
     Raises:
         NIRConversionError: a layer with no NIR form (the message names it and says why).
@@ -365,7 +366,8 @@ def to_nir(model: nn.Module, dt: float, *, input_shape: tuple[int, ...] | None =
         i += 2 if bn is not None else 1
     nodes["output"] = nir.Output(output_type=np.array(shape))
     chain.append("output")
-    graph = nir.NIRGraph(nodes=nodes, edges=list(zip(chain[:-1], chain[1:])), type_check=True)
+    graph = nir.NIRGraph(nodes=nodes, edges=list(zip(chain[:-1], chain[1:])), type_check=True,
+                         metadata={"dt": float(dt), "exporter": "snn-sim"})
     _warn(b)
     return graph
 
