@@ -343,30 +343,24 @@ def test_norse_runs_our_exported_lif_mlp_with_the_same_spikes():
     assert torch.equal(peer, ours)
 
 
-@pytest.mark.parametrize("decay_input", [False, True], ids=["r_tau_exact", "r1_threshold_rescaled"])
-def test_snntorch_runs_our_exported_lif_mlp_with_the_same_spikes(decay_input):
+def _rsnn_layer_then_lif() -> nn.Sequential:
+    torch.manual_seed(14)
+    rsnn = RecurrentSNN(10, 4, hidden=24, layers=1, tau=2.0)
+    # snnTorch imports no LI: the peer comparison ends on a spiking layer
+    return _scaled(nn.Sequential(rsnn.recurrent_layers[0], rsnn.output, snn.LIF(tau=2.0, decay_input=False)), 2.5)
+
+
+@pytest.mark.parametrize("make", [lambda: _lif_mlp(False), lambda: _lif_mlp(True), _rsnn_layer_then_lif],
+                         ids=["r_tau_exact", "r1_threshold_rescaled", "recurrent_layer_as_rleaky"])
+def test_snntorch_runs_our_exported_network_with_the_same_spikes(make):
     from snntorch.import_nir import import_from_nir
 
-    model = _lif_mlp(decay_input)
+    model = make()
     x = _spikes(100, 16, 10)
     ours = model(x)
     # snnTorch's importer fixes dt = 1e-4 s; with R = 1 it divides the threshold by dt/tau instead of scaling inputs
     peer = _step_by_step(import_from_nir(to_nir(model, 1e-4)), x)
-    assert ours.sum() > 100
-    assert torch.equal(peer, ours)
-
-
-def test_snntorch_runs_our_exported_recurrent_layer_with_the_same_spikes():
-    from snntorch.import_nir import import_from_nir
-
-    torch.manual_seed(14)
-    rsnn = _scaled(RecurrentSNN(12, 5, hidden=24, layers=1, tau=2.0), 2.5)
-    # snnTorch imports no LI: the peer comparison ends on a spiking layer
-    model = nn.Sequential(rsnn.recurrent_layers[0], rsnn.output, snn.LIF(tau=2.0, decay_input=False)).eval()
-    x = _spikes(40, 3, 12)
-    ours = model(x)
-    peer = _step_by_step(import_from_nir(to_nir(model, 1e-4)), x)
-    assert ours.sum() > 20
+    assert ours.mean() > 0.01
     assert torch.equal(peer, ours)
 
 
