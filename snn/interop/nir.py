@@ -19,7 +19,6 @@ Sinabs/Speck, Rockpool/Xylo, Lava/Loihi 2 and SpiNNaker2::
 
 ``nir`` is imported only when these functions run.
 """
-from snn.interop import nir_families  # noqa: F401  (registers the built-in families)
 from snn.interop.nir_export import NIRExportWarning, inference_layers, register_nir_layers, to_nir
 from snn.interop.nir_import import NIRFormatError, from_nir, read_nir, write_nir
 from snn.interop.nir_network import NIRNetwork

@@ -35,6 +35,7 @@ a soft reset, an adaptive threshold, a module with no NIR node (ELM, attention, 
 """
 from __future__ import annotations
 
+import importlib
 import warnings
 from collections.abc import Callable
 
@@ -76,6 +77,7 @@ def _sequential(prefix: str, module: nn.Sequential) -> Layers:
 
 def inference_layers(model: nn.Module) -> Layers:
     """``[(name, module), ...]``: the chain :func:`to_nir` exports for ``model`` (see the module docstring)."""
+    importlib.import_module("snn.interop.nir_families")  # registers the built-in families (it imports this module)
     if hasattr(model, "nir_layers"):
         return list(model.nir_layers())
     for cls in type(model).__mro__:
@@ -343,7 +345,8 @@ def to_nir(model: nn.Module, dt: float, *, input_shape: tuple[int, ...] | None =
                 path, neuron = layers[i]
                 name = _node_name(path, i, nodes)
                 node = neuron_to_nir(path, neuron, b.dt, shape, pre=m)
-                b.note(f"surrogate gradients ({neuron.surrogate})", path)
+                if type(neuron).__name__ != "LI":
+                    b.note(f"surrogate gradients ({neuron.surrogate})", path)
         elif isinstance(m, SpikingNeuron):
             node = neuron_to_nir(path, m, b.dt, shape)
             if not type(m).__name__ == "LI":
@@ -352,8 +355,9 @@ def to_nir(model: nn.Module, dt: float, *, input_shape: tuple[int, ...] | None =
             b.dropped.append(f"{path} ({type(m).__name__})")
             i += 1
             continue
-        elif hasattr(m, "stream") and hasattr(m, "summary"):  # an imported NIRNetwork inside a chain
-            raise NIRConversionError(f"{path}: nested imported NIR graphs are exported by exporting the graph itself")
+        elif hasattr(m, "stream") and hasattr(m, "summary"):  # an imported NIRNetwork
+            raise NIRConversionError(f"{path}: a network imported from NIR is not exported again; write the graph it "
+                                     "came from (snn.interop.read_nir / write_nir) instead")
         else:
             raise NIRConversionError(f"{path}: {type(m).__name__} has no NIR node (supported: Linear, LearnableDelay, "
                                      "Conv1d/Conv2d, AvgPool2d/SumPool, Flatten, BatchNorm folded into a synapse, LIF, "
