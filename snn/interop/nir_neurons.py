@@ -23,8 +23,9 @@ no ``decay_input``  ``tau · dt``          ``tau`` (``H = V - k(V - V_r) + X``: 
 =================  ====================  ============================================  ==================
 
 and ``v_threshold``, ``v_reset`` carried over. ``LI`` is the same without threshold (``v_leak`` = its resting
-potential). ``IF`` has no time constant: following Norse and snnTorch, its step is ``H = V + R·I`` (``dt`` is not
-applied), so our ``IF`` exports with ``R = 1``.
+potential). NIR's ``IF`` (``v̇ = R·I``) steps ``H = V + dt·R·I``, so our ``IF`` (``H = V + X``) exports with
+``R = 1/dt`` — SpikingJelly's convention; Norse's ``IAFCell`` ignores ``R`` and adds its input, which gives the same
+numbers, and Norse exports its ``IAFCell`` with ``R = 1``, the same again at ``dt = 1``.
 
 Importing, a NIR neuron becomes our neuron with ``tau = τ/dt`` steps and:
 
@@ -80,7 +81,7 @@ def neuron_to_nir(path: str, neuron: nn.Module, dt: float, shape: tuple[int, ...
     """The NIR node of one of our neurons (``shape``: one sample's feature shape; ``pre``: an input scale/shift folded in).
 
     ``X = scale·I + shift`` in front of a neuron whose input gain is ``g`` (``1`` with ``decay_input``, ``tau``
-    without; ``1`` for IF) gives ``R = g·scale`` and ``v_leak = V_r + g·shift``.
+    without) gives ``R = g·scale`` and ``v_leak = V_r + g·shift``; for IF ``R = scale/dt``.
     """
     import nir
 
@@ -96,7 +97,7 @@ def neuron_to_nir(path: str, neuron: nn.Module, dt: float, shape: tuple[int, ...
     if isinstance(neuron, IF):
         if np.any(shift != 0):
             raise NIRConversionError(f"{path}: an input offset before IF has no NIR form (NIR's IF has no leak)")
-        return nir.IF(r=scale, v_threshold=np.full(shape, neuron.v_threshold), v_reset=v_reset)
+        return nir.IF(r=scale / dt, v_threshold=np.full(shape, neuron.v_threshold), v_reset=v_reset)
     tau = _np(neuron.tau, shape)
     gain = np.ones(shape) if neuron.decay_input else tau
     common = {"tau": tau * dt, "r": gain * scale, "v_leak": v_reset + gain * shift}
@@ -154,8 +155,8 @@ def neuron_from_nir(path: str, node, dt: float, dtype: torch.dtype = torch.float
     if kind == "IF":
         v_reset = _uniform(path, "v_reset", node.v_reset)
         neuron = IF(v_threshold=_uniform(path, "v_threshold", node.v_threshold), v_reset=v_reset)
-        r = np.asarray(node.r, dtype=np.float64)
-        pre = None if np.allclose(r, 1.0, rtol=R_RTOL, atol=0.0) else ElementwiseAffine(torch.as_tensor(r, dtype=dtype))
+        gain = np.asarray(node.r, dtype=np.float64) * dt  # Euler: H = V + dt·R·I
+        pre = None if np.allclose(gain, 1.0, rtol=R_RTOL, atol=0.0) else ElementwiseAffine(torch.as_tensor(gain, dtype=dtype))
         return _with_pre(pre, neuron)
     if kind in ("LIF", "LI"):
         tau = _tau_steps(path, "tau", node.tau, dt)

@@ -258,7 +258,7 @@ def _euler(node, I: np.ndarray, dt: float):
     v = np.broadcast_to(np.asarray(node.v_reset if hasattr(node, "v_reset") else node.v_leak, float), I.shape[1:]).copy()
     for t in range(I.shape[0]):
         if kind == "IF":
-            v = v + node.r * I[t]
+            v = v + dt * node.r * I[t]
         elif kind == "CubaLIF":
             cur = cur + dt / node.tau_syn * (-cur + node.w_in * I[t])
             v = v + dt / node.tau_mem * (node.v_leak - v + node.r * cur)
@@ -283,7 +283,7 @@ _RNG = np.random.default_rng(0)
     nir.LIF(tau=_RNG.uniform(1.5e-3, 8e-3, _N), r=_RNG.uniform(0.5, 3.0, _N), v_leak=_RNG.uniform(-0.2, 0.5, _N),
             v_threshold=np.full(_N, 0.7), v_reset=np.full(_N, -0.1)),
     nir.LI(tau=_RNG.uniform(1.5e-3, 8e-3, _N), r=_RNG.uniform(0.5, 3.0, _N), v_leak=_RNG.uniform(-0.2, 0.5, _N)),
-    nir.IF(r=np.full(_N, 0.6), v_threshold=np.full(_N, 1.1), v_reset=np.zeros(_N)),
+    nir.IF(r=np.full(_N, 600.0), v_threshold=np.full(_N, 1.1), v_reset=np.zeros(_N)),
     nir.CubaLIF(tau_syn=np.full(_N, 2e-3), tau_mem=_RNG.uniform(2e-3, 6e-3, _N), r=np.full(_N, 2.0),
                 v_leak=np.zeros(_N), v_threshold=np.ones(_N), v_reset=np.zeros(_N), w_in=np.full(_N, 1.5)),
 ], ids=["lif_r1", "lif_r_tau", "lif_general", "li_general", "if_r", "cubalif"])
@@ -306,7 +306,8 @@ def test_exported_neuron_parameters_state_the_euler_mapping(neuron):
     dt = 2e-3
     node = to_nir(nn.Sequential(nn.Linear(3, 4), neuron), dt).nodes["1"]
     if isinstance(neuron, snn.IF):
-        assert isinstance(node, nir.IF) and np.all(node.r == 1.0)
+        assert isinstance(node, nir.IF)
+        np.testing.assert_allclose(node.r, 1.0 / dt)  # H = V + dt·R·I
         return
     tau = float(neuron.tau)
     np.testing.assert_allclose(node.tau, tau * dt)
