@@ -1,4 +1,4 @@
-"""Measure how exactly networks survive a trip through NIR: ours → ours, ours → Norse / snnTorch, Norse / snnTorch → ours.
+"""Measure how exactly networks survive a trip through NIR: ours → ours, ours → peers, peers → ours.
 
 Same weights, same random input spikes (float32, the default), spikes compared element by element; for LI
 readouts the largest membrane difference. Prints a Markdown table (the README's "Moving networks in and out (NIR)"
@@ -6,7 +6,7 @@ section quotes it)::
 
     python examples/nir_agreement.py            # about a minute on a 2-core CPU
 
-Needs ``nir``, ``nirtorch``, ``norse`` and ``snntorch``.
+Needs ``nir``, ``nirtorch``, ``norse``, ``snntorch`` and ``spikingjelly`` (2.0, ``activation_based``).
 """
 from __future__ import annotations
 
@@ -155,7 +155,33 @@ def rows():
     peer = step_by_step(import_from_nir(to_nir(m, 1e-4)), x)
     yield ("snn → snnTorch", "recurrent LIF layer → RLeaky", *compare([ours], [peer]), None)
 
+    from spikingjelly.activation_based import functional, layer, neuron
+    from spikingjelly.activation_based.nir_exchange import export_to_nir as sj_export
+    from spikingjelly.activation_based.nir_exchange import import_from_nir as sj_import
+
+    def run_sj(net: nn.Module) -> torch.Tensor:
+        functional.reset_net(net)
+        y = net(x)
+        return y[0] if isinstance(y, tuple) else y
+
+    def ours_if_lif():
+        return nn.Sequential(nn.Linear(C, H), snn.LIF(tau=3.0, decay_input=False), nn.Linear(H, H), snn.IF(),
+                             nn.Linear(H, K), snn.LIF(tau=2.5))
+    m = active(ours_if_lif, x)
+    ours = m(x)
+    peer = run_sj(sj_import(to_nir(m, 1e-3), dt=1e-3, step_mode="m"))
+    yield ("snn → SpikingJelly", "LIF (no decay_input), IF, LIF", *compare([ours], [peer]), None)
+
     # ---- peers → ours
+    def sj_net():
+        net = nn.Sequential(layer.Linear(C, H), neuron.LIFNode(tau=3.0, decay_input=False), layer.Linear(H, H),
+                            neuron.IFNode(), layer.Linear(H, K), neuron.ParametricLIFNode(init_tau=2.5))
+        functional.set_step_mode(net, "m")
+        return net
+    sj = active(sj_net, x, rate=lambda net: run_sj(net).mean())
+    ref = run_sj(sj)
+    net = from_nir(sj_export(sj, x, dt=1e-3), 1e-3)
+    yield ("SpikingJelly → snn", "LIFNode, IFNode, ParametricLIFNode", *compare([ref], [net(x)]), None)
     def norse_net():
         return norse.SequentialState(
             nn.Linear(C, H), norse.LIFBoxCell(norse.LIFBoxParameters(tau_mem_inv=torch.tensor(1 / 3.0)), dt=1.0),

@@ -433,6 +433,51 @@ def test_snntorch_exported_graph_reproduces_snntorch(kind):
         assert net.recurrent
 
 
+def _sj_net(kind: str) -> nn.Sequential:
+    from spikingjelly.activation_based import functional, layer, neuron
+
+    torch.manual_seed(15)
+    if kind == "spikingjelly":
+        net = nn.Sequential(layer.Linear(10, 16), neuron.LIFNode(tau=3.0, decay_input=False), layer.Linear(16, 16),
+                            neuron.IFNode(), layer.Linear(16, 4), neuron.ParametricLIFNode(init_tau=2.5))
+        functional.set_step_mode(net, "m")
+    else:
+        net = nn.Sequential(nn.Linear(10, 16), snn.LIF(tau=3.0, decay_input=False), nn.Linear(16, 16), snn.IF(),
+                            nn.Linear(16, 4), snn.LIF(tau=2.5))
+    return _scaled(net, 4.0)
+
+
+def _run_sj(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    from spikingjelly.activation_based import functional
+
+    functional.reset_net(net)
+    y = net(x)
+    return y[0] if isinstance(y, tuple) else y
+
+
+def test_spikingjelly_exported_graph_reproduces_spikingjelly():
+    from spikingjelly.activation_based.nir_exchange import export_to_nir
+
+    net = _sj_net("spikingjelly")
+    x = _spikes(60, 8, 10)
+    ref = _run_sj(net, x)
+    ours = from_nir(export_to_nir(net, x, dt=1e-3), 1e-3)
+    hidden, out = _hidden_spikes(ours, snn.IF, x, ours)
+    assert hidden[0].mean() > 0.02 and ref.mean() > 0.02
+    assert torch.equal(out, ref)
+
+
+def test_spikingjelly_runs_our_exported_network_with_the_same_spikes():
+    from spikingjelly.activation_based.nir_exchange import import_from_nir
+
+    model = _sj_net("snn")
+    x = _spikes(60, 8, 10)
+    ours = model(x)
+    peer = _run_sj(import_from_nir(to_nir(model, 1e-3), dt=1e-3, step_mode="m"), x)
+    assert ours.mean() > 0.02
+    assert torch.equal(peer, ours)
+
+
 # ---------------------------------------------------------------------------------------------- files and errors
 def test_file_round_trip_keeps_the_network(tmp_path):
     model = _lif_mlp(decay_input=False)
