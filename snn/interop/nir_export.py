@@ -71,7 +71,7 @@ def _sequential(prefix: str, module: nn.Sequential) -> Layers:
     out: Layers = []
     for name, child in module.named_children():
         path = f"{prefix}.{name}" if prefix else name
-        out.extend(_sequential(path, child) if type(child) is nn.Sequential else [(path, child)])
+        out.extend(_sequential(path, child) if isinstance(child, nn.Sequential) else [(path, child)])
     return out
 
 
@@ -297,83 +297,79 @@ def to_nir(model: nn.Module, dt: float, *, input_shape: tuple[int, ...] | None =
                          f"is {type(layers[0][1]).__name__ if layers else 'missing'}, whose input size it does not fix")
     b = _Builder(float(dt))
     nodes: dict = {"input": nir.Input(input_type=np.array(shape))}
-    chain = ["input"]
     i = 0
     while i < len(layers):
-        path, m = layers[i]
-        name = _node_name(path, i, nodes)
-        inner = m.module if isinstance(m, PerStep) else m
-        nxt = layers[i + 1][1] if i + 1 < len(layers) else None
-        foldable = isinstance(inner, (nn.Linear, LearnableDelay, nn.Conv1d, nn.Conv2d))
-        bn = None
-        if foldable and nxt is not None and _is_bn(nxt):
-            bn = _bn_affine(layers[i + 1][0], nxt.module if isinstance(nxt, PerStep) else nxt)
-        in_shape = shape
-        if isinstance(m, RecurrentLIF):
-            projection, node = b.recurrent(path, m, in_shape)
-            nodes[f"{name}_input"] = projection
-            chain.append(f"{name}_input")
-            shape = (m.out_features,)
-        elif isinstance(inner, nn.Linear):
-            node = b.linear(path, inner, bn)
-            shape = (inner.out_features,)
-        elif isinstance(inner, LearnableDelay):
-            node = b.delay(path, inner, bn)
-            shape = (inner.out_features,)
-        elif isinstance(inner, (nn.Conv1d, nn.Conv2d)):
-            node = b.conv(path, inner, bn, in_shape)
-            shape = _out_shape(PerStep(inner), in_shape)
-        elif _is_bn(m):
-            raise NIRConversionError(f"{path}: BatchNorm can only be exported folded into a preceding Linear, Conv or "
-                                     f"delay layer; here it follows {type(layers[i - 1][1]).__name__ if i else 'the input'}")
-        elif isinstance(m, PerStep) or isinstance(inner, nn.Flatten):
-            if isinstance(m, nn.Flatten):  # bare, on [T, B, ...]
-                if m.start_dim < 2:
-                    raise NIRConversionError(f"{path}: nn.Flatten(start_dim={m.start_dim}) on time-major [T, B, ...] "
-                                             "flattens time or batch; use start_dim >= 2 or PerStep(nn.Flatten())")
-                inner = nn.Flatten(m.start_dim - 1, m.end_dim - 1 if m.end_dim >= 0 else m.end_dim)
-                m = PerStep(inner)
-            node = b.per_step(path, inner, in_shape)
-            shape = _out_shape(m, in_shape)
-        elif isinstance(m, ElementwiseAffine):
-            if not isinstance(nxt, SpikingNeuron):
-                if m.shift is not None:
-                    raise NIRConversionError(f"{path}: an elementwise shift has no NIR node unless a neuron follows")
-                node = nir.Scale(scale=np.broadcast_to(_arr(m.scale), shape).copy())
-            else:
-                i += 1
-                path, neuron = layers[i]
-                name = _node_name(path, i, nodes)
-                node = neuron_to_nir(path, neuron, b.dt, shape, pre=m)
-                if type(neuron).__name__ != "LI":
-                    b.note(f"surrogate gradients ({neuron.surrogate})", path)
-        elif isinstance(m, SpikingNeuron):
-            node = neuron_to_nir(path, m, b.dt, shape)
-            if not type(m).__name__ == "LI":
-                b.note(f"surrogate gradients ({m.surrogate})", path)
-        elif isinstance(m, nn.Identity) or isinstance(m, nn.Dropout) or type(m).__name__ in _DROPOUT_NAMES:
-            b.dropped.append(f"{path} ({type(m).__name__})")
-            i += 1
-            continue
-        elif hasattr(m, "stream") and hasattr(m, "summary"):  # an imported NIRNetwork
-            raise NIRConversionError(f"{path}: a network imported from NIR is not exported again; write the graph it "
-                                     "came from (snn.interop.read_nir / write_nir) instead")
-        else:
-            raise NIRConversionError(f"{path}: {type(m).__name__} has no NIR node (supported: Linear, LearnableDelay, "
-                                     "Conv1d/Conv2d, AvgPool2d/SumPool, Flatten, BatchNorm folded into a synapse, LIF, "
-                                     "ParametricLIF, LI, IF, dropout dropped)")
-        if not isinstance(node, nir.NIRGraph):
-            node.input_type = {"input": np.array(in_shape)}
-            node.output_type = {"output": np.array(shape)}
-        nodes[name] = node
-        chain.append(name)
-        i += 2 if bn is not None else 1
+        emitted, shape, used = _export_layer(b, layers, i, shape)
+        for suffix, node in emitted:
+            nodes[_node_name(layers[i][0], i, nodes) + suffix] = node
+        i += used
     nodes["output"] = nir.Output(output_type=np.array(shape))
-    chain.append("output")
-    graph = nir.NIRGraph(nodes=nodes, edges=list(zip(chain[:-1], chain[1:])), type_check=True,
+    names = list(nodes)
+    graph = nir.NIRGraph(nodes=nodes, edges=list(zip(names[:-1], names[1:])), type_check=True,
                          metadata={"dt": float(dt), "exporter": "snn-sim"})
     _warn(b)
     return graph
+
+
+def _neuron_node(b: _Builder, path: str, neuron: nn.Module, shape: tuple[int, ...], pre=None):
+    node = neuron_to_nir(path, neuron, b.dt, shape, pre=pre)
+    if type(neuron).__name__ != "LI":
+        b.note(f"surrogate gradients ({neuron.surrogate})", path)
+    return node
+
+
+def _export_layer(b: _Builder, layers: Layers, i: int, shape: tuple[int, ...]):
+    """NIR nodes for ``layers[i]`` (and a BatchNorm or neuron it absorbs) → ``([(suffix, node)], shape, layers used)``."""
+    import nir
+
+    path, m = layers[i]
+    inner = m.module if isinstance(m, PerStep) else m
+    nxt = layers[i + 1][1] if i + 1 < len(layers) else None
+    bn = None
+    if isinstance(inner, (nn.Linear, LearnableDelay, nn.Conv1d, nn.Conv2d)) and nxt is not None and _is_bn(nxt):
+        bn = _bn_affine(layers[i + 1][0], nxt.module if isinstance(nxt, PerStep) else nxt)
+    used = 2 if bn is not None else 1
+    in_shape = shape
+    if isinstance(m, RecurrentLIF):
+        projection, sub = b.recurrent(path, m, in_shape)
+        return [("_input", projection), ("", sub)], (m.out_features,), 1
+    if isinstance(inner, nn.Linear):
+        node, shape = b.linear(path, inner, bn), (inner.out_features,)
+    elif isinstance(inner, LearnableDelay):
+        return [("", b.delay(path, inner, bn))], (inner.out_features,), used
+    elif isinstance(inner, (nn.Conv1d, nn.Conv2d)):
+        node, shape = b.conv(path, inner, bn, in_shape), _out_shape(PerStep(inner), in_shape)
+    elif _is_bn(m):
+        raise NIRConversionError(f"{path}: BatchNorm can only be exported folded into a preceding Linear, Conv or "
+                                 f"delay layer; here it follows {type(layers[i - 1][1]).__name__ if i else 'the input'}")
+    elif isinstance(m, PerStep) or isinstance(m, nn.Flatten):
+        if isinstance(m, nn.Flatten):  # bare, on [T, B, ...]
+            if m.start_dim < 2:
+                raise NIRConversionError(f"{path}: nn.Flatten(start_dim={m.start_dim}) on time-major [T, B, ...] "
+                                         "flattens time or batch; use start_dim >= 2 or PerStep(nn.Flatten())")
+            inner = nn.Flatten(m.start_dim - 1, m.end_dim - 1 if m.end_dim >= 0 else m.end_dim)
+        node, shape = b.per_step(path, inner, in_shape), _out_shape(PerStep(inner), in_shape)
+    elif isinstance(m, ElementwiseAffine) and isinstance(nxt, SpikingNeuron):
+        node, used = _neuron_node(b, layers[i + 1][0], nxt, shape, pre=m), 2
+    elif isinstance(m, ElementwiseAffine):
+        if m.shift is not None:
+            raise NIRConversionError(f"{path}: an elementwise shift has no NIR node unless a neuron follows")
+        node = nir.Scale(scale=np.broadcast_to(_arr(m.scale), shape).copy())
+    elif isinstance(m, SpikingNeuron):
+        node = _neuron_node(b, path, m, shape)
+    elif isinstance(m, (nn.Identity, nn.Dropout)) or type(m).__name__ in _DROPOUT_NAMES:
+        b.dropped.append(f"{path} ({type(m).__name__})")
+        return [], shape, 1
+    elif hasattr(m, "stream") and hasattr(m, "summary"):  # an imported NIRNetwork
+        raise NIRConversionError(f"{path}: a network imported from NIR is not exported again; write the graph it "
+                                 "came from (snn.interop.read_nir / write_nir) instead")
+    else:
+        raise NIRConversionError(f"{path}: {type(m).__name__} has no NIR node (supported: Linear, LearnableDelay, "
+                                 "RecurrentLIF, Conv1d/Conv2d, AvgPool2d/SumPool, Flatten, BatchNorm folded into a "
+                                 "synapse, LIF, ParametricLIF, LI, IF, dropout dropped)")
+    node.input_type = {"input": np.array(in_shape)}
+    node.output_type = {"output": np.array(shape)}
+    return [("", node)], shape, used
 
 
 def _warn(b: _Builder) -> None:

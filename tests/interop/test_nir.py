@@ -506,6 +506,19 @@ def test_attention_and_leading_batchnorm_are_errors():
         to_nir(nn.Sequential(PerStep(nn.BatchNorm1d(4)), nn.Linear(4, 2)), 1e-3, input_shape=(4,))
 
 
+def test_imported_parts_export_again_but_an_imported_network_does_not():
+    n = 4
+    node = nir.LIF(tau=np.full(n, 2e-3), r=np.full(n, 0.5), v_leak=np.full(n, 0.1), v_threshold=np.ones(n),
+                   v_reset=np.zeros(n))
+    net = from_nir(nir.NIRGraph.from_list(nir.Affine(weight=np.eye(n) * 3, bias=np.zeros(n)), node), 1e-3)
+    again = to_nir(nn.Sequential(*net.layers.values()), 1e-3)  # Linear, Chain(ElementwiseAffine, LIF)
+    lif = next(v for v in again.nodes.values() if isinstance(v, nir.LIF))
+    np.testing.assert_allclose(lif.r, node.r)
+    np.testing.assert_allclose(lif.v_leak, node.v_leak)
+    with pytest.raises(NIRConversionError, match="a network imported from NIR is not exported again"):
+        to_nir(net, 1e-3, input_shape=(n,))
+
+
 def test_export_warns_about_dropped_training_parts():
     model = nn.Sequential(nn.Linear(4, 4), snn.LIF(), nn.Dropout(0.5), nn.Linear(4, 2), snn.LI())
     with pytest.warns(NIRExportWarning, match=r"dropped \(identity at inference\): 2 \(Dropout\).*surrogate"):
