@@ -2,10 +2,9 @@
 network, and bad input gives one clear line and exit code 2."""
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
-
-import json
 
 import pytest
 import torch
@@ -76,6 +75,17 @@ def test_import_bad_file_is_one_clear_error(tmp_path, capsys):
     assert err.startswith("snn import: error:") and "not a NIR file" in err and "Traceback" not in err
     assert main(["import", str(tmp_path / "missing.nir")]) == 2
     assert "NIR file not found" in capsys.readouterr().err
+
+
+def test_import_unsupported_node_names_it(tmp_path, capsys):
+    import nir
+    import numpy as np
+
+    path = tmp_path / "threshold.nir"
+    nir.write(path, nir.NIRGraph.from_list(nir.Linear(weight=np.ones((2, 2))), nir.Threshold(threshold=np.ones(2))))
+    assert main(["import", str(path), "--dt", "0.001"]) == 2
+    err = capsys.readouterr().err
+    assert "threshold: NIR node type Threshold is not supported" in err and "Traceback" not in err
 
 
 def test_import_without_dt_asks_for_it(tmp_path, capsys):
