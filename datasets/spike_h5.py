@@ -34,7 +34,7 @@ import torch
 from torch.utils.data import Dataset
 
 from snn.datasets.binning import ToFrames
-from snn.datasets.cache import CacheError, FrameCache, cache_key, default_cache_dir, source_identity, write_frame_cache
+from snn.datasets.cache import FrameCache, cache_key, default_cache_dir, open_or_build, source_identity, write_frame_cache
 
 __all__ = ["SpikeTrainH5", "DatasetFormatError", "EVENT_DTYPE", "REQUIRED_KEYS"]
 
@@ -215,22 +215,22 @@ class SpikeTrainH5(Dataset):
         return self.cache_dir / f"{self.path.stem}-{self.cache_key()[:20]}.frames"
 
     def _open_or_build_cache(self, verify: bool) -> FrameCache:
-        key, path = self.cache_key(), self.cache_path()
-        if path.exists():
-            try:
-                cache = FrameCache(path, key, verify=verify)
-                if len(cache) == self._n_file:
-                    return cache
-                reason = f"has {len(cache)} samples, file has {self._n_file}"
-            except CacheError as err:
-                reason = str(err)
-            warnings.warn(f"rebuilding frame cache for {self.path}: {reason}", RuntimeWarning, stacklevel=3)
-        self.build_cache(path, key)
-        return FrameCache(path, key)
+        assert self.frames is not None
+        return open_or_build(self.cache_path(), self.cache_key(), self._chunks, frame_shape=(self.frames.n_out,),
+                             dtype=self._cache_dtype(), meta=self._cache_meta(), verify=verify,
+                             n_samples=self._n_file, what=str(self.path))
+
+    def _cache_dtype(self) -> type:
+        assert self.frames is not None
+        return np.uint8 if self.frames.binary else np.uint16
+
+    def _cache_meta(self) -> dict[str, Any]:
+        assert self.frames is not None
+        return {"source": str(self.path), "frames": self.frames.cache_key()}
 
     def _chunks(self):
         assert self.frames is not None
-        dtype = np.uint8 if self.frames.binary else np.uint16
+        dtype = self._cache_dtype()
         with self._open() as f:
             ds_t, ds_u = f["spikes/times"], f["spikes/units"]
             for a in range(0, self._n_file, _CHUNK):
@@ -257,9 +257,8 @@ class SpikeTrainH5(Dataset):
     def build_cache(self, path: Path, key: str) -> None:
         """Bin every sample of the file and write the cache atomically."""
         assert self.frames is not None
-        dtype = np.uint8 if self.frames.binary else np.uint16
-        write_frame_cache(path, key, self._chunks(), frame_shape=(self.frames.n_out,), dtype=dtype,
-                          meta={"source": str(self.path), "frames": self.frames.cache_key()})
+        write_frame_cache(path, key, self._chunks(), frame_shape=(self.frames.n_out,), dtype=self._cache_dtype(),
+                          meta=self._cache_meta())
 
     # ------------------------------------------------------------------ dataset API
     def __len__(self) -> int:
