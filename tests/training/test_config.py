@@ -95,3 +95,28 @@ def test_float_keys_accept_exponents_that_yaml_reads_as_strings():
     assert cfg.training.synops_penalty == 1e-6 and cfg.optim.lr == 2e-3
     with pytest.raises(ConfigError, match="optim.lr"):
         load_config({}, ["optim.lr=fast"])
+
+
+def test_a_key_given_twice_is_rejected_with_its_lines(tmp_path):
+    path = tmp_path / "twice.yaml"
+    path.write_text("model:\n  hidden: 64\ntraining:\n  epochs: 3\nmodel:\n  hidden: 128\n")
+    with pytest.raises(ConfigError, match=r"twice\.yaml: key 'model' appears twice in one section \(lines 1 and 5\)"):
+        load_config(path)
+    path.write_text("optim:\n  lr: 0.1\n  lr: 0.2\n")
+    with pytest.raises(ConfigError, match=r"key 'lr' appears twice .*lines 2 and 3"):
+        load_config(path)
+
+
+@pytest.mark.parametrize("key,value", [("optim.max_lr", "nan"), ("optim.grad_clip", ".nan"),
+                                       ("training.sigma_final", "nan"), ("optim.lr", ".inf"),
+                                       ("optim.weight_decay", "-.inf")])
+def test_non_finite_floats_are_rejected_naming_the_key(key, value):
+    with pytest.raises(ConfigError, match=rf"{key}: expected a finite number"):
+        load_config({}, [f"{key}={value}"])
+
+
+def test_non_finite_floats_in_a_file_are_rejected(tmp_path):
+    path = tmp_path / "nan.yaml"
+    path.write_text("training:\n  sigma_final: .nan\n")
+    with pytest.raises(ConfigError, match=r"nan\.yaml: training\.sigma_final: expected a finite number"):
+        load_config(path)
