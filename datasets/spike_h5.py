@@ -41,7 +41,7 @@ from snn.datasets.checks import duration_problems, event_problems, label_problem
 from snn.datasets.cache import FrameCache, cache_key, default_cache_dir, open_or_build, source_identity, write_frame_cache
 from snn.datasets.integrity import verify_h5
 
-__all__ = ["SpikeTrainH5", "DatasetFormatError", "EVENT_DTYPE", "REQUIRED_KEYS"]
+__all__ = ["SpikeTrainH5", "DatasetFormatError", "EVENT_DTYPE", "REQUIRED_KEYS", "layout_problems"]
 
 REQUIRED_KEYS = ("spikes/times", "spikes/units", "labels")
 EVENT_DTYPE = np.dtype([("t", np.int64), ("x", np.int64), ("p", np.int64)])
@@ -157,18 +157,10 @@ class SpikeTrainH5(Dataset):
 
     def _check_layout(self) -> None:
         with self._open() as f:
-            missing = [k for k in REQUIRED_KEYS if k not in f]
-            if missing:
-                raise DatasetFormatError(
-                    f"{self.path}: missing dataset(s) {missing}; expected the SHD layout with "
-                    f"{list(REQUIRED_KEYS)} (+ optional extra/keys, extra/speaker), found {sorted(_walk(f))}"
-                )
-            n_t, n_u, n_l = (f[k].shape[0] if f[k].shape else -1 for k in REQUIRED_KEYS)
-            if not (n_t == n_u == n_l):
-                raise DatasetFormatError(
-                    f"{self.path}: inconsistent lengths: spikes/times has {n_t} samples, "
-                    f"spikes/units {n_u}, labels {n_l} (truncated file?)"
-                )
+            problems = layout_problems(f)
+            if problems:
+                raise DatasetFormatError(f"{self.path}: {problems[0]}")
+            n_l = f["labels"].shape[0]
             try:
                 raw_labels = f["labels"][()]
                 self._speakers = (
@@ -333,6 +325,19 @@ class SpikeTrainH5(Dataset):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.extra_repr()})"
+
+
+def layout_problems(f: h5py.File) -> list[str]:
+    """Problems of an open file's layout: missing required datasets, or datasets of different lengths."""
+    missing = [k for k in REQUIRED_KEYS if k not in f]
+    if missing:
+        return [f"missing dataset(s) {missing}; expected the SHD layout with {list(REQUIRED_KEYS)} "
+                f"(+ optional extra/keys, extra/speaker), found {sorted(_walk(f))}"]
+    n_t, n_u, n_l = (f[k].shape[0] if f[k].shape else -1 for k in REQUIRED_KEYS)
+    if not (n_t == n_u == n_l):
+        return [f"inconsistent lengths: spikes/times has {n_t} samples, spikes/units {n_u}, labels {n_l} "
+                f"(truncated file?)"]
+    return []
 
 
 def _walk(f: h5py.File) -> list[str]:
