@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> dict:
         from DCLS.construct.modules import Dcls1d  # noqa: F401
         from spikingjelly.activation_based import neuron  # noqa: F401
 
-        from snn.training.run import set_threads
+        from snn.training.experiment import set_threads
 
         set_threads(args.threads)
     train = bench_training(args.batches, args.batch_size, args.steps, args.density, args.repeats)

@@ -73,7 +73,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def _train(args: argparse.Namespace) -> int:
     from snn.training.checkpoint import trust_checkpoints
-    from snn.training.run import run
+    from snn.training.experiment import run
 
     extra = {"overwrite": True} if args.overwrite else {}
     with trust_checkpoints(args.trust_checkpoint):  # errors: one line and exit code 2, in snn.cli.main
@@ -85,7 +85,7 @@ def _train(args: argparse.Namespace) -> int:
 
 def _eval(args: argparse.Namespace) -> int:
     from snn.training.checkpoint import trust_checkpoints
-    from snn.training.run import evaluate_run
+    from snn.training.experiment import evaluate_run
 
     with trust_checkpoints(args.trust_checkpoint):
         metrics = evaluate_run(args.path, split=args.split, device=args.device)
@@ -102,7 +102,7 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _plot(args: argparse.Namespace) -> int:
-    from snn.training.run import plot_run
+    from snn.training.experiment import plot_run
 
     paths = plot_run(args.run, device=args.device)
     for p in paths:

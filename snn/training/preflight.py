@@ -1,14 +1,12 @@
-"""Checks of a run's config against value ranges and the machine, before any data is read or step taken.
+"""Checks of a run's config against the machine, before any data is read or step taken.
 
-``snn.config`` checks types, allowed values and the ranges that hold for any use of a section. What only a
-run needs is checked here, all at once, so that a run fails in its first second with every problem listed,
-instead of training on NaN or failing after an epoch:
+``snn.config`` checks types, allowed values and value ranges when a config is loaded. What depends on the
+machine is checked here, all at once, so that a run fails in its first second with every problem listed
+instead of after an epoch or at the end: every named resource resolves — the energy profile
+(``run.energy_profile``, when the run logs or reports energy), the dataset's files (``data.dataset`` /
+``data.root``), the device (``training.device``), the cache folder (``data.cache_dir``).
 
-* value ranges of the optimiser and schedule (learning rates > 0, weight decay >= 0, σ widths > 0);
-* named resources resolve: the energy profile (``run.energy_profile``, when the run logs or reports energy),
-  the dataset's files (``data.dataset`` / ``data.root``), the device (``training.device``), the cache folder.
-
-Usage (what :func:`snn.training.run` does before building anything)::
+Usage (what :func:`snn.training.experiment.run` does before building anything)::
 
     preflight(config)   # raises ConfigError listing every problem, one per line
 """
@@ -16,39 +14,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from snn.config import Config, ConfigError
 
 __all__ = ["preflight", "preflight_problems"]
-
-#: (dotted key, lower bound, bound included) of values that must lie above a bound
-_LOWER_BOUNDS = (
-    ("optim.lr", 0.0, False),
-    ("optim.max_lr", 0.0, False),
-    ("optim.positions_lr", 0.0, True),
-    ("optim.weight_decay", 0.0, True),
-    ("training.sigma_final", 0.0, False),
-    ("training.sigma_init", 0.0, False),
-)
-
-
-def _get(config: Config, dotted: str) -> Any:
-    section, key = dotted.split(".")
-    return getattr(getattr(config, section, None), key, None)
-
-
-def _range_problems(config: Config) -> list[str]:
-    out = []
-    for key, bound, inclusive in _LOWER_BOUNDS:
-        v = _get(config, key)
-        if v is None:
-            continue
-        if v < bound or (v == bound and not inclusive):
-            out.append(f"{key}: expected a value {'>=' if inclusive else '>'} {bound:g}, got {v!r}")
-    return out
 
 
 def _profile_problems(config: Config) -> list[str]:
@@ -136,8 +107,7 @@ def preflight_problems(config: Config) -> list[str]:
     """Every problem :func:`preflight` would report, as ``key: message`` lines (``[]``: ready to run)."""
     if not isinstance(config, Config):
         raise TypeError(f"config must be an snn.config.Config, got {type(config).__name__}")
-    return (_range_problems(config) + _profile_problems(config) + _data_problems(config)
-            + _device_problems(config) + _cache_problems(config))
+    return _profile_problems(config) + _data_problems(config) + _device_problems(config) + _cache_problems(config)
 
 
 def preflight(config: Config) -> None:

@@ -9,13 +9,14 @@ import pytest
 import torch
 
 from snn.config import config_to_dict, load_config
+from snn.models import build_model
 from snn.training import Trainer, run
 from snn.training.checkpoint import (CheckpointMismatchError, UntrustedCheckpointError, capture_rng, check_config,
                                      load_checkpoint, load_torch_file, restore_rng, resume_scheduler, save_atomic,
                                      trust_checkpoints)
 from snn.training.data import build_datasets
 from snn.training.rules import Backprop
-from snn.training.run import build_model
+from snn.models import build_model
 from snn.training.trainer import seed_everything
 
 

@@ -13,15 +13,6 @@ def test_the_default_config_with_the_embedded_data_is_ready(tmp_path):
     preflight(load_config({"training": {"device": "cpu"}, "data": {"cache_dir": str(tmp_path / "c")}}))
 
 
-def test_out_of_range_values_are_named():
-    cfg = load_config({"optim": {"weight_decay": -1, "lr": 0.0, "max_lr": -0.1}, "training": {"sigma_final": 0}})
-    problems = preflight_problems(cfg)
-    assert "optim.weight_decay: expected a value >= 0, got -1.0" in problems
-    assert "optim.lr: expected a value > 0, got 0.0" in problems
-    assert "optim.max_lr: expected a value > 0, got -0.1" in problems
-    assert "training.sigma_final: expected a value > 0, got 0.0" in problems
-
-
 def test_an_unknown_energy_profile_is_caught_before_the_run_and_lists_the_known_ones():
     cfg = load_config({"run": {"energy_profile": "bogus"}})
     with pytest.raises(ConfigError, match=r"run\.energy_profile: profile: unknown name 'bogus'") as info:
@@ -57,9 +48,9 @@ def test_an_unusable_cache_folder_is_reported(tmp_path):
 
 
 def test_every_problem_is_listed_at_once():
-    cfg = load_config({"optim": {"weight_decay": -1}, "run": {"energy_profile": "bogus"},
-                       "data": {"dataset": "shd"}})
+    cfg = load_config({"run": {"energy_profile": "bogus"}, "data": {"dataset": "shd"},
+                       "training": {"device": "tpu"}})
     with pytest.raises(ConfigError) as info:
         preflight(cfg)
     text = str(info.value)
-    assert "optim.weight_decay" in text and "run.energy_profile" in text and "data.root" in text
+    assert "run.energy_profile" in text and "data.root" in text and "training.device" in text
