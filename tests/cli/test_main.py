@@ -140,7 +140,8 @@ def test_ctrl_c_is_one_line_and_exit_code_130(monkeypatch, capsys, tmp_path):
 def test_a_closed_pipe_is_one_line_not_a_traceback(tmp_path):
     n = 3000  # a summary longer than a pipe's buffer: one class line each
     times, units = _good_samples(n)
-    path = _write(tmp_path / "many.h5", times, units, np.arange(n), keys=[f"class-{i:05d}-name" for i in range(n)])
+    keys = [f"class-{i:05d}-" + "x" * 100 for i in range(n)]
+    path = _write(tmp_path / "many.h5", times, units, np.arange(n), keys=keys)
     proc = subprocess.Popen([sys.executable, "-m", "snn", "data", "info", str(path)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=ENV)
     assert proc.stdout.readline().startswith("file")

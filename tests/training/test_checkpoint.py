@@ -16,7 +16,6 @@ from snn.training.checkpoint import (CheckpointMismatchError, UntrustedCheckpoin
                                      trust_checkpoints)
 from snn.training.data import build_datasets
 from snn.training.rules import Backprop
-from snn.models import build_model
 from snn.training.trainer import seed_everything
 
 
