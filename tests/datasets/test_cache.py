@@ -76,44 +76,37 @@ def _cache_with_gaps(tmp_path):
     return path, frames
 
 
-def test_a_bit_flip_in_the_offsets_is_caught_not_served_as_other_samples_frames(tmp_path):
-    path, _ = _cache_with_gaps(tmp_path)
-    raw = bytearray(path.read_bytes())
-    offsets_at = 4096 + 7 * 3 * 2 * 2  # offsets follow the frames; [0, 2, 3, 7]
-    raw[offsets_at + 8 * 2] ^= 0x01  # offsets[2]: 3 -> 2, still non-decreasing and ending at n_rows
-    path.write_bytes(bytes(raw))
-    assert np.frombuffer(bytes(raw[offsets_at:offsets_at + 32]), np.int64).tolist() == [0, 2, 2, 7]
-    with pytest.raises(CacheError, match="offsets or labels fail"):
-        FrameCache(path, "k1")  # even without verify=True
+_FRAMES_END = 4096 + 7 * 3 * 2 * 2  # header + frames of _cache_with_gaps; then offsets [0, 2, 3, 7], labels
 
 
-def test_a_bit_flip_in_the_labels_is_caught(tmp_path):
-    path, _ = _cache_with_gaps(tmp_path)
-    raw = bytearray(path.read_bytes())
-    labels_at = 4096 + 7 * 3 * 2 * 2 + 8 * 4
-    raw[labels_at + 8] ^= 0x04  # label of sample 1: 1 -> 5
-    path.write_bytes(bytes(raw))
-    with pytest.raises(CacheError, match="offsets or labels fail"):
-        FrameCache(path, "k1")
+def _flip_offset(raw):
+    raw[_FRAMES_END + 8 * 2] ^= 0x01  # offsets[2]: 3 -> 2, still non-decreasing and ending at n_rows
+    assert np.frombuffer(bytes(raw[_FRAMES_END:_FRAMES_END + 32]), np.int64).tolist() == [0, 2, 2, 7]
 
 
-def test_a_bit_flip_in_the_header_is_caught(tmp_path):
-    path, _ = _cache_with_gaps(tmp_path)
-    raw = bytearray(path.read_bytes())
+def _flip_label(raw):
+    raw[_FRAMES_END + 8 * 4 + 8] ^= 0x04  # label of sample 1: 1 -> 5
+
+
+def _edit_header(raw):
     at = raw.index(b'"n_rows": 7')
     raw[at + len('"n_rows": ')] = ord("6")  # still valid JSON, and a plausible header
-    path.write_bytes(bytes(raw))
-    with pytest.raises(CacheError, match="header fails"):
-        FrameCache(path, "k1")
 
 
-def test_a_cache_of_the_previous_format_is_stale(tmp_path):
+def _old_format(raw):
+    raw[:8] = b"SNNFRM01"
+
+
+@pytest.mark.parametrize("damage,message", [(_flip_offset, "offsets or labels fail"),
+                                            (_flip_label, "offsets or labels fail"),
+                                            (_edit_header, "header fails"), (_old_format, "stale")])
+def test_every_byte_the_reader_trusts_is_checked_on_open(tmp_path, damage, message):
     path, _ = _cache_with_gaps(tmp_path)
     raw = bytearray(path.read_bytes())
-    raw[:8] = b"SNNFRM01"
+    damage(raw)
     path.write_bytes(bytes(raw))
-    with pytest.raises(CacheError, match="stale"):
-        FrameCache(path, "k1")
+    with pytest.raises(CacheError, match=message):
+        FrameCache(path, "k1")  # even without verify=True
 
 
 _KILLED_BUILDER = r"""
@@ -161,7 +154,7 @@ def test_open_or_build_rebuilds_a_corrupt_cache_with_a_warning(tmp_path):
 
     path, frames = _cache_with_gaps(tmp_path)
     raw = bytearray(path.read_bytes())
-    raw[4096 + 7 * 3 * 2 * 2 + 8 * 4 + 8] ^= 0x04
+    _flip_label(raw)
     path.write_bytes(bytes(raw))
     data = [(frames, np.array([2, 1, 4]), np.array([0, 1, 2]))]
     with pytest.warns(RuntimeWarning, match="rebuilding frame cache"):

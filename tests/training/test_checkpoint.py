@@ -9,14 +9,10 @@ import pytest
 import torch
 
 from snn.config import config_to_dict, load_config
-from snn.models import build_model
-from snn.training import Trainer, run
+from snn.training import run
 from snn.training.checkpoint import (CheckpointMismatchError, UntrustedCheckpointError, capture_rng, check_config,
                                      load_checkpoint, load_torch_file, restore_rng, resume_scheduler, save_atomic,
                                      trust_checkpoints)
-from snn.training.data import build_datasets
-from snn.training.rules import Backprop
-from snn.training.trainer import seed_everything
 
 
 class _Payload:
@@ -162,18 +158,12 @@ def test_an_unchanged_schedule_resumes_bit_exactly():
     assert _lrs(b, 6) == _lrs(a, 6)
 
 
-def test_resume_with_other_device_spelling_and_workers_gives_the_same_final_weights(tiny, tmp_path):
+def test_resume_with_other_device_spelling_and_workers_gives_the_same_final_weights(tiny, tmp_path, interrupted_run):
     if torch.cuda.is_available():
         pytest.skip("auto resolves to CUDA here")
     cfg = tiny(training={"epochs": 2, "device": "cpu"}, data={"num_workers": 0})
     run(cfg, out=tmp_path / "full")
-    cut_cfg = tiny(training={"epochs": 2, "device": "auto"}, data={"num_workers": 2})
-    c = load_config(cut_cfg)
-    seed_everything(c.training.seed, c.training.deterministic)
-    torch.set_num_threads(c.training.threads)
-    data = build_datasets(c.data)
-    model = build_model(c, data.n_inputs, data.n_classes)
-    Trainer(model, Backprop(), data.train, data.valid, data.test, config=c, run_dir=tmp_path / "cut").fit(until=1)
+    interrupted_run(tiny(training={"epochs": 2, "device": "auto"}, data={"num_workers": 2}), tmp_path / "cut")
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)  # no thread warning: threads are equal
         run(cfg, resume=tmp_path / "cut")
