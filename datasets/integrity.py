@@ -40,6 +40,7 @@ __all__ = ["heap_problems", "published_checksums", "published_problems", "verify
 _CHECK_VERSION = 1
 _GCOL_HEADER = 16  # "GCOL", version (1), 3 reserved bytes, collection size (8 bytes)
 _OBJ_HEADER = 16  # object index (2), reference count (2), reserved (4), object size (8)
+_MIN_COLLECTION = 4096  # libhdf5 never writes a smaller collection (H5HG_MINSIZE)
 
 
 def heap_problems(path: str | os.PathLike, limit: int = 10) -> list[str]:
@@ -55,7 +56,8 @@ def heap_problems(path: str | os.PathLike, limit: int = 10) -> list[str]:
         with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
             pos = mm.find(b"GCOL")
             while pos != -1 and len(problems) < limit:
-                if pos + _GCOL_HEADER <= size and mm[pos + 4] == 1:
+                # a collection header: version 1 and three zero bytes (a chance "GCOL" in spike data has ~2^-32 odds)
+                if pos + _GCOL_HEADER <= size and mm[pos + 4:pos + 8] == b"\x01\x00\x00\x00":
                     problem = _collection_problem(mm, pos, size)
                     if problem:
                         problems.append(problem)
@@ -66,8 +68,9 @@ def heap_problems(path: str | os.PathLike, limit: int = 10) -> list[str]:
 def _collection_problem(mm: mmap.mmap, pos: int, size: int) -> str | None:
     (length,) = struct.unpack_from("<Q", mm, pos + 8)
     end = pos + length
-    if length < _GCOL_HEADER + _OBJ_HEADER or end > size:
-        return f"global heap collection at byte {pos} claims {length} bytes, past the end of the file (truncated?)"
+    if length < _MIN_COLLECTION or end > size:
+        return (f"global heap collection at byte {pos} claims {length} bytes (at least {_MIN_COLLECTION}, within "
+                f"the file's {size}): the file is truncated or corrupt")
     p = pos + _GCOL_HEADER
     while p + _OBJ_HEADER <= end:
         idx, _refs, _reserved, obj_size = struct.unpack_from("<HHIQ", mm, p)

@@ -128,3 +128,13 @@ def test_files_without_an_archive_and_other_files_pass_on_structure_alone(big_fi
     empty.write_bytes(b"")
     assert heap_problems(empty) == ["the file is empty"]
     assert np.isscalar(len(heap_problems(h5)))
+
+
+def test_a_chance_gcol_in_spike_data_is_not_a_collection_but_a_real_header_is_checked(tmp_path):
+    rng = np.random.default_rng(0)
+    chance = tmp_path / "chance.bin"
+    chance.write_bytes(rng.bytes(100) + b"GCOL\x01\x07\x00\x00" + rng.bytes(200))  # reserved bytes not zero
+    assert heap_problems(chance) == []
+    cut = tmp_path / "cut.bin"
+    cut.write_bytes(rng.bytes(100) + b"GCOL\x01\x00\x00\x00" + (4096).to_bytes(8, "little") + rng.bytes(200))
+    assert "truncated or corrupt" in heap_problems(cut)[0]
