@@ -92,11 +92,20 @@ def test_claim_releases_the_lock_when_the_folder_is_refused(tmp_path):
     RunDirLock(tmp_path).acquire().release()
 
 
+def _wait_until_ready(folder, tags, timeout=180.0):
+    """Both racers have imported everything and wait for the start signal: the race is the lock, not start-up."""
+    end = time.monotonic() + timeout
+    while not all((folder / f"ready-{t}").exists() for t in tags):
+        assert time.monotonic() < end, "a racer did not get ready"
+        time.sleep(0.01)
+
+
 _RACER = r"""
 import sys, time
 from pathlib import Path
 from snn.training.rundir import RunDirLockedError, claim_run_dir
 folder, tag, go = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
+(go.parent / f"ready-{tag}").touch()
 while not go.exists():
     time.sleep(0.001)
 try:
@@ -117,7 +126,7 @@ def test_two_runs_racing_for_one_folder_one_wins_one_gets_the_lock_error_nothing
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
     procs = [subprocess.Popen([sys.executable, "-c", _RACER, str(folder), tag, str(go)], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True, env=env) for tag in ("A", "B")]
-    time.sleep(0.5)  # both are waiting for the start signal
+    _wait_until_ready(tmp_path, ("A", "B"))
     go.touch()
     outs = [p.communicate(timeout=60) for p in procs]
     codes = sorted(p.returncode for p in procs)
@@ -128,3 +137,57 @@ def test_two_runs_racing_for_one_folder_one_wins_one_gets_the_lock_error_nothing
     assert f"pid {winner_pid}" in loser_out and "--out" in loser_out
     for name in ("config.yaml", "last.pt", "best.pt", "metrics.csv"):
         assert (folder / name).read_text() == winner
+
+
+_TRAINER = r"""
+import sys, time
+from pathlib import Path
+import yaml
+from snn.config import load_config
+from snn.models import build_model
+from snn.training import Trainer
+from snn.training.data import build_datasets
+from snn.training.rules import Backprop
+from snn.training.rundir import RunDirLockedError, claim_run_dir
+cfg, folder, go = yaml.safe_load(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
+c = load_config(cfg)
+data = build_datasets(c.data)
+model = build_model(c, data.n_inputs, data.n_classes)
+(go.parent / f"ready-{c.training.seed}").touch()
+while not go.exists():
+    time.sleep(0.001)
+try:
+    lock = claim_run_dir(folder)
+except RunDirLockedError as err:
+    print("LOCKED", err, flush=True)
+    sys.exit(3)
+with lock:
+    Trainer(model, Backprop(), data.train, data.valid, config=c, run_dir=folder).fit()
+print("WON", flush=True)
+"""
+
+
+def test_two_trainers_racing_for_one_folder_leave_one_consistent_run(tiny, tmp_path):
+    import yaml
+
+    from snn.config import load_config
+    from snn.training.checkpoint import load_checkpoint
+
+    folder, go = tmp_path / "run", tmp_path / "go"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path), OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
+    procs = []
+    for seed in (1, 2):
+        cfg = tiny(training={"epochs": 2, "seed": seed})
+        procs.append(subprocess.Popen([sys.executable, "-c", _TRAINER, yaml.safe_dump(cfg), str(folder), str(go)],
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
+    _wait_until_ready(tmp_path, ("1", "2"))
+    go.touch()
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert sorted(p.returncode for p in procs) == [0, 3], outs
+    winner_seed = 1 if procs[0].returncode == 0 else 2
+    loser_out = outs[1 if winner_seed == 1 else 0][0]
+    assert "is in use by another run: pid" in loser_out
+    assert load_config(folder / "config.yaml").training.seed == winner_seed
+    for name in ("last.pt", "best.pt"):
+        assert load_checkpoint(folder / name)["config"]["training"]["seed"] == winner_seed
+    assert load_checkpoint(folder / "last.pt")["epoch"] == 2
