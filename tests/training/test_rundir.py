@@ -100,11 +100,8 @@ def _wait_until_ready(folder, tags, timeout=180.0):
         time.sleep(0.01)
 
 
-_RACER = r"""
-import sys, time
-from pathlib import Path
-from snn.training.rundir import RunDirLockedError, claim_run_dir
-folder, tag, go = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
+# both racers: say "ready", wait for the start signal, claim the folder (exit code 3 on the lock error)
+_START_AND_CLAIM = r"""
 (go.parent / f"ready-{tag}").touch()
 while not go.exists():
     time.sleep(0.001)
@@ -113,6 +110,14 @@ try:
 except RunDirLockedError as err:
     print("LOCKED", err, flush=True)
     sys.exit(3)
+"""
+
+_RACER = r"""
+import sys, time
+from pathlib import Path
+from snn.training.rundir import RunDirLockedError, claim_run_dir
+folder, tag, go = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
+""" + _START_AND_CLAIM + r"""
 for name in ("config.yaml", "last.pt", "best.pt", "metrics.csv"):  # what a run writes, spread over time
     (folder / name).write_text(tag)
     time.sleep(0.2)
@@ -153,14 +158,8 @@ cfg, folder, go = yaml.safe_load(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[
 c = load_config(cfg)
 data = build_datasets(c.data)
 model = build_model(c, data.n_inputs, data.n_classes)
-(go.parent / f"ready-{c.training.seed}").touch()
-while not go.exists():
-    time.sleep(0.001)
-try:
-    lock = claim_run_dir(folder)
-except RunDirLockedError as err:
-    print("LOCKED", err, flush=True)
-    sys.exit(3)
+tag = str(c.training.seed)
+""" + _START_AND_CLAIM + r"""
 with lock:
     Trainer(model, Backprop(), data.train, data.valid, config=c, run_dir=folder).fit()
 print("WON", flush=True)
