@@ -198,9 +198,14 @@ def _info(args: argparse.Namespace) -> int:
     if not args.path.is_file():
         print(f"error: no such file: {args.path}", file=sys.stderr)
         return 2
+    from snn.datasets import SHD, SSC, SpokenDigits
     from snn.datasets.summary import summarize, validate_file
 
-    errors, notes = validate_file(args.path, n_channels=args.channels)
+    # a file named like a known dataset's is held to that dataset's classes and durations
+    known = next((c for c in (SpokenDigits, SHD, SSC) if args.path.name in c.files.values()), None)
+    errors, notes = validate_file(args.path, n_channels=args.channels,
+                                  n_classes=known.declared_classes if known else None,
+                                  max_duration_s=known.declared_max_duration_s if known else None)
     for note in notes:
         print(f"warning: {args.path}: {note}", file=sys.stderr)
     if len(errors) == 1:

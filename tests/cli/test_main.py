@@ -65,6 +65,16 @@ def test_data_info_lists_every_invalid_sample_and_exits_non_zero(tmp_path, capsy
     assert "Traceback" not in err
 
 
+def test_data_info_holds_a_file_named_like_shd_to_shds_classes_and_durations(tmp_path, capsys):
+    times, units = _good_samples(6)
+    times[2] = times[2] * 1000  # milliseconds
+    path = _write(tmp_path / "shd_test.h5", times, units, [0, 1, 25, 0, 1, 2])
+    assert main(["data", "info", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "sample 2 has label 25, but the dataset has 20 classes" in err
+    assert "sample 2 lasts" in err and "times look like milliseconds" in err
+
+
 def test_data_info_on_a_valid_file_prints_the_summary(tmp_path, capsys):
     path = _write(tmp_path / "ok.h5", *_good_samples(6), [0, 1, 2, 0, 1, 2], keys=["a", "b", "c"])
     assert main(["data", "info", str(path)]) == 0
