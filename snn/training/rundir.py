@@ -37,9 +37,9 @@ __all__ = ["RunDirError", "RunDirNotEmptyError", "RunDirLockedError", "RunDirLoc
 
 #: name of the lock file inside a run folder
 LOCK_NAME = ".snn-run.lock"
-#: what a run writes into its folder; ``overwrite`` deletes exactly these
+#: what a run (and ``snn energy RUN``) writes into its folder, as glob patterns; ``overwrite`` deletes exactly these
 RUN_OUTPUTS = ("config.yaml", "metrics.csv", "last.pt", "best.pt", "test_metrics.json", "energy.json", "energy.txt",
-               "tensorboard", "plots")
+               "energy_*.json", "tensorboard", "plots")
 
 
 class RunDirError(ValueError):
@@ -182,11 +182,10 @@ def prepare_run_dir(path: str | os.PathLike, *, overwrite: bool = False, resume:
             f"run folder {path} is not empty ({shown}); {how}choose another folder with --out, or pass "
             f"--overwrite (Python: overwrite=True) to delete the previous run's outputs"
         )
-    for name in RUN_OUTPUTS:
-        p = path / name
+    for p in (p for pattern in RUN_OUTPUTS for p in path.glob(pattern)):
         if p.is_dir() and not p.is_symlink():
             shutil.rmtree(p)
-        elif p.exists() or p.is_symlink():
+        else:
             p.unlink()
     return path
 

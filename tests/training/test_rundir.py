@@ -20,6 +20,7 @@ def _previous_run(folder):
         (folder / name).write_text(f"old {name}")
     (folder / "plots").mkdir()
     (folder / "plots" / "curves.png").write_bytes(b"png")
+    (folder / "energy_loihi.json").write_text("{}")  # written by `snn energy RUN`
 
 
 def test_an_existing_run_is_refused_with_how_to_resume_or_pick_another_folder(tmp_path):
