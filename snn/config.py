@@ -80,6 +80,9 @@ class DataConfig:
         split_seed: seed of the held-out split.
         cache_dir: folder of binned-frame caches (``None``: the library default).
         num_workers: DataLoader worker processes.
+        binning: ``"fixed"`` (bins of ``dt_ms`` from t = 0, keeps silences and onsets) or ``"event_anchored"``
+            (SpikingJelly's SHD frames as the DCLS reference used them: each frame starts at the next event and
+            takes the events within ``dt_ms`` of it, so silences are dropped; see :mod:`snn.datasets.binning`).
     """
 
     dataset: Literal["spoken_digits", "shd", "ssc"] = "spoken_digits"
@@ -94,6 +97,7 @@ class DataConfig:
     split_seed: int = 0
     cache_dir: str | None = None
     num_workers: int = 0
+    binning: Literal["fixed", "event_anchored"] = "fixed"
 
 
 @dataclass
@@ -107,6 +111,11 @@ class TrainingConfig:
         shuffle: reshuffle the training set every epoch (``False``: file order, e.g. to compare DDP with one process).
         rule: learning rule (``"backprop"``: surrogate-gradient BPTT).
         select_metric: best-model criterion on the validation set: ``"valid_acc"`` or ``"valid_loss"``.
+        protocol: ``"heldout"`` (default: the best model is selected on the validation split — held-out training
+            speakers for SHD — and the test set is evaluated once, at the end) or ``"paper"`` (the DCLS reference's
+            SHD protocol: train on the whole training file, evaluate the test set after every epoch and report the
+            best test accuracy over epochs — a test-set selection, labelled as such in the outputs; needs
+            ``data.train_split: full_train``; for SSC, which has a validation file, it selects on that file).
         early_stopping_patience: stop after this many epochs without a better validation score (``None``: never).
         amp: mixed precision (autocast) on CUDA devices; ignored on CPU.
         device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``, …
@@ -125,6 +134,7 @@ class TrainingConfig:
     shuffle: bool = True
     rule: Literal["backprop"] = "backprop"
     select_metric: Literal["valid_acc", "valid_loss"] = "valid_acc"
+    protocol: Literal["heldout", "paper"] = "heldout"
     early_stopping_patience: int | None = None
     amp: bool = True
     device: str = "auto"
@@ -331,6 +341,10 @@ _POSITIVE = {
 
 def _check_ranges(obj: Any, path: str) -> None:
     section = path.split(".")[-1] if path else ""
+    if isinstance(obj, Config) and obj.training.protocol == "paper" and obj.data.dataset != "ssc" \
+            and obj.data.train_split != "full_train":
+        raise ConfigError("training.protocol 'paper' trains on the whole training file and selects on the test set: "
+                          f"set data.train_split to 'full_train' (got {obj.data.train_split!r})")
     for name in _POSITIVE.get(section, ()):
         v = getattr(obj, name)
         if v is not None and v <= 0:

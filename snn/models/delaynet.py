@@ -100,6 +100,9 @@ class DelayNet(nn.Module):
         sigma_init: initial kernel width in taps (``None``: ``D // 2``).
         sigma_final: width after the decay.
         sigma_decay_fraction: share of the training epochs over which the width decays (the reference: 1/4).
+        respect_lengths: with ``lengths``, mask each sample's padded steps (hidden spikes after its end, readout
+            softmax over its valid steps only: outputs independent of the batch's padding). ``False`` reproduces the
+            reference, which sums the readout's softmax over every padded step of the batch.
         eval_integer_delays: :meth:`evaluation` switches to rounded integer delays (triangle, σ = 0).
         backend: neuron kernel backend.
 
@@ -127,6 +130,7 @@ class DelayNet(nn.Module):
         sigma_decay_fraction: float = 0.25,
         eval_integer_delays: bool = True,
         backend: str = "auto",
+        respect_lengths: bool = True,
     ) -> None:
         super().__init__()
         for name, value in (("n_inputs", n_inputs), ("n_classes", n_classes), ("hidden", hidden),
@@ -146,6 +150,7 @@ class DelayNet(nn.Module):
             raise ValueError(f"sigma_decay_fraction must lie in [0, 1], got {sigma_decay_fraction!r}")
         self.sigma_decay_fraction = float(sigma_decay_fraction)
         self.eval_integer_delays = bool(eval_integer_delays)
+        self.respect_lengths = bool(respect_lengths)
         self.has_batchnorm = bool(batchnorm)
 
         sizes = [n_inputs] + [hidden] * layers + [n_classes]
@@ -257,7 +262,10 @@ class DelayNet(nn.Module):
         """Valid output steps per sample: ``T_b + (L + 1) R``."""
         return lengths + (self.layers + 1) * self.right_pad
 
-    accepts_lengths = True
+    @property
+    def accepts_lengths(self) -> bool:
+        """The Trainer passes ``lengths`` to :meth:`forward` unless ``respect_lengths=False``."""
+        return self.respect_lengths
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """``x`` ``[T, B, n_inputs]`` → readout membrane ``[T + (L+1)·R, B, n_classes]``.
@@ -287,8 +295,10 @@ class DelayNet(nn.Module):
         return self.readout(last(x.to(last.weight.dtype)))
 
     def scores(self, out: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        """Class scores ``[B, n_classes]``: ``Σ_t softmax(V[t])`` over each sample's valid steps."""
-        return time_scores(out.float(), None if lengths is None else self.output_lengths(lengths), "sum_softmax")
+        """Class scores ``[B, n_classes]``: ``Σ_t softmax(V[t])`` over each sample's valid steps (every step of the
+        batch with ``respect_lengths=False``)."""
+        valid = None if lengths is None or not self.respect_lengths else self.output_lengths(lengths)
+        return time_scores(out.float(), valid, "sum_softmax")
 
     def loss(self, out: torch.Tensor, labels: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """Cross-entropy of the summed softmax scores (the reference's ``CrossEntropyLoss(Σ_t softmax(V), y)``)."""
@@ -309,7 +319,7 @@ class DelayNet(nn.Module):
             batchnorm=model_cfg.batchnorm, bias=model_cfg.bias, kernel_count=model_cfg.kernel_count,
             delays=model_cfg.delays, backend=model_cfg.backend, sigma_init=model_cfg.sigma_init,
             sigma_final=model_cfg.sigma_final, sigma_decay_fraction=model_cfg.sigma_decay_fraction,
-            eval_integer_delays=model_cfg.eval_integer_delays,
+            eval_integer_delays=model_cfg.eval_integer_delays, respect_lengths=model_cfg.respect_lengths,
         )
 
 
@@ -336,6 +346,8 @@ class DelayNetConfig(ModelConfig):
         sigma_final: width reached after ``sigma_decay_fraction`` of the epochs (exponential decay).
         sigma_decay_fraction: share of the epochs over which the width decays (reference: 1/4).
         eval_integer_delays: evaluate with rounded integer delays (triangle, σ = 0), as the reference.
+        respect_lengths: mask each sample's padded steps (default); ``false`` sums the readout softmax over every
+            padded step of the batch, as the reference does (batch-dependent; for exact reproduction only).
 
     Parameter groups (``optim.groups.<name>``): ``weights``, ``norm`` (no weight decay), ``positions`` (lr 0.1,
     cosine schedule, no weight decay).
@@ -359,6 +371,7 @@ class DelayNetConfig(ModelConfig):
     sigma_final: float = 0.23
     sigma_decay_fraction: float = 0.25
     eval_integer_delays: bool = True
+    respect_lengths: bool = True
 
     def check(self) -> None:
         for key in ("hidden", "layers", "max_delay", "kernel_count", "tau_ms", "surrogate_alpha"):

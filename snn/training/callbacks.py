@@ -82,7 +82,7 @@ class EnergyLogger(Callback):
 class ConsoleLogger(Callback):
     """Prints one line per epoch: losses, accuracies, mean firing rate, what other callbacks added, time."""
 
-    #: keys shown with a fixed format; other scalar keys added by callbacks (e.g. ``sigma``) are shown as ``k v``
+    #: keys shown with a fixed format; other scalar keys added by callbacks (e.g. a model's schedule) are shown as ``k v``
     _SKIP_PREFIXES = ("train_", "valid_", "test_", "lr/", "epoch", "best_epoch")
 
     def on_epoch_end(self, trainer: Any, epoch: int, row: dict[str, Any]) -> None:
@@ -90,13 +90,14 @@ class ConsoleLogger(Callback):
             return
         parts = [f"epoch {row['epoch']}/{trainer.config.training.epochs}",
                  f"train loss {row['train_loss']:.4f} acc {row['train_acc']:.3f}"]
-        if "valid_acc" in row:
-            parts.append(f"valid loss {row['valid_loss']:.4f} acc {row['valid_acc']:.3f}")
+        split = trainer.selection_split
+        if f"{split}_acc" in row:
+            parts.append(f"{split} loss {row[f'{split}_loss']:.4f} acc {row[f'{split}_acc']:.3f}")
         rates = [v for k, v in row.items() if k.startswith("train_rate/")]
         if rates:
             parts.append(f"rate {sum(rates) / len(rates):.3f}")
-        if "valid_synops" in row:
-            parts.append(f"{row['valid_synops'] / 1e3:.1f}k synops {row['valid_energy_nj']:.1f} nJ/sample")
+        if f"{split}_synops" in row:
+            parts.append(f"{row[f'{split}_synops'] / 1e3:.1f}k synops {row[f'{split}_energy_nj']:.1f} nJ/sample")
         for k, v in row.items():
             if not k.startswith(self._SKIP_PREFIXES) and isinstance(v, float):
                 parts.append(f"{k} {v:.4g}")

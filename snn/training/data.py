@@ -24,7 +24,8 @@ class RunData:
 
 
 def _frames(cfg: DataConfig) -> ToFrames:
-    return ToFrames(dt_ms=cfg.dt_ms, n_channels=cfg.n_channels, pool=cfg.pool, max_duration_ms=cfg.max_duration_ms)
+    return ToFrames(dt_ms=cfg.dt_ms, n_channels=cfg.n_channels, pool=cfg.pool, max_duration_ms=cfg.max_duration_ms,
+                    grid=cfg.binning)
 
 
 def build_split(cfg: DataConfig, split: str) -> Dataset:

@@ -200,7 +200,10 @@ def run(
         holder = [str(run_dir) if run_dir is not None else None]
         dist.broadcast_object_list(holder, src=0)
         run_dir = Path(holder[0])
-    trainer = Trainer(model, rule, data.train, data.valid, data.test, config=cfg, run_dir=run_dir,
+    # the paper protocol (SHD, spoken digits): the test set is the selection set, evaluated after every epoch
+    test_selects = cfg.training.protocol == "paper" and cfg.data.dataset != "ssc" and data.test is not None
+    trainer = Trainer(model, rule, data.train, data.test if test_selects else data.valid, data.test, config=cfg,
+                      run_dir=run_dir, selection_split="test" if test_selects else "valid",
                       metadata={"n_inputs": data.n_inputs, "n_classes": data.n_classes})
     if resume is not None:
         trainer.resume(last)
@@ -215,10 +218,14 @@ def run(
         test = trainer.test(use_best=True, record_sample=True)
     if info.is_main and run_dir is not None:
         if test:
+            selection = ("test set (paper protocol: best test accuracy over epochs, a test-set selection)"
+                         if test_selects else "validation set (the test set was not used for selection)")
             _write_json(run_dir / "test_metrics.json",
-                        {k: v for k, v in test.items() if k != "sample"} | {"best_epoch": trainer.best_epoch})
-            print(f"test accuracy {test['test_acc']:.4f} (loss {test['test_loss']:.4f}) with the best validation "
-                  f"model (epoch {trainer.best_epoch}); checkpoint {run_dir / 'best.pt'}", flush=True)
+                        {k: v for k, v in test.items() if k != "sample"}
+                        | {"best_epoch": trainer.best_epoch, "protocol": cfg.training.protocol, "selected_on": selection})
+            which = "the best epoch on the test set itself (paper protocol)" if test_selects else "the best validation model"
+            print(f"test accuracy {test['test_acc']:.4f} (loss {test['test_loss']:.4f}) with {which} "
+                  f"(epoch {trainer.best_epoch}); checkpoint {run_dir / 'best.pt'}", flush=True)
         if cfg.run.plots:
             _make_plots(trainer, run_dir, test, cfg)
             print(f"plots: {run_dir / 'plots'}", flush=True)
@@ -234,7 +241,8 @@ def run(
 def _describe(model: nn.Module, data: RunData, cfg: Config, trainer: Trainer) -> str:
     n_params = sum(p.numel() for p in model.parameters())
     return (f"data: {cfg.data.dataset} train {len(data.train)} / valid {len(data.valid) if data.valid else 0} / "
-            f"test {len(data.test) if data.test else 0} samples, {data.n_inputs} inputs, {data.n_classes} classes\n"
+            f"test {len(data.test) if data.test else 0} samples, {data.n_inputs} inputs, {data.n_classes} classes, "
+            f"binning {cfg.data.binning}, protocol {cfg.training.protocol}\n"
             f"model: {cfg.model.name} / {type(model).__name__} ({n_params:,} parameters), "
             f"device {trainer.device}{', AMP ' + str(trainer.amp_dtype) if trainer.amp else ''}, "
             f"{trainer.steps_per_epoch} steps/epoch, {cfg.training.epochs} epochs")

@@ -121,6 +121,9 @@ class Trainer:
         progress: overrides ``config.run.progress``.
         callbacks: extra :class:`snn.callbacks.Callback` objects, run after the model's own and the configured ones
             (``None``: only those). With ``default_callbacks=False`` only the model's and these run.
+        selection_split: the name under which ``valid_data`` is evaluated and logged every epoch (``"valid"``; the
+            ``paper`` protocol passes the test set as ``valid_data`` with ``selection_split="test"`` so that its
+            every-epoch test evaluations are labelled as what they are).
         metadata: plain data stored in every checkpoint (``snn.run`` stores the data's ``n_inputs``/``n_classes``
             so that ``snn eval`` and ``snn energy`` rebuild the model without reading the data first).
     """
@@ -139,6 +142,7 @@ class Trainer:
         progress: bool | None = None,
         callbacks: list[Callback] | None = None,
         default_callbacks: bool = True,
+        selection_split: str = "valid",
         metadata: dict[str, Any] | None = None,
     ) -> None:
         if not isinstance(config, Config):
@@ -153,6 +157,7 @@ class Trainer:
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.writes = self.run_dir is not None and self.dist.is_main
         self.metadata = dict(metadata or {})
+        self.selection_split = str(selection_split)
         self.model = model.to(self.device)
         self.rule = rule if rule is not None else Backprop()
         self.rule.attach(self.model)
@@ -385,7 +390,8 @@ class Trainer:
         return row
 
     def _score(self, row: dict[str, Any]) -> float:
-        return row["valid_acc"] if self.tc.select_metric == "valid_acc" else -row["valid_loss"]
+        split = self.selection_split
+        return row[f"{split}_acc"] if self.tc.select_metric == "valid_acc" else -row[f"{split}_loss"]
 
     def log_message(self, msg: str) -> None:
         """Print a line on the main process without breaking the progress bar."""
@@ -419,7 +425,7 @@ class Trainer:
             for name, opt in self.optimizers.items():
                 row[f"lr/{name}"] = opt.param_groups[0]["lr"]
             if self.valid_data is not None:
-                row.update(self.evaluate(self.valid_data, "valid"))
+                row.update(self.evaluate(self.valid_data, self.selection_split))
                 score = self._score(row)
                 improved = self.best_score is None or score > self.best_score
             else:
