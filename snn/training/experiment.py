@@ -129,13 +129,19 @@ def _write_json(path: Path, obj: Any) -> None:
 
 def _make_plots(trainer: Trainer, run_dir: Path, test: dict[str, Any], config: Config) -> list[Path]:
     plots = run_dir / "plots"
-    paths = [plot_curves(trainer.history, plots / "curves.png", test.get("test_acc"))]
+    paths = [plot_curves(trainer.history, plots / "curves.png", test.get("test_acc"), trainer.best_epoch)]
     rates = {k.split("/", 1)[1]: v for k, v in test.items() if k.startswith("test_rate/")}
     if rates:
-        paths.append(plot_firing_rates(rates, plots / "firing_rates.png"))
+        paths.append(plot_firing_rates(rates, plots / "firing_rates.png", split="test"))
     if test.get("sample"):
         x0 = trainer.test_data[0][0] if trainer.test_data is not None else None
-        paths.append(plot_raster(test["sample"], plots / "raster.png", config.data.dt_ms, x0))
+        classes = list(getattr(trainer.test_data, "classes", []) or [])
+
+        def name(k: int | None) -> str:
+            return "?" if k is None else (f"{k} ({classes[k]})" if k < len(classes) else str(k))
+        title = (f"test sample 0: label {name(test.get('sample_label'))}, "
+                 f"predicted {name(test.get('sample_prediction'))}")
+        paths.append(plot_raster(test["sample"], plots / "raster.png", config.data.dt_ms, x0, title=title))
     p = plot_delay_histograms(trainer.model, plots / "delays.png", config.data.dt_ms)
     if p is not None:
         paths.append(p)
@@ -221,7 +227,7 @@ def run(
             selection = ("test set (paper protocol: best test accuracy over epochs, a test-set selection)"
                          if test_selects else "validation set (the test set was not used for selection)")
             _write_json(run_dir / "test_metrics.json",
-                        {k: v for k, v in test.items() if k != "sample"}
+                        {k: v for k, v in test.items() if not k.startswith("sample")}
                         | {"best_epoch": trainer.best_epoch, "protocol": cfg.training.protocol, "selected_on": selection})
             which = "the best epoch on the test set itself (paper protocol)" if test_selects else "the best validation model"
             print(f"test accuracy {test['test_acc']:.4f} (loss {test['test_loss']:.4f}) with {which} "
@@ -234,7 +240,8 @@ def run(
             if table:
                 print(table, flush=True)
     trainer.close()
-    test.pop("sample", None)
+    for key in ("sample", "sample_label", "sample_prediction"):
+        test.pop(key, None)
     return RunResult(run_dir, history, test, trainer.model, cfg, time.perf_counter() - t0)
 
 
@@ -381,6 +388,8 @@ def plot_run(path: str | os.PathLike, device: str | None = None) -> list[Path]:
 
         with open(metrics, newline="") as f:
             trainer.history = [dict(r) for r in csv.DictReader(f)]
+        best = trainer.history[-1].get("best_epoch") if trainer.history else None
+        trainer.best_epoch = int(float(best)) if best not in (None, "") else None
     test = trainer.evaluate(data.test, "test", record_sample=True)
     paths = _make_plots(trainer, run_dir, test, cfg)
     trainer.close()

@@ -359,7 +359,8 @@ class Trainer:
     def evaluate(self, data: Dataset | DataLoader, prefix: str = "valid", record_sample: bool = False) -> dict[str, Any]:
         """Loss, accuracy and firing rate per spiking layer on ``data`` (model in eval mode, inside its
         ``evaluation()`` context), plus what callbacks add (e.g. energy). With ``record_sample`` the spikes of the
-        first sample are returned under ``"sample"`` (``{layer: [T, N]}``) for rasters."""
+        first sample are returned under ``"sample"`` (``{layer: [T, N]}``) for rasters, with its label and predicted
+        class under ``"sample_label"`` and ``"sample_prediction"``."""
         loader = data if isinstance(data, DataLoader) else self.eval_loader(data)
         self.model.eval()
         monitor = FiringRateMonitor(self.model, record_sample=record_sample)
@@ -367,6 +368,7 @@ class Trainer:
         ctx = self._ctx()
         evaluation = self.model.evaluation() if hasattr(self.model, "evaluation") else contextlib.nullcontext()
         row: dict[str, Any] | None = None
+        first: tuple[int, int] | None = None
         started: list[Callback] = []
         try:
             with evaluation:
@@ -379,6 +381,8 @@ class Trainer:
                     out = self.rule.evaluation_step(self.model, batch, ctx)
                     self._call("on_evaluate_batch_end", batch, out)
                     acc.update(out["loss"], out["scores"], batch[1])
+                    if record_sample and first is None:
+                        first = (int(batch[1][0]), int(out["scores"][0].argmax()))
                 row = {f"{prefix}_loss": acc.loss, f"{prefix}_acc": acc.accuracy}
                 row.update({f"{prefix}_rate/{k}": v for k, v in monitor.rates().items()})
         finally:
@@ -387,6 +391,8 @@ class Trainer:
                 cb.on_evaluate_end(self, prefix, row)
         if record_sample:
             row["sample"] = monitor.sample
+            if first is not None:
+                row["sample_label"], row["sample_prediction"] = first
         return row
 
     def _score(self, row: dict[str, Any]) -> float:
