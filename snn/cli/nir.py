@@ -38,6 +38,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="which checkpoint of a run folder (default best)")
     e.add_argument("--dt", type=float, default=None, metavar="SECONDS",
                    help="simulation step in seconds (default: the run's data.dt_ms / 1000)")
+    e.add_argument("--trust-checkpoint", action="store_true",
+                   help="load a checkpoint that holds pickled Python objects (only for files whose source you trust)")
     e.set_defaults(func=_export)
 
     i = sub.add_parser(
@@ -55,32 +57,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     i.set_defaults(func=_import)
 
 
-def _errors():
-    from snn.interop.nir import NIRConversionError, NIRFormatError
-    from snn.training.checkpoint import CheckpointMismatchError
-
-    return (NIRConversionError, NIRFormatError, CheckpointMismatchError, FileNotFoundError, ValueError)
-
-
 def _export(args: argparse.Namespace) -> int:
     import contextlib
 
     import snn
     from snn.interop.nir import NIRExportWarning, to_nir, write_nir
+    from snn.training.checkpoint import trust_checkpoints
     from snn.training.experiment import load_run
 
-    try:
+    # bad input (run folder, checkpoint, unrepresentable layer): one line and exit code 2, in snn.cli.main
+    with trust_checkpoints(args.trust_checkpoint):
         model, cfg, _data = load_run(args.run, device="cpu", checkpoint=args.checkpoint)
-        dt = args.dt if args.dt is not None else cfg.data.dt_ms / 1000.0
-        evaluation = model.evaluation() if hasattr(model, "evaluation") else contextlib.nullcontext()
-        with warnings.catch_warnings(record=True) as caught, evaluation:
-            warnings.simplefilter("always", NIRExportWarning)
-            graph = to_nir(model, dt)
-        graph.metadata.update({"model": str(cfg.model.name), "source": str(args.run)})
-        path = write_nir(graph, args.out)
-    except _errors() as err:
-        print(f"snn export: error: {err}", file=sys.stderr)
-        return 2
+    dt = args.dt if args.dt is not None else cfg.data.dt_ms / 1000.0
+    evaluation = model.evaluation() if hasattr(model, "evaluation") else contextlib.nullcontext()
+    with warnings.catch_warnings(record=True) as caught, evaluation:
+        warnings.simplefilter("always", NIRExportWarning)
+        graph = to_nir(model, dt)
+    graph.metadata.update({"model": str(cfg.model.name), "source": str(args.run)})
+    path = write_nir(graph, args.out)
     kinds = [type(n).__name__ for k, n in graph.nodes.items() if k not in ("input", "output")]
     print(f"wrote {path}: {cfg.model.name} as {len(kinds)} NIR nodes ({', '.join(kinds)}), dt = {dt:g} s "
           f"(snn-sim {snn.__version__})")
@@ -131,27 +125,22 @@ def _import(args: argparse.Namespace) -> int:
     from snn.interop.nir import from_nir, read_nir
 
     if args.steps < 0:
-        print(f"snn import: error: --steps: expected a number >= 0, got {args.steps}", file=sys.stderr)
-        return 2
-    try:
-        graph = read_nir(args.file)
-        dt = args.dt if args.dt is not None else (graph.metadata or {}).get("dt")
-        if dt is None:
-            raise ValueError(f"{args.file}: the file stores no 'dt' in its metadata; pass --dt SECONDS (the step the "
-                             "graph was made for; snnTorch's exporter uses 1e-4)")
-        net = from_nir(graph, float(dt))
-        report = _report(graph, net, float(dt))
-        if args.steps:
-            if report["input_shape"] is None:
-                raise ValueError(f"{args.file}: the graph's input shape is undefined, so --steps cannot make an input")
-            g = torch.Generator().manual_seed(0)
-            x = (torch.rand((args.steps, 1, *report["input_shape"]), generator=g) < 0.1).float()
-            with torch.no_grad():
-                y = net(x)
-            report["run"] = {"steps": args.steps, "output_shape": list(y.shape), "output_mean": float(y.mean())}
-    except _errors() as err:
-        print(f"snn import: error: {err}", file=sys.stderr)
-        return 2
+        raise ValueError(f"--steps: expected a number >= 0, got {args.steps}")
+    graph = read_nir(args.file)
+    dt = args.dt if args.dt is not None else (graph.metadata or {}).get("dt")
+    if dt is None:
+        raise ValueError(f"{args.file}: the file stores no 'dt' in its metadata; pass --dt SECONDS (the step the "
+                         "graph was made for; snnTorch's exporter uses 1e-4)")
+    net = from_nir(graph, float(dt))
+    report = _report(graph, net, float(dt))
+    if args.steps:
+        if report["input_shape"] is None:
+            raise ValueError(f"{args.file}: the graph's input shape is undefined, so --steps cannot make an input")
+        g = torch.Generator().manual_seed(0)
+        x = (torch.rand((args.steps, 1, *report["input_shape"]), generator=g) < 0.1).float()
+        with torch.no_grad():
+            y = net(x)
+        report["run"] = {"steps": args.steps, "output_shape": list(y.shape), "output_mean": float(y.mean())}
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
