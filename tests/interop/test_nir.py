@@ -568,6 +568,19 @@ def test_unsupported_nodes_and_parameters_are_named():
         from_nir(two_inputs, 1e-3)
 
 
+def test_imported_delay_node_shifts_each_feature_by_its_own_steps():
+    delays = [0, 1, 3, 2]
+    net = from_nir(nir.NIRGraph.from_list(nir.Delay(delay=np.array(delays) * 1e-3)), 1e-3)
+    x = torch.randn(10, 2, 4)
+    expected = torch.zeros_like(x)
+    for f, d in enumerate(delays):
+        expected[d:, :, f] = x[:10 - d, :, f]
+    assert torch.equal(net(x), expected)
+    a, state = net(x[:4], {})
+    b, _ = net(x[4:], state)
+    assert torch.equal(torch.cat([a, b]), expected)
+
+
 def test_imported_network_streams_in_chunks():
     model = _lif_mlp(decay_input=True)
     net = from_nir(to_nir(model, 1e-3), 1e-3)
