@@ -13,7 +13,9 @@ NIR                                             here
                                                  integer number of steps)
 ``LIF``, ``LI``, ``IF``, ``CubaLIF``, ``CubaLI``  ``LIF``, ``LI``, ``IF``; CubaLIF/CubaLI as a synaptic ``LI`` feeding
                                                  the membrane (see :mod:`snn.interop.nir_neurons`)
-``NIRGraph`` (subgraph, may be recurrent)        a nested :class:`~snn.interop.nir_network.NIRNetwork`
+``NIRGraph`` (subgraph, may be recurrent)        a nested :class:`~snn.interop.nir_network.NIRNetwork`; a subgraph of
+                                                 parallel ``[Delay(d) →] Linear`` branches (a delay synapse) runs as
+                                                 one :class:`~snn.interop.nir_network.DelayBank` convolution
 =============================================  ====================================================================
 
 ``I`` (integrator without threshold), ``Threshold`` and any other node raise
@@ -29,7 +31,7 @@ import torch
 from torch import nn
 
 from snn.atomic import atomic_path
-from snn.interop.nir_network import ElementwiseAffine, NIRNetwork, StepDelay
+from snn.interop.nir_network import DelayBank, ElementwiseAffine, NIRNetwork, StepDelay
 from snn.interop.nir_neurons import NEURON_NODE_TYPES, NIRConversionError, neuron_from_nir
 from snn.layers import PerStep
 
@@ -165,6 +167,42 @@ def _output_shape(node) -> tuple[int, ...] | None:
     return None if shape is None else tuple(int(v) for v in np.atleast_1d(np.asarray(shape)))
 
 
+def _delay_bank(graph, modules: dict[str, nn.Module | None], source: str, sink: str) -> DelayBank | None:
+    """A :class:`DelayBank` when the graph is only parallel ``[Delay(d) →] Linear/Affine`` branches from its input to
+    its output, each delay the same for every feature; else ``None`` (the general runner is used)."""
+    succ: dict[str, list[str]] = {n: [] for n in graph.nodes}
+    pred: dict[str, list[str]] = {n: [] for n in graph.nodes}
+    for a, b in graph.edges:
+        succ[a].append(b)
+        pred[b].append(a)
+    weights: dict[int, torch.Tensor] = {}
+    bias = None
+    for name, m in modules.items():
+        if name in (source, sink):
+            continue
+        if isinstance(m, StepDelay):
+            if succ[name] == [] or pred[name] != [source] or len(succ[name]) != 1:
+                return None
+            continue
+        if not isinstance(m, nn.Linear) or succ[name] != [sink] or len(pred[name]) != 1:
+            return None
+        p = pred[name][0]
+        if p == source:
+            d = 0
+        elif isinstance(modules.get(p), StepDelay) and succ[p] == [name]:
+            delays = modules[p].delays
+            if delays.numel() != m.in_features or bool((delays != delays.flatten()[0]).any()):
+                return None
+            d = int(delays.flatten()[0])
+        else:
+            return None
+        w = m.weight.detach()
+        weights[d] = weights[d] + w if d in weights else w.clone()
+        if m.bias is not None:
+            bias = m.bias.detach() if bias is None else bias + m.bias.detach()
+    return DelayBank(weights, bias) if weights else None
+
+
 def _network(prefix: str, graph, dt: float, dtype: torch.dtype) -> NIRNetwork:
     where = f"subgraph {prefix!r}" if prefix else "graph"
     inputs = [k for k, n in graph.nodes.items() if type(n).__name__ == "Input"]
@@ -179,6 +217,12 @@ def _network(prefix: str, graph, dt: float, dtype: torch.dtype) -> NIRNetwork:
                for name, node in graph.nodes.items()}
     kinds = {name: type(node).__name__ for name, node in graph.nodes.items()}
     shapes = {name: _output_shape(node) for name, node in graph.nodes.items()}
+    bank = _delay_bank(graph, modules, inputs[0], outputs[0]) if prefix else None
+    if bank is not None:  # a delay synapse: one module between the subgraph's input and output
+        modules = {inputs[0]: None, "delay_bank": bank, outputs[0]: None}
+        kinds = {inputs[0]: "Input", "delay_bank": f"{len(bank.delays)} x (Delay -> Linear)", outputs[0]: "Output"}
+        edges = [(inputs[0], "delay_bank"), ("delay_bank", outputs[0])]
+        return NIRNetwork(modules, edges, inputs[0], outputs[0], kinds, {})
     try:
         return NIRNetwork(modules, graph.edges, inputs[0], outputs[0], kinds, shapes)
     except ValueError as err:

@@ -24,7 +24,7 @@ from torch import nn
 
 from snn.neuron_models import SpikingNeuron
 
-__all__ = ["NIRNetwork", "ElementwiseAffine", "Chain", "StepDelay", "stream"]
+__all__ = ["NIRNetwork", "ElementwiseAffine", "Chain", "StepDelay", "DelayBank", "stream"]
 
 
 def stream(module: nn.Module, x: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
@@ -108,6 +108,49 @@ class StepDelay(nn.Module):
 
     def extra_repr(self) -> str:
         return f"shape={tuple(self.delays.shape)}, max_delay={self.max_delay}"
+
+
+class DelayBank(nn.Module):
+    r"""Synapses with integer delays: ``y[t] = b + Σ_d W_d · x[t - d]`` (``x`` zero before the first step).
+
+    The form of a NIR subgraph made of parallel branches ``Delay(d) → Linear(W_d)`` summed at its output (how
+    :func:`snn.interop.to_nir` writes a :class:`~snn.layers.LearnableDelay`), run as one convolution over time instead
+    of one matrix product per branch.
+
+    Args:
+        weights: ``{d: W_d}``, each ``[C_out, C_in]``, ``d ≥ 0`` in steps.
+        bias: ``[C_out]`` or ``None``.
+    """
+
+    def __init__(self, weights: dict[int, torch.Tensor], bias: torch.Tensor | None = None) -> None:
+        super().__init__()
+        if not weights or min(weights) < 0:
+            raise ValueError(f"weights: expected {{delay >= 0: [C_out, C_in]}}, got delays {sorted(weights)}")
+        self.delays = sorted(int(d) for d in weights)
+        first = weights[self.delays[0]]
+        D = self.delays[-1] + 1
+        kernel = first.new_zeros((*first.shape, D))
+        for d, w in weights.items():
+            kernel[:, :, D - 1 - d] += w  # cross-correlation tap D-1-d reads x[t - d]
+        self.kernel = nn.Parameter(kernel)
+        self.bias = nn.Parameter(bias.clone()) if bias is not None else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.stream(x, None)[0]
+
+    def stream(self, x: torch.Tensor, state: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        D = self.kernel.shape[-1]
+        if state is None:
+            state = x.new_zeros((D - 1, *x.shape[1:]))
+        xp = torch.cat([state, x], 0)  # [D - 1 + T, B, C_in]
+        y = torch.nn.functional.conv1d(xp.permute(1, 2, 0), self.kernel.to(x.dtype)).permute(2, 0, 1)
+        if self.bias is not None:
+            y = y + self.bias.to(x.dtype)
+        return y, xp[xp.shape[0] - (D - 1):]
+
+    def extra_repr(self) -> str:
+        return (f"in={self.kernel.shape[1]}, out={self.kernel.shape[0]}, delays={len(self.delays)} in "
+                f"[{self.delays[0]}, {self.delays[-1]}], bias={self.bias is not None}")
 
 
 def _back_edges(names: list[str], edges: list[tuple[str, str]], source: str) -> tuple[list[str], set[tuple[str, str]]]:

@@ -13,6 +13,7 @@ from torch import nn
 
 import snn
 from snn.interop import NIRConversionError, NIRExportWarning, NIRFormatError, from_nir, read_nir, to_nir, write_nir
+from snn.interop.nir_network import DelayBank
 from snn.layers import LearnableDelay, PerStep, SequenceDropout
 from snn.models import DelayNet, RecurrentSNN, SpikingMLP
 
@@ -140,8 +141,14 @@ def test_learnable_delay_exports_as_delay_branches():
     x = _spikes(25, 3, 6)
     y = model(x)  # [T + R, B, 5]: the layer appends R zero steps
     net = from_nir(graph, 1e-2)
-    assert torch.equal(net(torch.cat([x, x.new_zeros(syn.right_pad, 3, 6)])), y)
+    xp = torch.cat([x, x.new_zeros(syn.right_pad, 3, 6)])
+    assert torch.equal(net(xp), y)
     assert y.sum() > 0
+    bank = net.layers["0"].layers["delay_bank"]  # the branches run as one convolution over time
+    assert isinstance(bank, DelayBank) and bank.delays == sorted({int(d) for d in syn.rounded_delays().flatten()})
+    a, state = bank.stream(xp[:9], None)
+    b, _ = bank.stream(xp[9:], state)
+    torch.testing.assert_close(torch.cat([a, b]), bank(xp), rtol=0, atol=1e-6)
 
 
 def test_gaussian_delays_export_rounded_with_a_warning():
