@@ -251,7 +251,7 @@ def _out_shape(m: nn.Module, in_shape: tuple[int, ...]) -> tuple[int, ...]:
     with torch.no_grad():
         p = next(iter(m.parameters()), None)
         dtype = p.dtype if p is not None else torch.get_default_dtype()
-        x = torch.zeros((1, 1, *in_shape), dtype=dtype)
+        x = torch.zeros((1, 1, *in_shape), dtype=dtype, device=p.device if p is not None else None)
         return tuple(m(x).shape[2:])
 
 
