@@ -381,6 +381,8 @@ class DelayNetConfig(ModelConfig):
             raise ValueError(f"dropout: expected a value in [0, 1), got {self.dropout!r}")
         if not 0.0 <= self.sigma_decay_fraction <= 1.0:
             raise ValueError(f"sigma_decay_fraction: expected a value in [0, 1], got {self.sigma_decay_fraction!r}")
+        if not self.sigma_final > 0:
+            raise ValueError(f"sigma_final: expected a value > 0 (a zero width has no taps), got {self.sigma_final!r}")
         if self.sigma_init is not None and not self.sigma_init > 0:
             raise ValueError(f"sigma_init: expected a value > 0 or null, got {self.sigma_init!r}")
 
