@@ -68,8 +68,9 @@ def test_budget_skips_a_case_and_says_why(tmp_path: Path):
     assert row["fwd_ms"] is None and "budget" in row["skipped"]
 
 
-def test_bad_options_raise():
-    with pytest.raises(ValueError, match="--shapes"):
-        snn_main(["bench", "neurons", "--shapes", "huge", "--out", "/dev/null"])
-    with pytest.raises(ValueError, match="--impls"):
-        snn_main(["bench", "neurons", "--shapes", "tiny", "--impls", "brian2", "--out", "/dev/null"])
+def test_bad_options_give_one_line_and_exit_code_2(capsys):
+    assert snn_main(["bench", "neurons", "--shapes", "huge", "--out", "/dev/null"]) == 2
+    err = capsys.readouterr().err
+    assert "--shapes" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert snn_main(["bench", "neurons", "--shapes", "tiny", "--impls", "brian2", "--out", "/dev/null"]) == 2
+    assert "--impls" in capsys.readouterr().err
