@@ -222,18 +222,26 @@ class DispatchCounter(TorchDispatchMode):
         out_elems = float(out[0].numel())
         dense = (in_elems if transposed else out_elems) * per_item
         flat = x.reshape(rows, -1)
-        fan_flat = fan.reshape(-1, 1)  # float64: exact for any count
-        if rule.events:
-            events, effective = (flat.abs().double() @ fan_flat).squeeze(1), 0.0
+        units = flat if known is not None else flat.abs()
+        # float32 products are exact while every row sum stays below 2^24 (max count x Σ fan-out); else float64
+        exact32 = flat.dtype == torch.float32 and float(fan.sum()) * max(rule.max_count, 1.0) < 2**24
+        dt = torch.float32 if exact32 else torch.float64
+        fan_flat = fan.reshape(-1, 1).to(dt)
+        if known is not None and known.numel() == rows:
+            nonzero = units_sum = known
         else:
-            events, effective = None, ((flat != 0).double() @ fan_flat).squeeze(1)
-        nonzero = (flat != 0).sum(1, dtype=torch.float64)
+            nonzero = (flat != 0).sum(1, dtype=torch.float64)
+            units_sum = units.sum(1, dtype=torch.float64)
+        if rule.events:
+            events, effective = (units.to(dt) @ fan_flat).squeeze(1).double(), 0.0
+        else:
+            events, effective = None, ((flat != 0).to(dt) @ fan_flat).squeeze(1).double()
         series = {
             "synops": events if events is not None else 0.0,
             "macs": 0.0 if rule.events else dense,
             "macs_dense": dense,
             "macs_effective": effective,
-            "input_events": _units(flat, 1) if rule.events else 0.0,
+            "input_events": units_sum if rule.events else 0.0,
             "input_nonzero": nonzero,
             "input_elements": in_elems,
             "output_elements": out_elems,
