@@ -89,6 +89,16 @@ def _units(x: torch.Tensor, dims) -> torch.Tensor:
     return x.abs().sum(dims, dtype=torch.float64)
 
 
+def _row_sums(x: torch.Tensor) -> torch.Tensor:
+    """Row sums ``[N]`` of ``[N, F]`` as float64, summed in float32 when that is exact (``F < 2^24``, values ≤ 1 or
+    small integer counts), else in float64."""
+    if x.dtype == torch.bool:
+        x = x.to(torch.float32)
+    if x.dtype == torch.float32 and x.shape[1] < 2**16:
+        return x.sum(1).double()
+    return x.sum(1, dtype=torch.float64)
+
+
 class DispatchCounter(TorchDispatchMode):
     """Dispatch mode feeding an :class:`snn.energy.counter.OperationCounter` (``env``) with :class:`RowCounts`.
 
@@ -173,8 +183,9 @@ class DispatchCounter(TorchDispatchMode):
         else:
             ca = env.classify(a)
             cb = None if wb is not None else env.classify(b)
-            units_a = _units(a, (1, 2))
-            nonzero_a = (a != 0).sum((1, 2), dtype=torch.float64)
+            flat = a.reshape(rows, -1)  # row sums in the input's dtype: exact for counts below 2^24 per row
+            units_a = _row_sums(flat.abs()) if ca.events else None
+            nonzero_a = _row_sums(flat != 0)
         dense = float(n * k * m)
         if wb is not None:
             rule, name, kind = ca, wb[0], "linear"
@@ -196,7 +207,7 @@ class DispatchCounter(TorchDispatchMode):
             "macs": 0.0 if rule.events else dense,
             "macs_dense": dense,
             "macs_effective": 0.0 if rule.events else nonzero_a * m,
-            "input_events": units_a if rule.events else 0.0,
+            "input_events": (units_a if units_a is not None else _units(b, (1, 2)).expand(rows)) if rule.events else 0.0,
             "input_nonzero": nonzero_a,
             "input_elements": float(n * k),
             "output_elements": float(n * m),

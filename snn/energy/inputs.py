@@ -66,7 +66,7 @@ def classify_input(x: torch.Tensor, integer_inputs: str = "events") -> InputClas
         return BINARY
     if not (lo == lo and hi == hi) or abs(lo) == float("inf") or abs(hi) == float("inf"):
         return InputClass(False, "real values (non-finite)", hi)
-    integral = x.is_floating_point() is False or bool((xf - xf.round()).abs().max() == 0)
+    integral = not x.is_floating_point() or not bool(torch.frac(xf).any())
     if not integral:
         return InputClass(False, "real values (not integer counts)", hi)
     if lo < 0:
