@@ -45,7 +45,7 @@ from torch import nn
 
 from snn.energy.dispatch import DispatchCounter, RowCounts
 from snn.energy.inputs import BINARY, INTEGER_INPUTS, InputClass, classify_input
-from snn.energy.protocol import CountContext, OpCount, declares_operations
+from snn.energy.protocol import CountContext, NeuronCount, OpCount, declares_operations
 from snn.neuron_models import LI, SpikingNeuron
 
 __all__ = ["LayerCounts", "OperationCounter", "count_operations"]
@@ -187,8 +187,9 @@ class OperationCounter:
                     row = name if pname == "weight" else (f"{name}.{pname}" if name else pname)
                     self._owners.setdefault(p.untyped_storage().data_ptr(), (row, module))
             special = declares_operations(module) or isinstance(module, SpikingNeuron)
-            self._handles.append(module.register_forward_pre_hook(self._pre_hook(name, special)))
-            self._handles.append(module.register_forward_hook(self._post_hook(name, module, special)))
+            hides = special and not getattr(module, "count_torch_ops_inside", False)  # torch ops inside not counted
+            self._handles.append(module.register_forward_pre_hook(self._pre_hook(name, hides)))
+            self._handles.append(module.register_forward_hook(self._post_hook(name, module, special, hides)))
         self._mode = DispatchCounter(self)
         self._mode.__enter__()
         return self
@@ -271,29 +272,36 @@ class OperationCounter:
             _add_series(counts, key, np.array([value.sum()]) if collapse else value)
 
     # ------------------------------------------------------------------ hooks
-    def _pre_hook(self, name: str, special: bool):
+    def _pre_hook(self, name: str, hides: bool):
         def hook(module: nn.Module, inputs: tuple) -> None:
             self._stack.append((name, {}))
-            if special:
+            if hides:
                 self._suppress += 1
         return hook
 
-    def _post_hook(self, name: str, module: nn.Module, special: bool):
+    def _post_hook(self, name: str, module: nn.Module, special: bool, hides: bool):
         def hook(module: nn.Module, inputs: tuple, output: Any) -> None:
             if self._stack:
                 self._stack.pop()
             if not special:
                 return
+            self._suppress += 0 if hides else 1  # the counting's own torch ops are never counted
             try:
-                nested = self._suppress > 1 and not isinstance(module, SpikingNeuron)  # inside a declared layer
+                # a declared layer inside another one that hides its torch ops is counted by the outer one
+                nested = self._suppress > 1 and not isinstance(module, SpikingNeuron)
                 if nested or not self._ctx.batch_size:
                     return
-                with torch.no_grad():  # still suppressed: the counting's own torch ops are not counted
+                with torch.no_grad():
                     if isinstance(module, SpikingNeuron):
-                        self._count_neuron(name, module, inputs, output)
+                        y = output[0] if isinstance(output, (tuple, list)) else output
+                        self._count_neurons(name, y, len(module.dynamics().states), not isinstance(module, LI))
                     else:
                         for op in module.count_operations(inputs, output, self._ctx):
-                            self._count_declared(f"{name}.{op.label}" if op.label else name, op)
+                            row = ".".join(p for p in (name, op.label) if p)
+                            if isinstance(op, NeuronCount):
+                                self._count_neurons(row, op.output, op.state_vars, op.spiking)
+                            else:
+                                self._count_declared(row, op)
                         y = output[0] if isinstance(output, (tuple, list)) else output
                         self._note_axis(y)
             finally:
@@ -417,24 +425,23 @@ class OperationCounter:
         }
         self._record(name, op.kind, rule, op.params, _Entry(series, "whole", S, B))
 
-    def _count_neuron(self, name: str, module: SpikingNeuron, inputs: tuple, output: Any) -> None:
-        x = inputs[0] if inputs else None
-        y = output[0] if isinstance(output, (tuple, list)) else output
-        if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
+    def _count_neurons(self, name: str, y: Any, state_vars: int, spiking: bool) -> None:
+        """One update per neuron and step, and the spikes of ``y`` (time-major, or one step ``[B, ...]``)."""
+        if not isinstance(y, torch.Tensor):
             return
         B = self._ctx.batch_size
-        if x.dim() >= 2 and x.shape[1] == B:
-            S, b, mode = x.shape[0], B, "whole"
+        if y.dim() >= 2 and y.shape[1] == B:
+            S, b, mode = y.shape[0], B, "whole"
             self._axes.add(int(S))
-        elif x.shape[0] == B:
+        elif y.dim() >= 1 and y.shape[0] == B:
             S, b, mode = 1, B, ("whole" if self._ctx.time_steps == 1 else "step")
         else:
             S, b, mode = 1, 1, "unresolved"
         counts = self._layer(name, "neuron")
         counts.calls += 1
-        counts.spiking = not isinstance(module, LI)
-        counts.state_vars = len(module.dynamics().states)
-        per = x.numel() / max(S * b, 1)
+        counts.spiking = spiking
+        counts.state_vars = int(state_vars)
+        per = y.numel() / max(S * b, 1)
         counts.neurons = int(round(per))
         if counts.spiking:
             flat = y.reshape(S, b, -1)

@@ -34,6 +34,12 @@ inside its sample's output, ``f_{t,b,i} = #\{(o, k): t + d_{oik} < V_b\}`` with 
 
 Layers that record several operation groups (e.g. an attention block with a fused kernel) return several records;
 ``label`` names each (the report's row becomes ``<module>.<label>``).
+
+A layer that runs neurons outside :class:`snn.neuron_models.SpikingNeuron` modules (a recurrent population stepping
+its own kernel, an ELM neuron) returns :class:`NeuronCount` records: one update per neuron per real step, the
+spikes it emitted (``N_{t,b} = Σ_i s_{t,b,i}``) and its state variables. A layer whose remaining work *is* visible
+to torch (its matrix products) sets the class attribute ``count_torch_ops_inside = True``: the counter then keeps
+counting the torch operations inside it and adds the declared records.
 """
 from __future__ import annotations
 
@@ -42,7 +48,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 
-__all__ = ["OpCount", "CountContext", "DeclaresOperations", "declares_operations"]
+__all__ = ["OpCount", "NeuronCount", "CountContext", "DeclaresOperations", "declares_operations"]
 
 
 @dataclass
@@ -66,6 +72,24 @@ class OpCount:
     dense_macs: float | None = None
     params: int = 0
     output_elements: float | None = None
+    label: str = ""
+
+
+@dataclass
+class NeuronCount:
+    """Neuron updates of one forward call.
+
+    Attributes:
+        output: the neurons' output, time-major ``[S, B, *neurons]``: spikes (``spiking=True``) or, for a
+            non-spiking readout, its membrane (only its shape is used).
+        state_vars: state variables per neuron (memory model).
+        spiking: the neurons emit spikes.
+        label: suffix naming this record when a layer returns several.
+    """
+
+    output: torch.Tensor
+    state_vars: int = 1
+    spiking: bool = True
     label: str = ""
 
 
@@ -107,7 +131,8 @@ class CountContext:
 class DeclaresOperations(Protocol):
     """A module that declares its own operations (see the module docstring)."""
 
-    def count_operations(self, inputs: tuple[Any, ...], output: Any, ctx: CountContext) -> list[OpCount]: ...
+    def count_operations(self, inputs: tuple[Any, ...], output: Any,
+                         ctx: CountContext) -> list[OpCount | NeuronCount]: ...
 
 
 def declares_operations(module: Any) -> bool:
