@@ -142,7 +142,8 @@ def bench_training(batches: int, batch_size: int, steps: int, density: float, re
     groups = ours.parameter_groups()
     fns = {
         "reference": _epoch_fn(ref, *ref.parameter_groups(), ref.clamp, data),
-        "ours": _epoch_fn(ours, groups["weights"] + groups["norm"], groups["positions"], ours.after_optimizer_step,
+        "ours": _epoch_fn(ours, groups["weights"].params + groups["norm"].params, groups["positions"].params,
+                          ours.after_optimizer_step,
                           data),
     }
     t = _best(fns, repeats)
@@ -207,7 +208,7 @@ def main(argv: list[str] | None = None) -> dict:
         from DCLS.construct.modules import Dcls1d  # noqa: F401
         from spikingjelly.activation_based import neuron  # noqa: F401
 
-        from snn.training.run import set_threads
+        from snn.training.experiment import set_threads
 
         set_threads(args.threads)
     train = bench_training(args.batches, args.batch_size, args.steps, args.density, args.repeats)

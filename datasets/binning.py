@@ -23,6 +23,14 @@ DCLS-delay SHD recipe); ``C = ceil(n_channels / pool)``, a short last group is s
 
 The work is two compiled (numba) passes over the events — one for each sample's ``T``, one that
 increments ``F`` in place — with no Python loop over events and no temporary per-event arrays.
+
+``grid="event_anchored"`` is the rule of SpikingJelly's SHD/SSC frame integration as the DCLS reference
+(Hammouamri et al. 2024) used it (SpikingJelly issues #361, #507): times are converted to ms in the file's own
+float type (``t_ms = 1000 · t``, float16 for the published files), the first frame starts at the first event and
+takes every event with ``t_ms - t_start ≤ dt``; the next frame starts at the next event not taken, and so on.
+Silences longer than a bin produce no empty frames (a sample's ``T`` is the number of such groups), so sequences
+are shorter than on the fixed grid and absolute onset times are lost. Events must be sorted by time (as in the
+files).
 """
 
 from __future__ import annotations
@@ -33,7 +41,9 @@ from typing import Any
 import numba
 import numpy as np
 
-__all__ = ["bin_events", "bin_events_batch", "ToFrames", "times_to_us"]
+__all__ = ["bin_events", "bin_events_batch", "ToFrames", "times_to_us", "GRIDS", "event_anchored_groups"]
+
+GRIDS = ("fixed", "event_anchored")
 
 
 def times_to_us(times_s: np.ndarray) -> np.ndarray:
@@ -73,6 +83,7 @@ def bin_events_batch(
     pad: bool = False,
     binary: bool = False,
     dtype: np.dtype | type = np.float32,
+    grid: str = "fixed",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Bin many samples at once (one ``bincount`` for the whole batch).
 
@@ -80,7 +91,7 @@ def bin_events_batch(
         times_s: concatenated event times of all samples, seconds, ``[E]``; must be ``>= 0``.
         units: concatenated channel ids, ``[E]``, each in ``[0, n_channels)``.
         sample_offsets: ``[N+1]`` int; events of sample ``i`` are ``[offsets[i], offsets[i+1])``.
-        dt_ms, n_channels, pool, max_duration_ms, pad, binary: see the module docstring.
+        dt_ms, n_channels, pool, max_duration_ms, pad, binary, grid: see the module docstring.
         dtype: dtype of the returned frames.
 
     Returns:
@@ -118,6 +129,11 @@ def bin_events_batch(
         if u_min < 0 or u_max >= n_channels:
             bad = u_max if u_max >= n_channels else u_min
             raise ValueError(f"channel ids must lie in [0, {n_channels}), got {bad}")
+    if grid not in GRIDS:
+        raise ValueError(f"grid must be one of {GRIDS}, got {grid!r}")
+    if grid == "event_anchored":
+        return _event_anchored_batch(times_s, units, offsets, float(dt_ms), c_out, cap, bool(pad), int(pool),
+                                     bool(binary), np.dtype(dtype))
     if times_s.dtype not in (np.float32, np.float64):
         times_s = times_s.astype(np.float64)  # float16 (as in the SHD files) and ints; exact for both
     dt_us = float(dt_ms) * 1000.0
@@ -167,6 +183,55 @@ def _fill_kernel(times, units, offsets, row0, dt_us, cap, pool, binary, frames):
                 frames[r + b, c] += 1
 
 
+def event_anchored_groups(times_s: np.ndarray, dt_ms: float) -> np.ndarray:
+    """Frame index of every event under ``grid="event_anchored"`` (see the module docstring), ``[E]`` int64.
+
+    Arithmetic in the times' own float type, as the reference: ``t_ms = 1000 · t`` and ``t_ms[k] - t_ms[start]``
+    are rounded to that type (float16 for the published SHD/SSC files) before the comparison with ``dt_ms``.
+    """
+    t = np.asarray(times_s)
+    if not np.issubdtype(t.dtype, np.floating):
+        t = t.astype(np.float64)
+    t_ms = (t.dtype.type(1000) * t).astype(t.dtype)
+    groups = np.empty(t.size, dtype=np.int64)
+    left, g = 0, 0
+    while left < t.size:
+        # differences to the frame's first event, rounded like the reference's ``t[right] - t_l``; non-decreasing
+        # for sorted times, so the frame ends at the first difference above dt
+        diff = (t_ms[left:] - t_ms[left]).astype(np.float64)
+        right = left + int(np.searchsorted(diff, float(dt_ms), side="right"))
+        groups[left:right] = g
+        left, g = right, g + 1
+    return groups
+
+
+def _event_anchored_batch(times_s, units, offsets, dt_ms, c_out, cap, pad, pool, binary, dtype):
+    n = offsets.size - 1
+    per_sample, lengths = [], np.empty(n, dtype=np.int64)
+    for i in range(n):
+        t = times_s[offsets[i]:offsets[i + 1]]
+        if t.size > 1 and np.any(np.diff(t.astype(np.float64)) < 0):
+            raise ValueError(f"grid='event_anchored' needs events sorted by time; sample {i} is not")
+        g = event_anchored_groups(t, dt_ms) if t.size else np.zeros(0, dtype=np.int64)
+        T = int(g[-1]) + 1 if g.size else 1
+        if cap is not None:
+            T = cap if pad else min(T, cap)
+        per_sample.append(g)
+        lengths[i] = T
+    row0 = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(lengths, out=row0[1:])
+    frames = np.zeros((int(row0[-1]), c_out), dtype=dtype)
+    for i, g in enumerate(per_sample):
+        keep = g < lengths[i]
+        rows = row0[i] + g[keep]
+        cols = np.asarray(units[offsets[i]:offsets[i + 1]])[keep].astype(np.int64) // pool
+        if binary:
+            frames[rows, cols] = 1
+        else:
+            np.add.at(frames, (rows, cols), 1)
+    return frames, lengths
+
+
 def bin_events(
     times_s: np.ndarray,
     units: np.ndarray,
@@ -178,6 +243,7 @@ def bin_events(
     pad: bool = False,
     binary: bool = False,
     dtype: np.dtype | type = np.float32,
+    grid: str = "fixed",
 ) -> np.ndarray:
     """Bin one sample's events into frames ``[T, C]`` (see the module docstring for the rule).
 
@@ -191,6 +257,7 @@ def bin_events(
         pad: zero-pad to exactly ``ceil(max_duration_ms / dt_ms)`` steps (needs ``max_duration_ms``).
         binary: clip counts to 0/1.
         dtype: output dtype.
+        grid: ``"fixed"`` (bins from t = 0) or ``"event_anchored"`` (the DCLS reference's rule).
 
     Returns:
         ``np.ndarray`` ``[T, C]``.
@@ -198,7 +265,7 @@ def bin_events(
     times_s = np.asarray(times_s)
     frames, _ = bin_events_batch(
         times_s, units, np.array([0, times_s.size]), dt_ms=dt_ms, n_channels=n_channels, pool=pool,
-        max_duration_ms=max_duration_ms, pad=pad, binary=binary, dtype=dtype,
+        max_duration_ms=max_duration_ms, pad=pad, binary=binary, dtype=dtype, grid=grid,
     )
     return frames
 
@@ -210,7 +277,8 @@ class ToFrames:
     1-4 ms keeps more timing for delay-learning models at the cost of longer sequences), ``pool`` to
     reduce 700 cochlea channels to fewer inputs (5 → 140, as in the DCLS recipe), ``max_duration_ms``
     to crop long samples (and ``pad=True`` for fixed-length batches without a collate), ``binary``
-    for spike/no-spike inputs when the model expects spikes rather than counts.
+    for spike/no-spike inputs when the model expects spikes rather than counts, and ``grid="event_anchored"``
+    only to reproduce results obtained with SpikingJelly's SHD frames (it drops silences; see the module docstring).
 
     Args:
         dt_ms: bin width, ms.
@@ -219,6 +287,7 @@ class ToFrames:
         max_duration_ms: optional crop, ms.
         binary: clip counts to 0/1.
         pad: pad every sample to ``ceil(max_duration_ms / dt_ms)`` steps.
+        grid: ``"fixed"`` (bins start at t = 0) or ``"event_anchored"``.
 
     Shape: ``__call__(times_s [E], units [E]) -> np.ndarray [T, ceil(n_channels/pool)]`` float32.
     """
@@ -231,8 +300,11 @@ class ToFrames:
         max_duration_ms: float | None = None,
         binary: bool = False,
         pad: bool = False,
+        grid: str = "fixed",
     ) -> None:
         _check_params(dt_ms, n_channels, pool, max_duration_ms)
+        if grid not in GRIDS:
+            raise ValueError(f"grid must be one of {GRIDS}, got {grid!r}")
         if pad and max_duration_ms is None:
             raise ValueError("pad=True needs max_duration_ms (the padded length), got max_duration_ms=None")
         self.dt_ms = float(dt_ms)
@@ -241,6 +313,7 @@ class ToFrames:
         self.max_duration_ms = None if max_duration_ms is None else float(max_duration_ms)
         self.binary = bool(binary)
         self.pad = bool(pad)
+        self.grid = grid
 
     @property
     def n_out(self) -> int:
@@ -262,6 +335,7 @@ class ToFrames:
             "max_duration_ms": self.max_duration_ms,
             "binary": self.binary,
             "pad": self.pad,
+            **({"grid": self.grid} if self.grid != "fixed" else {}),  # fixed-grid cache keys stay as they were
         }
 
     def kwargs(self) -> dict[str, Any]:

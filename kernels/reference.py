@@ -91,8 +91,8 @@ def run(
     spikes = []
     recorded: list[list[torch.Tensor]] = [[] for _ in dynamics.states]
     current = tuple(states)
-    for t in range(x.shape[0]):
-        s, current, _ = step(x[t], *current, *lane_params, *scalars)
+    for x_t in x.unbind(0):  # unbind: one backward node (x[t] would zero-fill a [T, ...] gradient per step)
+        s, current, _ = step(x_t, *current, *lane_params, *scalars)
         spikes.append(s)
         if record:
             for seq, value in zip(recorded, current):

@@ -3,9 +3,10 @@
 A config file has up to five sections, each a dataclass below::
 
     data:     DataConfig      which dataset, binning (dt_ms, pool), held-out split, loader workers
-    model:    ModelConfig     the delay network's shape and neuron constants (times in ms)
-    training: TrainingConfig  epochs, batch size, learning rule, sigma schedule, early stopping, seed, device
-    optim:    OptimConfig     weight and position optimisers and their schedules, gradient clipping
+    model:    ModelConfig     ``name`` picks the model family (snn.models.registry); the other keys are that
+                              family's config dataclass (e.g. snn.models.delaynet.DelayNetConfig)
+    training: TrainingConfig  epochs, batch size, learning rule, early stopping, seed, device
+    optim:    OptimConfig     optimiser and schedule defaults, per parameter group overrides, gradient clipping
     run:      RunConfig       run name and folder, logging, plots, energy report
 
 Missing keys take the defaults below. Unknown keys and values of the wrong type raise :class:`ConfigError`
@@ -15,12 +16,15 @@ is parsed as YAML (``512`` → int, ``null`` → None, ``[1, 2]`` → list) and 
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import io
+import math
 import os
 import types
 import typing
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Union
@@ -28,10 +32,12 @@ from typing import Any, Literal, Union
 import yaml
 
 from snn.atomic import write_atomic
+from snn.models.registry import ModelConfig
 
 __all__ = [
-    "ConfigError", "DataConfig", "ModelConfig", "TrainingConfig", "OptimConfig", "RunConfig", "Config",
+    "ConfigError", "DataConfig", "ModelConfig", "TrainingConfig", "GroupConfig", "OptimConfig", "RunConfig", "Config",
     "load_config", "config_from_dict", "config_to_dict", "apply_overrides", "save_config", "config_diff",
+    "migrate_legacy", "LEGACY_KEYS",
 ]
 
 
@@ -59,6 +65,9 @@ class DataConfig:
         split_seed: seed of the held-out split.
         cache_dir: folder of binned-frame caches (``None``: the library default).
         num_workers: DataLoader worker processes.
+        binning: ``"fixed"`` (bins of ``dt_ms`` from t = 0, keeps silences and onsets) or ``"event_anchored"``
+            (SpikingJelly's SHD frames as the DCLS reference used them: each frame starts at the next event and
+            takes the events within ``dt_ms`` of it, so silences are dropped; see :mod:`snn.datasets.binning`).
     """
 
     dataset: Literal["spoken_digits", "shd", "ssc"] = "spoken_digits"
@@ -73,48 +82,7 @@ class DataConfig:
     split_seed: int = 0
     cache_dir: str | None = None
     num_workers: int = 0
-
-
-@dataclass
-class ModelConfig:
-    """The feed-forward delay network (:class:`snn.models.DelayNet`).
-
-    Attributes:
-        name: model family; only ``"delaynet"`` so far.
-        hidden: neurons per hidden layer.
-        layers: hidden layers (delay → BatchNorm → LIF → dropout each); a delay readout follows.
-        max_delay: delay taps ``D`` (delays ``0 … D-1`` steps; odd, as in the reference).
-        kernel_count: delay elements per synapse.
-        delays: ``"learned"`` (DCLS), ``"frozen_zero"`` (the ablation: every delay 0, same layers and padding)
-            or ``"frozen_random"`` (random integer delays that are not trained: the reference's ``snn_delays_lr0``).
-        tau_ms: LIF and readout membrane time constant, ms (divided by ``data.dt_ms`` to steps).
-        v_threshold: hidden LIF threshold.
-        surrogate_alpha: ATan surrogate sharpness.
-        detach_reset: stop the gradient through the reset.
-        dropout: dropout probability on hidden spikes (one mask per sequence).
-        batchnorm: BatchNorm1d over channels after each hidden delay layer.
-        bias: bias in the delay layers.
-        n_inputs: input channels (``None``: taken from the data; if set it must match the data).
-        n_classes: classes (``None``: taken from the data; if set it must match the data).
-        backend: neuron kernel backend (``"auto"``, ``"torch"``, ``"numba"``, ``"cupy"``).
-    """
-
-    name: Literal["delaynet"] = "delaynet"
-    hidden: int = 256
-    layers: int = 2
-    max_delay: int = 25
-    kernel_count: int = 1
-    delays: Literal["learned", "frozen_zero", "frozen_random"] = "learned"
-    tau_ms: float = 10.05
-    v_threshold: float = 1.0
-    surrogate_alpha: float = 5.0
-    detach_reset: bool = True
-    dropout: float = 0.4
-    batchnorm: bool = True
-    bias: bool = False
-    n_inputs: int | None = None
-    n_classes: int | None = None
-    backend: Literal["auto", "torch", "numba", "cupy"] = "auto"
+    binning: Literal["fixed", "event_anchored"] = "fixed"
 
 
 @dataclass
@@ -127,11 +95,12 @@ class TrainingConfig:
         eval_batch_size: batch size for valid/test (``None``: ``batch_size``).
         shuffle: reshuffle the training set every epoch (``False``: file order, e.g. to compare DDP with one process).
         rule: learning rule (``"backprop"``: surrogate-gradient BPTT).
-        sigma_init: initial delay-kernel width in taps (``None``: ``max_delay // 2``, the reference's).
-        sigma_final: width reached after ``sigma_decay_fraction`` of the epochs (exponential decay).
-        sigma_decay_fraction: share of the epochs over which the width decays (reference: 1/4).
-        eval_integer_delays: evaluate with rounded integer delays (triangle, σ = 0), as the reference.
         select_metric: best-model criterion on the validation set: ``"valid_acc"`` or ``"valid_loss"``.
+        protocol: ``"heldout"`` (default: the best model is selected on the validation split — held-out training
+            speakers for SHD — and the test set is evaluated once, at the end) or ``"paper"`` (the DCLS reference's
+            SHD protocol: train on the whole training file, evaluate the test set after every epoch and report the
+            best test accuracy over epochs — a test-set selection, labelled as such in the outputs; needs
+            ``data.train_split: full_train``; for SSC, which has a validation file, it selects on that file).
         early_stopping_patience: stop after this many epochs without a better validation score (``None``: never).
         amp: mixed precision (autocast) on CUDA devices; ignored on CPU.
         device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``, …
@@ -149,11 +118,8 @@ class TrainingConfig:
     eval_batch_size: int | None = None
     shuffle: bool = True
     rule: Literal["backprop"] = "backprop"
-    sigma_init: float | None = None
-    sigma_final: float = 0.23
-    sigma_decay_fraction: float = 0.25
-    eval_integer_delays: bool = True
     select_metric: Literal["valid_acc", "valid_loss"] = "valid_acc"
+    protocol: Literal["heldout", "paper"] = "heldout"
     early_stopping_patience: int | None = None
     amp: bool = True
     device: str = "auto"
@@ -164,29 +130,58 @@ class TrainingConfig:
     synops_penalty: float = 0.0
 
 
+OPTIMIZERS = ("adam", "adamw", "adamax", "sgd")
+SCHEDULERS = ("one_cycle", "cosine", "none")
+
+
 @dataclass
-class OptimConfig:
-    """Optimisers (Adam) and schedules, as in the reference: weights and positions are optimised separately.
+class GroupConfig:
+    """Optimiser settings of one parameter group (``optim.groups.<name>``); ``null`` keeps the model's default.
+
+    The groups a model has, and its defaults for them, come from the model family (e.g. the delay network:
+    ``weights``, ``norm`` — no weight decay — and ``positions`` — lr 0.1, cosine schedule).
 
     Attributes:
-        lr: base learning rate of the weights (BatchNorm parameters use it without weight decay).
-        weight_decay: L2 decay of the synaptic weights.
-        scheduler: weights schedule: ``"one_cycle"`` (peaks at ``max_lr``), ``"cosine"`` or ``"none"``.
-        max_lr: one-cycle peak.
-        positions_lr: learning rate of the delay positions.
-        positions_scheduler: positions schedule: ``"cosine"``, ``"one_cycle"`` (peak ``5 × positions_lr``) or ``"none"``.
-        scheduler_interval: step the schedules once per ``"epoch"`` (reference) or per ``"batch"``.
-        grad_clip: clip the global gradient norm to this value (``None``: no clipping).
+        optimizer: ``"adam"``, ``"adamw"``, ``"adamax"`` or ``"sgd"``.
+        lr: learning rate.
+        weight_decay: L2 weight decay (>= 0).
+        scheduler: ``"one_cycle"``, ``"cosine"`` or ``"none"``.
+        max_lr: one-cycle peak (``null``: ``optim.max_lr × lr / optim.lr``).
     """
 
+    optimizer: Literal["adam", "adamw", "adamax", "sgd"] | None = None
+    lr: float | None = None
+    weight_decay: float | None = None
+    scheduler: Literal["one_cycle", "cosine", "none"] | None = None
+    max_lr: float | None = None
+
+
+@dataclass
+class OptimConfig:
+    """Optimisers and schedules: one optimiser per parameter group of the model.
+
+    A group's setting is, in order of precedence: ``optim.groups.<group>.<key>`` of the run, the model family's
+    default for that group, the value below.
+
+    Attributes:
+        optimizer: ``"adam"`` (default), ``"adamw"``, ``"adamax"`` or ``"sgd"`` (momentum 0.9).
+        lr: base learning rate.
+        weight_decay: L2 weight decay (>= 0).
+        scheduler: ``"one_cycle"`` (peaks at ``max_lr``), ``"cosine"`` or ``"none"``.
+        max_lr: one-cycle peak of a group with the base ``lr`` (scaled by ``lr / optim.lr`` for other groups).
+        scheduler_interval: step the schedules once per ``"epoch"`` (reference) or per ``"batch"``.
+        grad_clip: clip the global gradient norm to this value (``None``: no clipping).
+        groups: per-group overrides, e.g. ``{positions: {lr: 0.05}}``.
+    """
+
+    optimizer: Literal["adam", "adamw", "adamax", "sgd"] = "adam"
     lr: float = 1e-3
     weight_decay: float = 1e-5
     scheduler: Literal["one_cycle", "cosine", "none"] = "one_cycle"
     max_lr: float = 5e-3
-    positions_lr: float = 0.1
-    positions_scheduler: Literal["cosine", "one_cycle", "none"] = "cosine"
     scheduler_interval: Literal["epoch", "batch"] = "epoch"
     grad_clip: float | None = None
+    groups: dict[str, GroupConfig] = field(default_factory=dict)
 
 
 @dataclass
@@ -224,7 +219,7 @@ class Config:
     """A whole run: ``data``, ``model``, ``training``, ``optim``, ``run`` sections."""
 
     data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
+    model: ModelConfig = field(default_factory=lambda: _default_model_section())
     training: TrainingConfig = field(default_factory=TrainingConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     run: RunConfig = field(default_factory=RunConfig)
@@ -258,6 +253,13 @@ def _check_value(path: str, tp: Any, value: Any) -> Any:
             except ConfigError as err:
                 errors.append(err)
         raise ConfigError(f"{path}: expected {_type_name(tp)}, got {value!r} ({type(value).__name__})")
+    if origin is dict:
+        key_tp, value_tp = typing.get_args(tp)
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: expected a mapping, got {value!r} ({type(value).__name__})")
+        return {_check_value(f"{path} (key)", key_tp, k): _check_value(f"{path}.{k}", value_tp, v) for k, v in value.items()}
+    if tp is ModelConfig:
+        return _build_model_section(value, path)
     if origin is Literal:
         allowed = typing.get_args(tp)
         if value in allowed and type(value) is type(allowed[0]):
@@ -311,13 +313,16 @@ def _build(cls: type, data: Any, path: str) -> Any:
 
 _POSITIVE = {
     "data": ("dt_ms", "n_channels", "pool"),
-    "model": ("hidden", "layers", "max_delay", "kernel_count", "tau_ms", "surrogate_alpha"),
     "training": ("epochs", "batch_size"),
 }
 
 
 def _check_ranges(obj: Any, path: str) -> None:
     section = path.split(".")[-1] if path else ""
+    if isinstance(obj, Config) and obj.training.protocol == "paper" and obj.data.dataset != "ssc" \
+            and obj.data.train_split != "full_train":
+        raise ConfigError("training.protocol 'paper' trains on the whole training file and selects on the test set: "
+                          f"set data.train_split to 'full_train' (got {obj.data.train_split!r})")
     for name in _POSITIVE.get(section, ()):
         v = getattr(obj, name)
         if v is not None and v <= 0:
@@ -326,23 +331,110 @@ def _check_ranges(obj: Any, path: str) -> None:
         raise ConfigError(f"data.valid_fraction: expected a value in (0, 1), got {obj.valid_fraction!r}")
     if section == "data" and obj.num_workers < 0:
         raise ConfigError(f"data.num_workers: expected a value >= 0, got {obj.num_workers!r}")
-    if section == "model" and not 0.0 <= obj.dropout < 1.0:
-        raise ConfigError(f"model.dropout: expected a value in [0, 1), got {obj.dropout!r}")
     if section == "training":
-        if not 0.0 <= obj.sigma_decay_fraction <= 1.0:
-            raise ConfigError(f"training.sigma_decay_fraction: expected a value in [0, 1], got {obj.sigma_decay_fraction!r}")
         if not (obj.synops_penalty >= 0.0 and obj.synops_penalty != float("inf")):
             raise ConfigError(f"training.synops_penalty: expected a finite value >= 0, got {obj.synops_penalty!r}")
         for name in ("eval_batch_size", "early_stopping_patience", "limit_train_batches", "threads"):
             v = getattr(obj, name)
             if v is not None and v <= 0:
                 raise ConfigError(f"training.{name}: expected a value > 0 or null, got {v!r}")
-    if section == "optim" and obj.grad_clip is not None and obj.grad_clip <= 0:
-        raise ConfigError(f"optim.grad_clip: expected a value > 0 or null, got {obj.grad_clip!r}")
+    if section in ("optim", "groups") or path.startswith("optim.groups."):
+        for name in ("lr", "max_lr", "weight_decay", "grad_clip"):
+            v = getattr(obj, name, None)
+            if v is None:
+                continue
+            if not math.isfinite(v) or v < 0 or (v == 0 and name in ("max_lr", "grad_clip")):
+                bound = "> 0" if name in ("max_lr", "grad_clip") else ">= 0"
+                raise ConfigError(f"{path}.{name}: expected a finite value {bound}, got {v!r}")
+    check = getattr(obj, "check", None)
+    if callable(check):  # a family's own range checks (model sections)
+        try:
+            check()
+        except (ValueError, TypeError) as err:
+            raise ConfigError(f"{path}.{err}" if not str(err).startswith(path) else str(err)) from None
 
 
-def config_from_dict(data: dict[str, Any] | None) -> Config:
-    """Build and check a :class:`Config` from nested dicts (as read from YAML)."""
+def _build_model_section(value: Any, path: str) -> ModelConfig:
+    """The ``model:`` section as its family's config dataclass (``name`` selects the family)."""
+    from snn.models.registry import ModelRegistryError, get_family
+
+    if value is None:
+        value = {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys to values, got {type(value).__name__}")
+    name = value.get("name", ModelConfig.name)
+    try:
+        family = get_family(name)
+    except ModelRegistryError as err:
+        raise ConfigError(str(err)) from None
+    obj = _build(family.config_class, value, path)
+    obj.name = name
+    return obj
+
+
+def _default_model_section() -> ModelConfig:
+    return _build_model_section({}, "model")
+
+
+#: keys that moved in version 0.2 (model families): old dotted path -> new dotted path
+LEGACY_KEYS = {
+    "training.sigma_init": "model.sigma_init",
+    "training.sigma_final": "model.sigma_final",
+    "training.sigma_decay_fraction": "model.sigma_decay_fraction",
+    "training.eval_integer_delays": "model.eval_integer_delays",
+    "optim.positions_lr": "optim.groups.positions.lr",
+    "optim.positions_scheduler": "optim.groups.positions.scheduler",
+}
+
+
+def migrate_legacy(data: dict[str, Any] | None) -> tuple[dict[str, Any] | None, list[str]]:
+    """Move keys of configs written before model families (:data:`LEGACY_KEYS`) to their new place.
+
+    Returns the migrated copy and one ``"old -> new"`` line per moved key. Used for checkpoints written by
+    earlier versions (their stored config) and, with a warning, for old config files.
+    """
+    if not isinstance(data, dict):
+        return data, []
+    data = copy.deepcopy(data)
+    moved = []
+    for old, new in LEGACY_KEYS.items():
+        sec, key = old.split(".")
+        section = data.get(sec)
+        if not isinstance(section, dict) or key not in section:
+            continue
+        value = section.pop(key)
+        _set_path(data, new, value, overwrite=False)
+        moved.append(f"{old} -> {new}")
+    return data, moved
+
+
+def _set_path(data: dict[str, Any], dotted: str, value: Any, overwrite: bool = True) -> None:
+    parts = dotted.split(".")
+    node = data
+    for p in parts[:-1]:
+        if node.get(p) is None:
+            node[p] = {}
+        if not isinstance(node[p], dict):
+            raise ConfigError(f"{dotted}: {p!r} is not a section")
+        node = node[p]
+    if overwrite or parts[-1] not in node:
+        node[parts[-1]] = value
+
+
+def config_from_dict(data: dict[str, Any] | None, *, legacy: str = "error") -> Config:
+    """Build and check a :class:`Config` from nested dicts (as read from YAML).
+
+    ``legacy``: what to do with keys that moved in version 0.2 (:data:`LEGACY_KEYS`): ``"error"`` (a
+    :class:`ConfigError` naming the new key), ``"warn"`` (move them, with a warning) or ``"migrate"`` (move them
+    silently, for configs stored in old checkpoints).
+    """
+    migrated, moved = migrate_legacy(data)
+    if moved:
+        if legacy == "error":
+            raise ConfigError("keys moved when model families became plug-ins: " + "; ".join(moved))
+        if legacy == "warn":
+            warnings.warn("config keys moved (update the file): " + "; ".join(moved), DeprecationWarning, stacklevel=3)
+        data = migrated
     return _build(Config, data, "")
 
 
@@ -352,9 +444,10 @@ def config_to_dict(config: Config) -> dict[str, Any]:
 
 
 def apply_overrides(config: Config, overrides: list[str] | dict[str, Any] | None) -> Config:
-    """Return a new config with dotted-path overrides (``["model.hidden=512"]`` or ``{"model.hidden": 512}``).
+    """Return a new config with dotted-path overrides (``["model.hidden=512"]``, ``{"optim.groups.positions.lr": 0.05}``).
 
-    String values are parsed as YAML scalars/lists; every value is checked like the file's.
+    String values are parsed as YAML scalars/lists; every value is checked like the file's. Overriding
+    ``model.name`` starts the model section afresh from that family's defaults (plus the other ``model.*`` overrides).
     """
     if not overrides:
         return config
@@ -372,17 +465,19 @@ def apply_overrides(config: Config, overrides: list[str] | dict[str, Any] | None
             except yaml.YAMLError as err:
                 raise ConfigError(f"override {item!r}: value {raw!r} is not valid YAML: {err}") from err
             items.append((key.strip(), value))
+    sections = [f.name for f in dataclasses.fields(Config)]
+    for key, value in items:
+        if key == "model.name" and value != data["model"].get("name"):
+            data["model"] = {"name": value}
     for key, value in items:
         parts = key.split(".")
-        if len(parts) != 2:
-            raise ConfigError(
-                f"override key {key!r}: expected SECTION.KEY with SECTION one of "
-                f"{', '.join(f.name for f in dataclasses.fields(Config))}"
-            )
-        section, name = parts
-        if section not in data:
-            raise ConfigError(f"unknown key {section!r}; allowed keys: {', '.join(data)}")
-        data[section][name] = value
+        if len(parts) < 2 or not all(parts):
+            raise ConfigError(f"override key {key!r}: expected SECTION.KEY with SECTION one of {', '.join(sections)}")
+        if parts[0] not in data:
+            raise ConfigError(f"unknown key {parts[0]!r}; allowed keys: {', '.join(sections)}")
+        if key in LEGACY_KEYS:
+            raise ConfigError(f"override key {key!r} moved to {LEGACY_KEYS[key]!r}")
+        _set_path(data, key, value)
     return config_from_dict(data)
 
 
@@ -401,7 +496,7 @@ def load_config(source: str | os.PathLike | Config | dict, overrides: list[str] 
         except yaml.YAMLError as err:
             raise ConfigError(f"{path}: not valid YAML: {err}") from err
         try:
-            config = config_from_dict(data)
+            config = config_from_dict(data, legacy="warn")
         except ConfigError as err:
             raise ConfigError(f"{path}: {err}") from err
     return apply_overrides(config, overrides)

@@ -71,7 +71,7 @@ def _errors():
 
 
 def _train(args: argparse.Namespace) -> int:
-    from snn.training.run import run
+    from snn.training.experiment import run
 
     try:
         result = run(args.config, args.overrides, out=args.out, resume=args.resume, device=args.device,
@@ -84,7 +84,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from snn.training.run import evaluate_run
+    from snn.training.experiment import evaluate_run
 
     try:
         metrics = evaluate_run(args.path, split=args.split, device=args.device)
@@ -104,7 +104,7 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _plot(args: argparse.Namespace) -> int:
-    from snn.training.run import plot_run
+    from snn.training.experiment import plot_run
 
     try:
         paths = plot_run(args.run, device=args.device)

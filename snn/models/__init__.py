@@ -1,4 +1,16 @@
-"""Networks built from :mod:`snn.layers` and :mod:`snn.neuron_models`."""
-from snn.models.delaynet import DelayNet, SequenceDropout, sigma_at_epoch
+"""Networks built from :mod:`snn.layers` and :mod:`snn.neuron_models`, registered as model families.
 
-__all__ = ["DelayNet", "SequenceDropout", "sigma_at_epoch"]
+``snn.models.register(name, ConfigClass)(builder)`` adds a family (see :mod:`snn.models.registry`);
+``snn.models.available_models()`` lists them. Built in: ``delaynet`` (learnable delays), ``snn_mlp``
+(feed-forward LIF), ``rsnn`` (recurrent LIF).
+"""
+from snn.models.registry import (ModelConfig, ModelFamily, ModelRegistryError, available_models, build_model,
+                                 family_of, get_family, register, register_model)
+from snn.models.protocol import ParamGroup
+from snn.models.delaynet import DelayNet, DelayNetConfig, DelaySchedule, SequenceDropout, sigma_at_epoch
+from snn.models.mlp import SpikingMLP, SpikingMLPConfig
+from snn.models.rsnn import RecurrentSNN, RecurrentSNNConfig
+
+__all__ = ["ModelConfig", "ModelFamily", "ModelRegistryError", "ParamGroup", "available_models", "build_model",
+           "family_of", "get_family", "register", "register_model", "DelayNet", "DelayNetConfig", "DelaySchedule",
+           "SequenceDropout", "sigma_at_epoch", "SpikingMLP", "SpikingMLPConfig", "RecurrentSNN", "RecurrentSNNConfig"]

@@ -25,41 +25,25 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from snn.callbacks import Callback
 from snn.layers.delay import LearnableDelay
+from snn.layers.dropout import SequenceDropout
+from snn.models.protocol import ParamGroup
+from snn.models.readout import time_scores
+from snn.models.registry import ModelConfig, register_model
 from snn.neuron_models import LI, LIF
 from snn.surrogate import ATan
 
-__all__ = ["DelayNet", "SequenceDropout", "sigma_at_epoch", "DELAY_MODES"]
+__all__ = ["DelayNet", "DelayNetConfig", "DelaySchedule", "SequenceDropout", "sigma_at_epoch", "DELAY_MODES"]
 
 DELAY_MODES = ("learned", "frozen_zero", "frozen_random")
-
-
-class SequenceDropout(nn.Module):
-    """Dropout with one mask per sequence: ``x`` ``[T, B, ...]`` → ``x · m / (1 - p)``, ``m ~ Bernoulli(1 - p)`` ``[1, B, ...]``.
-
-    Keeps the set of dropped neurons fixed over the time steps of a sample (SpikingJelly ``layer.Dropout``
-    in multi-step mode). Identity in eval mode or with ``p = 0``.
-    """
-
-    def __init__(self, p: float = 0.5) -> None:
-        super().__init__()
-        if not 0.0 <= p < 1.0:
-            raise ValueError(f"p must lie in [0, 1), got {p!r}")
-        self.p = float(p)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0.0:
-            return x
-        mask = torch.empty_like(x[:1]).bernoulli_(1.0 - self.p) / (1.0 - self.p)
-        return x * mask
-
-    def extra_repr(self) -> str:
-        return f"p={self.p}"
 
 
 def sigma_at_epoch(epoch: int, sigma_init: float, sigma_final: float, decay_epochs: int) -> float:
@@ -71,6 +55,28 @@ def sigma_at_epoch(epoch: int, sigma_init: float, sigma_final: float, decay_epoc
         return float(sigma_init)
     e = min(max(epoch, 0), decay_epochs)
     return float(sigma_init * (sigma_final / sigma_init) ** (e / decay_epochs))
+
+
+class DelaySchedule(Callback):
+    """The delay network's training-time schedule, run by the Trainer as a callback.
+
+    * epoch start: kernel width ``σ_e`` of :func:`sigma_at_epoch` (decay over ``⌊decay_fraction · epochs⌋`` epochs);
+    * after every optimiser step: positions clamped to ``[-D//2, D//2]`` (the reference does it after each step);
+    * epoch end: the epoch log shows ``sigma``.
+    """
+
+    def __init__(self, model: "DelayNet") -> None:
+        self.model = model
+
+    def on_epoch_start(self, trainer: Any, epoch: int) -> None:
+        self.model.set_epoch(epoch, trainer.config.training.epochs, self.model.sigma_decay_fraction)
+
+    def on_after_optimizer_step(self, trainer: Any) -> None:
+        self.model.after_optimizer_step()
+
+    def on_epoch_end(self, trainer: Any, epoch: int, row: dict[str, Any]) -> None:
+        if self.model.delays == "learned":
+            row["sigma"] = float(self.model.synapses[0].sigma)
 
 
 class DelayNet(nn.Module):
@@ -93,6 +99,10 @@ class DelayNet(nn.Module):
         delays: ``"learned"``, ``"frozen_zero"`` or ``"frozen_random"``.
         sigma_init: initial kernel width in taps (``None``: ``D // 2``).
         sigma_final: width after the decay.
+        sigma_decay_fraction: share of the training epochs over which the width decays (the reference: 1/4).
+        respect_lengths: with ``lengths``, mask each sample's padded steps (hidden spikes after its end, readout
+            softmax over its valid steps only: outputs independent of the batch's padding). ``False`` reproduces the
+            reference, which sums the readout's softmax over every padded step of the batch.
         eval_integer_delays: :meth:`evaluation` switches to rounded integer delays (triangle, σ = 0).
         backend: neuron kernel backend.
 
@@ -117,8 +127,10 @@ class DelayNet(nn.Module):
         delays: str = "learned",
         sigma_init: float | None = None,
         sigma_final: float = 0.23,
+        sigma_decay_fraction: float = 0.25,
         eval_integer_delays: bool = True,
         backend: str = "auto",
+        respect_lengths: bool = True,
     ) -> None:
         super().__init__()
         for name, value in (("n_inputs", n_inputs), ("n_classes", n_classes), ("hidden", hidden),
@@ -134,7 +146,11 @@ class DelayNet(nn.Module):
         self.right_pad = (max_delay - 1) // 2
         self.sigma_init = float(max_delay // 2) if sigma_init is None else float(sigma_init)
         self.sigma_final = float(sigma_final)
+        if not 0.0 <= sigma_decay_fraction <= 1.0:
+            raise ValueError(f"sigma_decay_fraction must lie in [0, 1], got {sigma_decay_fraction!r}")
+        self.sigma_decay_fraction = float(sigma_decay_fraction)
         self.eval_integer_delays = bool(eval_integer_delays)
+        self.respect_lengths = bool(respect_lengths)
         self.has_batchnorm = bool(batchnorm)
 
         sizes = [n_inputs] + [hidden] * layers + [n_classes]
@@ -210,8 +226,9 @@ class DelayNet(nn.Module):
                     s.set_sigma(sigma)
                     s.inference = inference
 
-    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
-        """``weights`` (synaptic weights and biases: weight decay), ``norm`` (BatchNorm: no decay), ``positions``."""
+    def parameter_groups(self) -> dict[str, ParamGroup]:
+        """``weights`` (synaptic weights and biases: weight decay), ``norm`` (BatchNorm: no decay) and ``positions``
+        (their own optimiser as in the reference: lr 0.1, cosine schedule, no decay); empty groups are skipped."""
         weights, norm, positions = [], [], []
         for s in self.synapses:
             weights.append(s.weight)
@@ -221,7 +238,21 @@ class DelayNet(nn.Module):
                 positions.append(s.positions)
         for n in self.norms:
             norm.extend(n.parameters())
-        return {"weights": weights, "norm": norm, "positions": positions}
+        return {"weights": ParamGroup(weights), "norm": ParamGroup(norm, weight_decay=0.0),
+                "positions": ParamGroup(positions, lr=0.1, weight_decay=0.0, scheduler="cosine")}
+
+    def callbacks(self) -> list[Callback]:
+        """The σ schedule and position clamping (:class:`DelaySchedule`)."""
+        return [DelaySchedule(self)]
+
+    @staticmethod
+    def checkpoint_io(state: dict[str, torch.Tensor]) -> tuple[int, int]:
+        """``(n_inputs, n_classes)`` of a DelayNet state dict (first delay layer's columns, last layer's rows)."""
+        weights = sorted((k for k in state if k.startswith("synapses.") and k.endswith(".weight")),
+                         key=lambda k: int(k.split(".")[1]))
+        if not weights:
+            raise ValueError("the state dict holds no DelayNet weights (synapses.*.weight)")
+        return int(state[weights[0]].shape[1]), int(state[weights[-1]].shape[0])
 
     def delay_layers(self) -> list[LearnableDelay]:
         return list(self.synapses)
@@ -231,7 +262,10 @@ class DelayNet(nn.Module):
         """Valid output steps per sample: ``T_b + (L + 1) R``."""
         return lengths + (self.layers + 1) * self.right_pad
 
-    accepts_lengths = True
+    @property
+    def accepts_lengths(self) -> bool:
+        """The Trainer passes ``lengths`` to :meth:`forward` unless ``respect_lengths=False``."""
+        return self.respect_lengths
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """``x`` ``[T, B, n_inputs]`` → readout membrane ``[T + (L+1)·R, B, n_classes]``.
@@ -261,13 +295,10 @@ class DelayNet(nn.Module):
         return self.readout(last(x.to(last.weight.dtype)))
 
     def scores(self, out: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        """Class scores ``[B, n_classes]``: ``Σ_t softmax(V[t])`` over each sample's valid steps."""
-        p = F.softmax(out.float(), dim=2)
-        if lengths is not None:
-            valid = self.output_lengths(lengths.to(out.device))
-            mask = torch.arange(out.shape[0], device=out.device)[:, None] < valid[None, :]
-            p = p * mask[:, :, None]
-        return p.sum(0)
+        """Class scores ``[B, n_classes]``: ``Σ_t softmax(V[t])`` over each sample's valid steps (every step of the
+        batch with ``respect_lengths=False``)."""
+        valid = None if lengths is None or not self.respect_lengths else self.output_lengths(lengths)
+        return time_scores(out.float(), valid, "sum_softmax")
 
     def loss(self, out: torch.Tensor, labels: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """Cross-entropy of the summed softmax scores (the reference's ``CrossEntropyLoss(Σ_t softmax(V), y)``)."""
@@ -279,16 +310,83 @@ class DelayNet(nn.Module):
                 f"sigma_init={self.sigma_init:.4g}, sigma_final={self.sigma_final:.4g}")
 
     @classmethod
-    def from_config(cls, model_cfg, dt_ms: float, n_inputs: int, n_classes: int, training_cfg=None) -> "DelayNet":
-        """Build from a :class:`snn.config.ModelConfig` (``tau_ms / dt_ms`` → steps)."""
-        kw = {}
-        if training_cfg is not None:
-            kw = {"sigma_init": training_cfg.sigma_init, "sigma_final": training_cfg.sigma_final,
-                  "eval_integer_delays": training_cfg.eval_integer_delays}
+    def from_config(cls, model_cfg: "DelayNetConfig", dt_ms: float, n_inputs: int, n_classes: int) -> "DelayNet":
+        """Build from a :class:`DelayNetConfig` (``tau_ms / dt_ms`` → steps)."""
         return cls(
             n_inputs=n_inputs, n_classes=n_classes, hidden=model_cfg.hidden, layers=model_cfg.layers,
             max_delay=model_cfg.max_delay, tau=model_cfg.tau_ms / dt_ms, v_threshold=model_cfg.v_threshold,
             surrogate_alpha=model_cfg.surrogate_alpha, detach_reset=model_cfg.detach_reset, dropout=model_cfg.dropout,
             batchnorm=model_cfg.batchnorm, bias=model_cfg.bias, kernel_count=model_cfg.kernel_count,
-            delays=model_cfg.delays, backend=model_cfg.backend, **kw,
+            delays=model_cfg.delays, backend=model_cfg.backend, sigma_init=model_cfg.sigma_init,
+            sigma_final=model_cfg.sigma_final, sigma_decay_fraction=model_cfg.sigma_decay_fraction,
+            eval_integer_delays=model_cfg.eval_integer_delays, respect_lengths=model_cfg.respect_lengths,
         )
+
+
+@dataclass
+class DelayNetConfig(ModelConfig):
+    """The ``model:`` section of ``name: delaynet`` (:class:`DelayNet`; times in ms).
+
+    Attributes:
+        hidden: neurons per hidden layer.
+        layers: hidden layers (delay → BatchNorm → LIF → dropout each); a delay readout follows.
+        max_delay: delay taps ``D`` (delays ``0 … D-1`` steps; odd, as in the reference).
+        kernel_count: delay elements per synapse.
+        delays: ``"learned"`` (DCLS), ``"frozen_zero"`` (the ablation: every delay 0, same layers and padding)
+            or ``"frozen_random"`` (random integer delays that are not trained: the reference's ``snn_delays_lr0``).
+        tau_ms: LIF and readout membrane time constant, ms (divided by ``data.dt_ms`` to steps).
+        v_threshold: hidden LIF threshold.
+        surrogate_alpha: ATan surrogate sharpness.
+        detach_reset: stop the gradient through the reset.
+        dropout: dropout probability on hidden spikes (one mask per sequence).
+        batchnorm: BatchNorm1d over channels after each hidden delay layer.
+        bias: bias in the delay layers.
+        backend: neuron kernel backend (``"auto"``, ``"torch"``, ``"numba"``, ``"cupy"``).
+        sigma_init: initial delay-kernel width in taps (``None``: ``max_delay // 2``, the reference's).
+        sigma_final: width reached after ``sigma_decay_fraction`` of the epochs (exponential decay).
+        sigma_decay_fraction: share of the epochs over which the width decays (reference: 1/4).
+        eval_integer_delays: evaluate with rounded integer delays (triangle, σ = 0), as the reference.
+        respect_lengths: mask each sample's padded steps (default); ``false`` sums the readout softmax over every
+            padded step of the batch, as the reference does (batch-dependent; for exact reproduction only).
+
+    Parameter groups (``optim.groups.<name>``): ``weights``, ``norm`` (no weight decay), ``positions`` (lr 0.1,
+    cosine schedule, no weight decay).
+    """
+
+    name: str = "delaynet"
+    hidden: int = 256
+    layers: int = 2
+    max_delay: int = 25
+    kernel_count: int = 1
+    delays: Literal["learned", "frozen_zero", "frozen_random"] = "learned"
+    tau_ms: float = 10.05
+    v_threshold: float = 1.0
+    surrogate_alpha: float = 5.0
+    detach_reset: bool = True
+    dropout: float = 0.4
+    batchnorm: bool = True
+    bias: bool = False
+    backend: Literal["auto", "torch", "numba", "cupy"] = "auto"
+    sigma_init: float | None = None
+    sigma_final: float = 0.23
+    sigma_decay_fraction: float = 0.25
+    eval_integer_delays: bool = True
+    respect_lengths: bool = True
+
+    def check(self) -> None:
+        for key in ("hidden", "layers", "max_delay", "kernel_count", "tau_ms", "surrogate_alpha"):
+            if getattr(self, key) <= 0:
+                raise ValueError(f"{key}: expected a value > 0, got {getattr(self, key)!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout: expected a value in [0, 1), got {self.dropout!r}")
+        if not 0.0 <= self.sigma_decay_fraction <= 1.0:
+            raise ValueError(f"sigma_decay_fraction: expected a value in [0, 1], got {self.sigma_decay_fraction!r}")
+        if self.sigma_init is not None and not self.sigma_init > 0:
+            raise ValueError(f"sigma_init: expected a value > 0 or null, got {self.sigma_init!r}")
+
+
+@register_model("delaynet", DelayNetConfig, description="feed-forward LIF network with learnable delays (DCLS)",
+                checkpoint_io=DelayNet.checkpoint_io)
+def build_delaynet(config: Any, n_inputs: int, n_classes: int) -> DelayNet:
+    """The delay network of ``config.model`` for the data (times converted with ``config.data.dt_ms``)."""
+    return DelayNet.from_config(config.model, config.data.dt_ms, n_inputs, n_classes)

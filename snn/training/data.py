@@ -8,7 +8,7 @@ from torch.utils.data import Dataset
 from snn.config import DataConfig
 from snn.datasets import SHD, SSC, SpokenDigits, ToFrames
 
-__all__ = ["RunData", "build_datasets", "build_split", "check_data_matches_model"]
+__all__ = ["RunData", "build_datasets", "build_split"]
 
 
 @dataclass
@@ -24,7 +24,8 @@ class RunData:
 
 
 def _frames(cfg: DataConfig) -> ToFrames:
-    return ToFrames(dt_ms=cfg.dt_ms, n_channels=cfg.n_channels, pool=cfg.pool, max_duration_ms=cfg.max_duration_ms)
+    return ToFrames(dt_ms=cfg.dt_ms, n_channels=cfg.n_channels, pool=cfg.pool, max_duration_ms=cfg.max_duration_ms,
+                    grid=cfg.binning)
 
 
 def build_split(cfg: DataConfig, split: str) -> Dataset:
@@ -73,17 +74,3 @@ def build_datasets(cfg: DataConfig, test: bool = True) -> RunData:
         if _n_classes(ds) > n_classes:
             raise ValueError(f"data: the {name} split has labels up to {_n_classes(ds) - 1}, the train split only {n_classes} classes")
     return RunData(train, valid, test_ds, train.n_channels, n_classes, train.classes)
-
-
-def check_data_matches_model(n_inputs: int, n_classes: int, model_inputs: int | None, model_classes: int | None,
-                             source: str = "model.n_inputs/n_classes") -> None:
-    """Raise ValueError when the data's channels/classes differ from what the model (or config) declares."""
-    if model_inputs is not None and model_inputs != n_inputs:
-        raise ValueError(
-            f"dataset/model mismatch: the data has {n_inputs} input channels (n_channels / pool), "
-            f"the model expects {model_inputs} ({source})"
-        )
-    if model_classes is not None and model_classes != n_classes:
-        raise ValueError(
-            f"dataset/model mismatch: the data has {n_classes} classes, the model has {model_classes} outputs ({source})"
-        )

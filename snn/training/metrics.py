@@ -1,7 +1,9 @@
 """Metrics collected during training: accuracy, loss, and the firing rate of every spiking layer.
 
 Firing rates come from forward hooks on :class:`snn.neuron_models.SpikingNeuron` modules that emit spikes
-(readouts with an infinite threshold, like :class:`snn.neuron_models.LI`, are skipped): the rate of a layer is
+(readouts with an infinite threshold, like :class:`snn.neuron_models.LI`, are skipped) and on any module that
+declares ``emits_spikes = True`` (layers that run their neurons step by step inside their own forward, such as
+:class:`snn.layers.RecurrentLIF`; neurons inside such a module are not hooked twice): the rate of a layer is
 ``Σ spikes / (T · B · N)`` over the batches seen since :meth:`FiringRateMonitor.reset`.
 """
 from __future__ import annotations
@@ -16,11 +18,13 @@ from snn.neuron_models import SpikingNeuron
 __all__ = ["FiringRateMonitor", "spiking_layers", "Accumulator"]
 
 
-def spiking_layers(model: nn.Module) -> dict[str, SpikingNeuron]:
-    """Named spiking neuron modules of ``model`` (readouts that never fire excluded)."""
-    out = {}
+def spiking_layers(model: nn.Module) -> dict[str, nn.Module]:
+    """Named modules of ``model`` whose forward outputs spikes (readouts that never fire excluded)."""
+    out: dict[str, nn.Module] = {}
     for name, m in model.named_modules():
-        if isinstance(m, SpikingNeuron) and math.isfinite(getattr(m, "v_threshold", 0.0)):
+        if any(name.startswith(owner + ".") for owner in out if getattr(out[owner], "emits_spikes", False)):
+            continue  # inside a module that reports its own spikes
+        if getattr(m, "emits_spikes", False) or (isinstance(m, SpikingNeuron) and math.isfinite(getattr(m, "v_threshold", 0.0))):
             out[name] = m
     return out
 

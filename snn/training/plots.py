@@ -88,6 +88,6 @@ def plot_delay_histograms(model: torch.nn.Module, path: str | os.PathLike, dt_ms
         d = layer.rounded_delays().flatten().cpu().numpy() * dt_ms
         bins = max(layer.max_delay, 1)
         ax.hist(d, bins=bins, range=(-0.5 * dt_ms, (bins - 0.5) * dt_ms), color="tab:green")
-        ax.set(title=f"delay layer {i}", xlabel="delay (ms)", ylabel="synapses" if i == 0 else None)
+        ax.set(title=f"delay layer {i}", xlabel="delay (ms)", ylabel="connections" if i == 0 else None)
     fig.suptitle("learned delays (rounded)")
     return _save(fig, path)

@@ -3,8 +3,8 @@
 A rule implements
 
 * :meth:`LearningRule.attach` — called once with the (unwrapped) model; a local rule registers its hooks here;
-* :meth:`LearningRule.parameter_groups` — named parameter lists; the Trainer builds one optimiser per kind
-  (``weights`` + ``norm`` share an Adam with/without weight decay, ``positions`` get their own);
+* :meth:`LearningRule.parameter_groups` — named parameter groups (:class:`snn.models.ParamGroup` or lists); the
+  Trainer builds one optimiser per group, with the group's settings (:mod:`snn.models.protocol`);
 * :meth:`LearningRule.training_step` — computes the update for one batch and writes it into ``.grad``
   (backprop calls ``loss.backward()``; a local rule writes ``-Δw``), returning ``{"loss", "scores"}``;
 * :meth:`LearningRule.evaluation_step` — the same outputs without any update (called under ``no_grad``).
@@ -80,7 +80,8 @@ class LearningRule:
         """Undo :meth:`attach` (remove hooks)."""
 
     def parameter_groups(self, model: nn.Module) -> dict[str, list[nn.Parameter]]:
-        """Named parameter lists to optimise (default: the model's ``parameter_groups()`` or all trainable weights)."""
+        """Named parameter groups to optimise (default: the model's ``parameter_groups()``, else every trainable
+        parameter in one group ``weights``)."""
         if hasattr(model, "parameter_groups"):
             return model.parameter_groups()
         return {"weights": [p for p in model.parameters() if p.requires_grad]}

@@ -1,29 +1,23 @@
-"""The training loop: epochs, train/valid/test, metrics, best-model selection, early stopping, checkpoints.
+"""The training loop: epochs, train/valid/test, metrics, best-model selection, checkpoints — and nothing model-specific.
 
 ``Trainer(model, rule, train_data, valid_data, test_data, config=cfg, run_dir=...)`` with datasets whose items
 are ``(x [T, C], label)``; batches are padded and time-major (``x [T, B, C]``, ``labels [B]``, ``lengths [B]``).
 
-Per epoch ``e`` (0-based): the model's ``set_epoch(e, epochs, fraction)`` hook (the delay-width schedule), one pass
-over the training set (the rule writes gradients; the Trainer clips and steps the optimisers, then calls the model's
-``after_optimizer_step()`` hook), the epoch schedulers, evaluation on the validation set inside the model's
-``evaluation()`` context (integer delays), best-model selection on validation (``best.pt``; the test set is never
-used for selection), early stopping, the metrics row (``metrics.csv``, TensorBoard) and ``last.pt``.
-
-Energy: with ``run.log_energy`` every evaluation pass also counts operations (:class:`snn.energy.OperationCounter`
-hooks on that same pass, integer delays as evaluated) and logs ``<split>_synops`` (synaptic operations per sample)
-and ``<split>_energy_nj`` (energy per sample under ``run.energy_profile``); with ``training.synops_penalty > 0``
-the rule's training-forward estimate is logged as ``train_synops`` (Gaussian-kernel fan-out while delays train).
+Per epoch ``e`` (0-based): callbacks' ``on_epoch_start``, one pass over the training set (the rule writes
+gradients; the Trainer clips and steps one optimiser per parameter group, then callbacks'
+``on_after_optimizer_step``), the epoch schedulers, evaluation on the validation set inside the model's
+``evaluation()`` form, best-model selection on validation (``best.pt``; the test set is never used for selection),
+callbacks' ``on_epoch_end`` (schedules, early stopping, energy, console line, ``metrics.csv``/TensorBoard) and
+``last.pt``. The model's own needs come through the protocol of :mod:`snn.models.protocol`: parameter groups with
+their optimiser settings, its callbacks (e.g. the delay network's σ schedule), its evaluation form, scores and loss.
 
 Determinism: seeds python, numpy and torch; the training order comes from a dedicated ``torch.Generator`` (and
-``DistributedSampler(seed)`` under DDP); DataLoader workers are seeded from it. ``last.pt`` stores every RNG state,
-so ``resume()`` + ``fit()`` ends with the same weights as an uninterrupted run.
+``DistributedSampler(seed)`` under DDP); DataLoader workers are seeded from it. ``last.pt`` stores every RNG state
+and every callback's state, so ``resume()`` + ``fit()`` ends with the same weights as an uninterrupted run.
 """
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
-import math
 import os
 import random
 import time
@@ -35,12 +29,14 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler, SequentialSampler
 
-from snn.atomic import write_atomic
+from snn.callbacks import Callback
 from snn.config import Config, config_to_dict, save_config
 from snn.datasets import pad_collate
 from snn.training import distributed as D
-from snn.training.checkpoint import (capture_rng, check_config, check_model_state, load_checkpoint, restore_rng,
-                                     save_atomic)
+from snn.models.protocol import ParamGroup, normalise_groups
+from snn.training.callbacks import configured_callbacks
+from snn.training.checkpoint import (CheckpointMismatchError, capture_rng, check_config, check_model_state,
+                                     load_checkpoint, restore_rng, save_atomic)
 from snn.training.metrics import Accumulator, FiringRateMonitor
 from snn.training.rules import Backprop, LearningRule, StepContext
 
@@ -104,30 +100,32 @@ def _seed_worker(worker_id: int) -> None:
     random.seed(seed)
 
 
-def _write_csv_atomic(path: Path, rows: list[dict[str, Any]]) -> None:
-    keys: list[str] = []
-    for r in rows:
-        keys += [k for k in r if k not in keys]
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=keys)
-    w.writeheader()
-    for r in rows:
-        w.writerow(r)
-    write_atomic(path, buf.getvalue())
+_OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "adamax": torch.optim.Adamax,
+               "sgd": lambda params, lr, weight_decay: torch.optim.SGD(params, lr=lr, momentum=0.9,
+                                                                       weight_decay=weight_decay)}
+
+#: format of the checkpoints this Trainer writes (2: one optimiser per named parameter group, callback states)
+CHECKPOINT_FORMAT = 2
 
 
 class Trainer:
     """Owns the training loop (see the module docstring).
 
     Args:
-        model: the network (``forward(x [T, B, C])``; optional hooks ``set_epoch``, ``after_optimizer_step``,
-            ``evaluation``, ``loss``, ``scores``, ``parameter_groups``).
+        model: the network (``forward(x [T, B, C])``; the optional protocol of :mod:`snn.models.protocol`).
         rule: the learning rule (default :class:`~snn.training.rules.Backprop`).
         train_data, valid_data, test_data: map-style datasets of ``(x [T, C], label)`` (valid/test optional).
         config: the run's :class:`snn.config.Config` (``training``, ``optim``, ``run`` sections are used).
         run_dir: folder for ``config.yaml``, ``metrics.csv``, checkpoints and TensorBoard logs (``None``: write nothing).
         device: overrides ``config.training.device``.
         progress: overrides ``config.run.progress``.
+        callbacks: extra :class:`snn.callbacks.Callback` objects, run after the model's own and the configured ones
+            (``None``: only those). With ``default_callbacks=False`` only the model's and these run.
+        selection_split: the name under which ``valid_data`` is evaluated and logged every epoch (``"valid"``; the
+            ``paper`` protocol passes the test set as ``valid_data`` with ``selection_split="test"`` so that its
+            every-epoch test evaluations are labelled as what they are).
+        metadata: plain data stored in every checkpoint (``snn.run`` stores the data's ``n_inputs``/``n_classes``
+            so that ``snn eval`` and ``snn energy`` rebuild the model without reading the data first).
     """
 
     def __init__(
@@ -142,6 +140,10 @@ class Trainer:
         run_dir: str | os.PathLike | None = None,
         device: str | torch.device | None = None,
         progress: bool | None = None,
+        callbacks: list[Callback] | None = None,
+        default_callbacks: bool = True,
+        selection_split: str = "valid",
+        metadata: dict[str, Any] | None = None,
     ) -> None:
         if not isinstance(config, Config):
             raise TypeError(f"config must be an snn.config.Config, got {type(config).__name__}")
@@ -154,6 +156,8 @@ class Trainer:
         self.progress = config.run.progress if progress is None else bool(progress)
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.writes = self.run_dir is not None and self.dist.is_main
+        self.metadata = dict(metadata or {})
+        self.selection_split = str(selection_split)
         self.model = model.to(self.device)
         self.rule = rule if rule is not None else Backprop()
         self.rule.attach(self.model)
@@ -174,15 +178,23 @@ class Trainer:
         self.amp = bool(self.tc.amp and self.device.type == "cuda")
         self.amp_dtype = torch.bfloat16 if self.amp and torch.cuda.is_bf16_supported() else torch.float16
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and self.amp_dtype == torch.float16)
+        self.group_settings: dict[str, dict[str, Any]] = {}
         self.optimizers, self.schedulers = self._build_optimizers()
+
+        model_cbs = list(self.model.callbacks()) if hasattr(self.model, "callbacks") else []
+        configured = configured_callbacks(config, self.run_dir if self.writes else None) if default_callbacks else []
+        self.callbacks: list[Callback] = model_cbs + configured + list(callbacks or [])
+        for cb in self.callbacks:
+            if not isinstance(cb, Callback):
+                raise TypeError(f"callbacks must be snn.callbacks.Callback instances, got {type(cb).__name__}")
 
         self.epoch = 0  # epochs finished
         self.history: list[dict[str, Any]] = []
         self.best_score: float | None = None
         self.best_epoch: int | None = None
         self.bad_epochs = 0
+        self.should_stop = False
         self.monitor = FiringRateMonitor(self.model)
-        self._tb = None
 
     # ------------------------------------------------------------------ setup
     def _train_loader(self, data: Dataset) -> DataLoader:
@@ -209,26 +221,45 @@ class Trainer:
                           sampler=SequentialSampler(data), collate_fn=pad_collate,
                           num_workers=self.config.data.num_workers, worker_init_fn=_seed_worker)
 
+    def resolve_group(self, name: str, group: ParamGroup) -> dict[str, Any]:
+        """The settings of parameter group ``name``: ``optim.groups.<name>``, else the model's, else ``optim``'s."""
+        run = self.oc.groups.get(name)
+        out: dict[str, Any] = {}
+        for key in ("optimizer", "lr", "weight_decay", "scheduler", "max_lr"):
+            value = getattr(run, key, None) if run is not None else None
+            if value is None:
+                value = getattr(group, key)
+            if value is None and key != "max_lr":
+                value = getattr(self.oc, key)
+            out[key] = value
+        if out["max_lr"] is None:  # the one-cycle peak scales with the group's learning rate
+            out["max_lr"] = self.oc.max_lr * (out["lr"] / self.oc.lr) if self.oc.lr > 0 else self.oc.max_lr
+        return out
+
     def _build_optimizers(self):
-        groups = self.rule.parameter_groups(self.model)
-        known = {"weights", "norm", "positions"}
-        unknown = set(groups) - known
+        groups = normalise_groups(self.rule.parameter_groups(self.model))
+        unknown = sorted(set(self.oc.groups) - set(groups))
         if unknown:
-            raise ValueError(f"parameter groups must be among {sorted(known)}, got {sorted(unknown)}")
-        optimizers, schedulers = {}, {}
-        wgroups = []
-        if groups.get("weights"):
-            wgroups.append({"params": groups["weights"], "weight_decay": self.oc.weight_decay})
-        if groups.get("norm"):
-            wgroups.append({"params": groups["norm"], "weight_decay": 0.0})
+            raise ValueError(f"optim.groups: {', '.join(map(repr, unknown))} not among the model's parameter groups "
+                             f"({', '.join(map(repr, groups)) or 'none'})")
+        seen: dict[int, str] = {}
+        for name, g in groups.items():
+            for p in g.params:
+                if id(p) in seen:
+                    raise ValueError(f"parameter groups {seen[id(p)]!r} and {name!r} share a parameter")
+                seen[id(p)] = name
         steps = self.tc.epochs if self.oc.scheduler_interval == "epoch" else self.tc.epochs * self.steps_per_epoch
-        if wgroups:
-            optimizers["weights"] = torch.optim.Adam(wgroups, lr=self.oc.lr)
-            schedulers["weights"] = self._scheduler(optimizers["weights"], self.oc.scheduler, self.oc.max_lr, steps)
-        if groups.get("positions"):
-            optimizers["positions"] = torch.optim.Adam(groups["positions"], lr=self.oc.positions_lr, weight_decay=0.0)
-            schedulers["positions"] = self._scheduler(optimizers["positions"], self.oc.positions_scheduler,
-                                                      5 * self.oc.positions_lr, steps)
+        optimizers, schedulers = {}, {}
+        for name, group in groups.items():
+            if not group.params:
+                continue
+            cfg = self.resolve_group(name, group)
+            self.group_settings[name] = cfg
+            if cfg["optimizer"] not in _OPTIMIZERS:
+                raise ValueError(f"parameter group {name!r}: optimizer must be one of {sorted(_OPTIMIZERS)}, "
+                                 f"got {cfg['optimizer']!r}")
+            optimizers[name] = _OPTIMIZERS[cfg["optimizer"]](group.params, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+            schedulers[name] = self._scheduler(optimizers[name], cfg["scheduler"], cfg["max_lr"], steps)
         if not optimizers:
             raise ValueError("the model has no trainable parameters")
         return optimizers, {k: v for k, v in schedulers.items() if v is not None}
@@ -239,7 +270,9 @@ class Trainer:
             return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=max_lr, total_steps=max(steps, 1))
         if kind == "cosine":
             return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(steps, 1))
-        return None
+        if kind in ("none", None):
+            return None
+        raise ValueError(f"scheduler must be 'one_cycle', 'cosine' or 'none', got {kind!r}")
 
     def _autocast(self):
         if self.amp:
@@ -254,11 +287,14 @@ class Trainer:
         nb = self.device.type == "cuda"
         return x.to(self.device, non_blocking=nb), y.to(self.device, non_blocking=nb), lengths.to(self.device)
 
+    def _call(self, hook: str, *args: Any) -> None:
+        for cb in self.callbacks:
+            getattr(cb, hook)(self, *args)
+
     # ------------------------------------------------------------------ loop
     def train_epoch(self, epoch: int) -> dict[str, float]:
         """One pass over the training data; returns ``train_loss``, ``train_acc``, ``train_rate`` and timing."""
-        if hasattr(self.model, "set_epoch"):
-            self.model.set_epoch(epoch, self.tc.epochs, self.tc.sigma_decay_fraction)
+        self._call("on_epoch_start", epoch)
         if isinstance(self.train_loader.sampler, DistributedSampler):
             self.train_loader.sampler.set_epoch(epoch)
         self.net.train()
@@ -283,8 +319,7 @@ class Trainer:
             for opt in self.optimizers.values():
                 self.scaler.step(opt)
             self.scaler.update()
-            if hasattr(self.model, "after_optimizer_step"):
-                self.model.after_optimizer_step()
+            self._call("on_after_optimizer_step")
             if self.oc.scheduler_interval == "batch":
                 for s in self.schedulers.values():
                     s.step()
@@ -323,51 +358,51 @@ class Trainer:
     @torch.no_grad()
     def evaluate(self, data: Dataset | DataLoader, prefix: str = "valid", record_sample: bool = False) -> dict[str, Any]:
         """Loss, accuracy and firing rate per spiking layer on ``data`` (model in eval mode, inside its
-        ``evaluation()`` context). With ``record_sample`` the spikes of the first sample are returned under
-        ``"sample"`` (``{layer: [T, N]}``) for rasters."""
+        ``evaluation()`` context), plus what callbacks add (e.g. energy). With ``record_sample`` the spikes of the
+        first sample are returned under ``"sample"`` (``{layer: [T, N]}``) for rasters."""
         loader = data if isinstance(data, DataLoader) else self.eval_loader(data)
         self.model.eval()
         monitor = FiringRateMonitor(self.model, record_sample=record_sample)
-        counter = self._energy_counter()
         acc = Accumulator()
         ctx = self._ctx()
         evaluation = self.model.evaluation() if hasattr(self.model, "evaluation") else contextlib.nullcontext()
+        row: dict[str, Any] | None = None
+        started: list[Callback] = []
         try:
-            with evaluation, (counter if counter is not None else contextlib.nullcontext()):
+            with evaluation:
+                for cb in self.callbacks:
+                    cb.on_evaluate_start(self, prefix)
+                    started.append(cb)
                 for batch in loader:
                     batch = self._to_device(batch)
-                    if counter is not None:
-                        counter.begin(batch[0].shape[0], batch[0].shape[1])
+                    self._call("on_evaluate_batch_start", batch)
                     out = self.rule.evaluation_step(self.model, batch, ctx)
-                    if counter is not None:
-                        counter.end()
+                    self._call("on_evaluate_batch_end", batch, out)
                     acc.update(out["loss"], out["scores"], batch[1])
+                row = {f"{prefix}_loss": acc.loss, f"{prefix}_acc": acc.accuracy}
+                row.update({f"{prefix}_rate/{k}": v for k, v in monitor.rates().items()})
         finally:
             monitor.remove()
-        row: dict[str, Any] = {f"{prefix}_loss": acc.loss, f"{prefix}_acc": acc.accuracy}
-        row.update({f"{prefix}_rate/{k}": v for k, v in monitor.rates().items()})
-        if counter is not None and counter.samples:
-            from snn.energy import build_report
-
-            report = build_report(counter, self._energy_profile, ann_equivalent=False)
-            row[f"{prefix}_synops"] = report.synops
-            row[f"{prefix}_energy_nj"] = report.total_pj * 1e-3
+            for cb in started:
+                cb.on_evaluate_end(self, prefix, row)
         if record_sample:
             row["sample"] = monitor.sample
         return row
 
-    def _energy_counter(self):
-        """An :class:`snn.energy.OperationCounter` for the evaluation pass when ``run.log_energy`` (else None)."""
-        if not self.config.run.log_energy:
-            return None
-        from snn.energy import OperationCounter, load_profile
-
-        if getattr(self, "_energy_profile", None) is None:
-            self._energy_profile = load_profile(self.config.run.energy_profile)
-        return OperationCounter(self.model)
-
     def _score(self, row: dict[str, Any]) -> float:
-        return row["valid_acc"] if self.tc.select_metric == "valid_acc" else -row["valid_loss"]
+        split = self.selection_split
+        return row[f"{split}_acc"] if self.tc.select_metric == "valid_acc" else -row[f"{split}_loss"]
+
+    def log_message(self, msg: str) -> None:
+        """Print a line on the main process without breaking the progress bar."""
+        if not self.dist.is_main:
+            return
+        if self.progress:
+            from tqdm.auto import tqdm
+
+            tqdm.write(msg)
+        else:
+            print(msg, flush=True)
 
     def fit(self, until: int | None = None) -> list[dict[str, Any]]:
         """Train from the current epoch to ``training.epochs`` (or stop after epoch ``until``, 1-based, as an
@@ -376,23 +411,21 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             save_config(self.config, self.run_dir / "config.yaml")
         last = self.tc.epochs if until is None else min(until, self.tc.epochs)
+        self._call("on_fit_start")
         with flush_denormals(self.device.type == "cpu"):
             self._fit_epochs(last)
-        if self._tb is not None:
-            self._tb.flush()
+        self._call("on_fit_end")
         return self.history
 
     def _fit_epochs(self, last: int) -> None:
-        while self.epoch < last:
+        while self.epoch < last and not self.should_stop:
             e = self.epoch
             row: dict[str, Any] = {"epoch": e + 1}
             row.update(self.train_epoch(e))
             for name, opt in self.optimizers.items():
                 row[f"lr/{name}"] = opt.param_groups[0]["lr"]
-            if hasattr(self.model, "synapses") and hasattr(self.model.synapses[0], "sigma"):
-                row["sigma"] = float(self.model.synapses[0].sigma)
             if self.valid_data is not None:
-                row.update(self.evaluate(self.valid_data, "valid"))
+                row.update(self.evaluate(self.valid_data, self.selection_split))
                 score = self._score(row)
                 improved = self.best_score is None or score > self.best_score
             else:
@@ -402,65 +435,28 @@ class Trainer:
                 self.best_score, self.best_epoch, self.bad_epochs = score, e + 1, 0
                 if self.writes:
                     save_atomic({"model": self.model.state_dict(), "epoch": e + 1, "metrics": row,
-                                 "config": config_to_dict(self.config), "model_class": type(self.model).__name__},
+                                 "config": config_to_dict(self.config), "model_class": type(self.model).__name__,
+                                 "metadata": self.metadata, "format": CHECKPOINT_FORMAT},
                                 self.run_dir / "best.pt")
             else:
                 self.bad_epochs += 1
             row["best_epoch"] = self.best_epoch
+            self._call("on_epoch_end", e, row)
             self.history.append(row)
-            self._log(row)
-            stop = (self.tc.early_stopping_patience is not None and self.bad_epochs >= self.tc.early_stopping_patience)
             if self.writes:
-                self.save_checkpoint(self.run_dir / "last.pt", stopped=stop)
-            if stop:
-                if self.dist.is_main:
-                    self._print(f"early stopping: no better {self.tc.select_metric} for {self.bad_epochs} epochs")
-                break
-
-    def _print(self, msg: str) -> None:
-        if self.progress:
-            from tqdm.auto import tqdm
-
-            tqdm.write(msg)
-        else:
-            print(msg, flush=True)
-
-    def _log(self, row: dict[str, Any]) -> None:
-        if not self.dist.is_main:
-            return
-        parts = [f"epoch {row['epoch']}/{self.tc.epochs}", f"train loss {row['train_loss']:.4f} acc {row['train_acc']:.3f}"]
-        if "valid_acc" in row:
-            parts.append(f"valid loss {row['valid_loss']:.4f} acc {row['valid_acc']:.3f}")
-        rates = [v for k, v in row.items() if k.startswith("train_rate/")]
-        if rates:
-            parts.append(f"rate {sum(rates) / len(rates):.3f}")
-        if "valid_synops" in row:
-            parts.append(f"{row['valid_synops'] / 1e3:.1f}k synops {row['valid_energy_nj']:.1f} nJ/sample")
-        parts.append(f"{row['train_time_s']:.1f}s")
-        self._print(" | ".join(parts))
-        if not self.writes:
-            return
-        _write_csv_atomic(self.run_dir / "metrics.csv", self.history)
-        if self.config.run.tensorboard:
-            if self._tb is None:
-                try:
-                    from torch.utils.tensorboard import SummaryWriter
-                except ImportError:
-                    self.config.run.tensorboard = False
-                    return
-                self._tb = SummaryWriter(log_dir=str(self.run_dir / "tensorboard"))
-            for k, v in row.items():
-                if isinstance(v, (int, float)) and k != "epoch" and v is not None and math.isfinite(v):
-                    self._tb.add_scalar(k, v, row["epoch"])
+                self.save_checkpoint(self.run_dir / "last.pt", stopped=self.should_stop)
 
     # ------------------------------------------------------------------ checkpoints
     def state(self, stopped: bool = False) -> dict[str, Any]:
         return {
+            "format": CHECKPOINT_FORMAT,
             "model": self.model.state_dict(),
             "model_class": type(self.model).__name__,
+            "metadata": self.metadata,
             "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
             "schedulers": {k: s.state_dict() for k, s in self.schedulers.items()},
             "scaler": self.scaler.state_dict(),
+            "callbacks": [cb.state_dict() for cb in self.callbacks],
             "rng": capture_rng(self.generator),
             "epoch": self.epoch,
             "history": self.history,
@@ -476,14 +472,28 @@ class Trainer:
     def resume(self, path: str | os.PathLike) -> None:
         """Continue from a ``last.pt``: checks model and config, restores every state (see the module docstring)."""
         ckpt = load_checkpoint(path, map_location=self.device)
+        if ckpt.get("format", 1) < CHECKPOINT_FORMAT:
+            raise CheckpointMismatchError(
+                f"checkpoint {path} was written by snn 0.1 (one optimiser for weights and norm); its training state "
+                "cannot be resumed by this version. Its weights still load: `snn eval`/`snn energy` work on it, and "
+                "a new run can start from them with snn.training.load_run(...)")
         check_config(ckpt.get("config"), config_to_dict(self.config), source=f"checkpoint {path}")
         check_model_state(self.model, ckpt["model"], source=f"checkpoint {path}")
+        if sorted(ckpt["optimizers"]) != sorted(self.optimizers):
+            raise CheckpointMismatchError(f"checkpoint {path}: parameter groups {sorted(ckpt['optimizers'])}, "
+                                          f"this run has {sorted(self.optimizers)}")
         self.model.load_state_dict(ckpt["model"])
         for k, o in self.optimizers.items():
             o.load_state_dict(ckpt["optimizers"][k])
         for k, s in self.schedulers.items():
             s.load_state_dict(ckpt["schedulers"][k])
         self.scaler.load_state_dict(ckpt["scaler"])
+        states = ckpt.get("callbacks", [])
+        if len(states) != len(self.callbacks):
+            raise CheckpointMismatchError(f"checkpoint {path} holds {len(states)} callback states, this run has "
+                                          f"{len(self.callbacks)} callbacks ({', '.join(type(c).__name__ for c in self.callbacks)})")
+        for cb, st in zip(self.callbacks, states):
+            cb.load_state_dict(st)
         self.epoch = int(ckpt["epoch"])
         self.history = list(ckpt["history"])
         best = ckpt["best"]
@@ -514,6 +524,7 @@ class Trainer:
     def close(self) -> None:
         self.monitor.remove()
         self.rule.detach()
-        if self._tb is not None:
-            self._tb.close()
-            self._tb = None
+        for cb in self.callbacks:
+            close = getattr(cb, "close", None)
+            if callable(close):
+                close()

@@ -69,16 +69,16 @@ def test_frozen_zero_delays_act_like_plain_weights():
     y = net.synapses[0](x)
     assert torch.allclose(y[:9], x @ w.t(), atol=1e-6)
     assert torch.count_nonzero(y[9:]) == 0
-    assert net.parameter_groups()["positions"] == []
+    assert net.parameter_groups()["positions"].params == []
 
 
 def test_learned_delays_train_positions_and_frozen_random_is_integer():
     net = _net()
     groups = net.parameter_groups()
-    assert len(groups["positions"]) == 3 and len(groups["weights"]) == 3 and len(groups["norm"]) == 4
+    assert len(groups["positions"].params) == 3 and len(groups["weights"].params) == 3 and len(groups["norm"].params) == 4
     out = net(_spikes(10, 2, 6))
     net.loss(out, torch.tensor([0, 1]), None).backward()
-    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in groups["positions"])
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in groups["positions"].params)
     frozen = _net(delays="frozen_random")
     assert all(s.has_integer_delays() and not s.positions.requires_grad for s in frozen.synapses)
 

@@ -31,9 +31,9 @@ def test_reference_configs_match_the_paper():
     assert (ssc.model.hidden, ssc.model.layers, ssc.model.max_delay, ssc.model.dropout) == (512, 3, 31, 0.25)
     assert (ssc.training.batch_size, ssc.training.epochs, ssc.model.tau_ms) == (128, 60, 15.0)
     for c in (shd, ssc):
-        assert (c.optim.lr, c.optim.weight_decay, c.optim.max_lr, c.optim.positions_lr) == (1e-3, 1e-5, 5e-3, 0.1)
-        assert (c.optim.scheduler, c.optim.positions_scheduler, c.optim.scheduler_interval) == ("one_cycle", "cosine", "epoch")
-        assert (c.data.pool, c.model.surrogate_alpha, c.training.sigma_final) == (5, 5.0, 0.23)
+        assert (c.optim.lr, c.optim.weight_decay, c.optim.max_lr, c.optim.groups["positions"].lr) == (1e-3, 1e-5, 5e-3, 0.1)
+        assert (c.optim.scheduler, c.optim.groups["positions"].scheduler, c.optim.scheduler_interval) == ("one_cycle", "cosine", "epoch")
+        assert (c.data.pool, c.model.surrogate_alpha, c.model.sigma_final, c.model.sigma_decay_fraction) == (5, 5.0, 0.23, 0.25)
 
 
 def test_overrides_are_parsed_by_type():
@@ -95,3 +95,34 @@ def test_float_keys_accept_exponents_that_yaml_reads_as_strings():
     assert cfg.training.synops_penalty == 1e-6 and cfg.optim.lr == 2e-3
     with pytest.raises(ConfigError, match="optim.lr"):
         load_config({}, ["optim.lr=fast"])
+
+
+def test_group_overrides_are_checked_by_path():
+    cfg = load_config({}, ["optim.groups.positions.lr=0.05", "optim.groups.norm.weight_decay=0"])
+    assert cfg.optim.groups["positions"].lr == 0.05 and cfg.optim.groups["norm"].weight_decay == 0.0
+    with pytest.raises(ConfigError, match=r"optim\.groups\.positions\.scheduler: expected one of"):
+        load_config({}, ["optim.groups.positions.scheduler=linear"])
+    with pytest.raises(ConfigError, match=r"optim\.groups\.weights\.lr: expected a finite value >= 0, got -1"):
+        load_config({}, ["optim.groups.weights.lr=-1"])
+    with pytest.raises(ConfigError, match=r"optim\.weight_decay: expected a finite value >= 0"):
+        load_config({}, ["optim.weight_decay=-1"])
+
+
+def test_legacy_keys_move_with_a_warning_in_files_and_an_error_in_overrides(tmp_path):
+    p = tmp_path / "old.yaml"
+    p.write_text("training:\n  sigma_final: 0.5\noptim:\n  positions_lr: 0.2\n  positions_scheduler: none\n")
+    with pytest.warns(DeprecationWarning, match=r"training\.sigma_final -> model\.sigma_final"):
+        cfg = load_config(p)
+    assert cfg.model.sigma_final == 0.5
+    assert (cfg.optim.groups["positions"].lr, cfg.optim.groups["positions"].scheduler) == (0.2, "none")
+    with pytest.raises(ConfigError, match=r"'optim\.positions_lr' moved to 'optim\.groups\.positions\.lr'"):
+        load_config({}, ["optim.positions_lr=0.3"])
+
+
+def test_model_name_selects_the_family_and_its_keys():
+    cfg = load_config({"model": {"name": "delaynet", "hidden": 64}})
+    assert type(cfg.model).__name__ == "DelayNetConfig" and cfg.model.hidden == 64
+    with pytest.raises(ConfigError, match=r"unknown model family 'delaynett'.*Did you mean 'delaynet'"):
+        load_config({"model": {"name": "delaynett"}})
+    with pytest.raises(ConfigError, match=r"cannot import module 'no_such_package_xyz\.mod'"):
+        load_config({"model": {"name": "no_such_package_xyz.mod:Net"}})

@@ -8,7 +8,8 @@ from snn.config import load_config
 from snn.training import Trainer, run
 from snn.training.checkpoint import CheckpointMismatchError, check_model_state, load_checkpoint
 from snn.training.data import build_datasets
-from snn.training.run import build_model, evaluate_run
+from snn.training.experiment import evaluate_run
+from snn.models import build_model
 from snn.training.rules import Backprop
 from snn.training.trainer import seed_everything
 
@@ -66,15 +67,16 @@ def test_checkpoint_from_other_config_says_what_differs(tiny, tmp_path):
 
 
 def test_dataset_model_mismatch_caught_before_training(tiny):
-    with pytest.raises(ValueError, match="data has 20 input channels.*model expects 30"):
+    with pytest.raises(ValueError, match=r"data has 20 input channels.*model\.n_inputs is 30"):
         run(tiny(model={"n_inputs": 30}))
-    with pytest.raises(ValueError, match="data has 3 classes.*model has 5 outputs"):
+    with pytest.raises(ValueError, match=r"data has 3 classes, model\.n_classes is 5"):
         run(tiny(model={"n_classes": 5}))
 
 
 def test_early_stopping_stops_and_best_is_chosen_on_validation(tiny):
     cfg = tiny(training={"epochs": 6, "early_stopping_patience": 1, "select_metric": "valid_loss"},
-               optim={"lr": 0.0, "max_lr": 1e-12, "positions_lr": 0.0, "scheduler": "none", "positions_scheduler": "none"})
+               optim={"lr": 0.0, "max_lr": 1e-12, "scheduler": "none",
+                      "groups": {"positions": {"lr": 0.0, "scheduler": "none"}}})
     result = run(cfg)
     assert len(result.history) < 6  # nothing improves with zero learning rates
     best = load_checkpoint(result.run_dir / "best.pt")
@@ -100,7 +102,7 @@ def test_rule_protocol_attach_and_steps(tiny):
     trainer = Trainer(build_model(c, data.n_inputs, data.n_classes), rule, data.train, data.valid, config=c)
     trainer.fit()
     assert rule.attached and rule.steps == 2
-    assert set(trainer.optimizers) == {"weights", "positions"}
+    assert set(trainer.optimizers) == {"weights", "norm", "positions"}
 
 
 def test_flush_denormals_zeroes_denormals_inside_and_restores_after():

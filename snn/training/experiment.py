@@ -1,4 +1,7 @@
-"""Whole runs from a config: ``run`` (train → test → plots → energy report), ``evaluate_run``, ``plot_run``.
+"""Whole runs from a config: ``run`` (train → test → plots → energy report), ``evaluate_run``, ``plot_run``, ``load_run``.
+
+Nothing here knows a particular model: the model comes from its family in :mod:`snn.models.registry`
+(``model.name``), and reloading a run rebuilds it from the checkpoint's config and stored input/class counts.
 
 The same function drives ``snn train CONFIG`` and Python::
 
@@ -11,6 +14,7 @@ A run folder holds ``config.yaml`` (resolved), ``metrics.csv``, ``last.pt``, ``b
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -23,16 +27,17 @@ import torch.distributed as dist
 from torch import nn
 
 from snn.atomic import write_atomic
-from snn.config import Config, config_from_dict, load_config
+from snn.config import Config, ConfigError, config_from_dict, load_config
 from snn.training import distributed as D
 from snn.training.checkpoint import CheckpointMismatchError, check_model_state, load_checkpoint
-from snn.training.data import RunData, build_datasets, build_split, check_data_matches_model
+from snn.models.registry import build_model, family_of
+from snn.training.data import RunData, build_datasets, build_split
 from snn.training.plots import plot_curves, plot_delay_histograms, plot_firing_rates, plot_raster
 from snn.training.rules import get_rule
 from snn.training.trainer import Trainer, resolve_device, seed_everything
 
 __all__ = ["run", "RunResult", "build_model", "evaluate_run", "plot_run", "load_run", "RunSplits", "resolve_run",
-           "make_run_dir", "set_threads"]
+           "make_run_dir", "set_threads", "model_io"]
 
 
 @dataclass
@@ -45,16 +50,6 @@ class RunResult:
     model: nn.Module | None = None
     config: Config | None = None
     elapsed_s: float = 0.0
-
-
-def build_model(config: Config, n_inputs: int, n_classes: int) -> nn.Module:
-    """The configured model for data with ``n_inputs`` channels and ``n_classes`` classes (checked first)."""
-    check_data_matches_model(n_inputs, n_classes, config.model.n_inputs, config.model.n_classes)
-    if config.model.name == "delaynet":
-        from snn.models import DelayNet
-
-        return DelayNet.from_config(config.model, config.data.dt_ms, n_inputs, n_classes, config.training)
-    raise ValueError(f"model.name: expected 'delaynet', got {config.model.name!r}")  # pragma: no cover
 
 
 def set_threads(n: int) -> None:
@@ -118,8 +113,8 @@ def _energy_report(model: nn.Module, loader, config: Config, run_dir: Path) -> s
     """Energy of the (integer-delay) model on test batches; writes energy.json / energy.png; returns the table."""
     from snn.energy import estimate
 
-    ctx = model.evaluation() if hasattr(model, "evaluation") else torch.no_grad()
-    with ctx:
+    ctx = model.evaluation() if hasattr(model, "evaluation") else contextlib.nullcontext()
+    with ctx, torch.no_grad():
         report = estimate(model, loader, profile=config.run.energy_profile, max_batches=config.run.energy_batches)
     report.to_json(run_dir / "energy.json")
     report.plot(run_dir / "plots" / "energy.png")
@@ -205,7 +200,11 @@ def run(
         holder = [str(run_dir) if run_dir is not None else None]
         dist.broadcast_object_list(holder, src=0)
         run_dir = Path(holder[0])
-    trainer = Trainer(model, rule, data.train, data.valid, data.test, config=cfg, run_dir=run_dir)
+    # the paper protocol (SHD, spoken digits): the test set is the selection set, evaluated after every epoch
+    test_selects = cfg.training.protocol == "paper" and cfg.data.dataset != "ssc" and data.test is not None
+    trainer = Trainer(model, rule, data.train, data.test if test_selects else data.valid, data.test, config=cfg,
+                      run_dir=run_dir, selection_split="test" if test_selects else "valid",
+                      metadata={"n_inputs": data.n_inputs, "n_classes": data.n_classes})
     if resume is not None:
         trainer.resume(last)
         if info.is_main:
@@ -219,10 +218,14 @@ def run(
         test = trainer.test(use_best=True, record_sample=True)
     if info.is_main and run_dir is not None:
         if test:
+            selection = ("test set (paper protocol: best test accuracy over epochs, a test-set selection)"
+                         if test_selects else "validation set (the test set was not used for selection)")
             _write_json(run_dir / "test_metrics.json",
-                        {k: v for k, v in test.items() if k != "sample"} | {"best_epoch": trainer.best_epoch})
-            print(f"test accuracy {test['test_acc']:.4f} (loss {test['test_loss']:.4f}) with the best validation "
-                  f"model (epoch {trainer.best_epoch}); checkpoint {run_dir / 'best.pt'}", flush=True)
+                        {k: v for k, v in test.items() if k != "sample"}
+                        | {"best_epoch": trainer.best_epoch, "protocol": cfg.training.protocol, "selected_on": selection})
+            which = "the best epoch on the test set itself (paper protocol)" if test_selects else "the best validation model"
+            print(f"test accuracy {test['test_acc']:.4f} (loss {test['test_loss']:.4f}) with {which} "
+                  f"(epoch {trainer.best_epoch}); checkpoint {run_dir / 'best.pt'}", flush=True)
         if cfg.run.plots:
             _make_plots(trainer, run_dir, test, cfg)
             print(f"plots: {run_dir / 'plots'}", flush=True)
@@ -238,8 +241,9 @@ def run(
 def _describe(model: nn.Module, data: RunData, cfg: Config, trainer: Trainer) -> str:
     n_params = sum(p.numel() for p in model.parameters())
     return (f"data: {cfg.data.dataset} train {len(data.train)} / valid {len(data.valid) if data.valid else 0} / "
-            f"test {len(data.test) if data.test else 0} samples, {data.n_inputs} inputs, {data.n_classes} classes\n"
-            f"model: {type(model).__name__} ({n_params:,} parameters, delays {getattr(cfg.model, 'delays', '-')}), "
+            f"test {len(data.test) if data.test else 0} samples, {data.n_inputs} inputs, {data.n_classes} classes, "
+            f"binning {cfg.data.binning}, protocol {cfg.training.protocol}\n"
+            f"model: {cfg.model.name} / {type(model).__name__} ({n_params:,} parameters), "
             f"device {trainer.device}{', AMP ' + str(trainer.amp_dtype) if trainer.amp else ''}, "
             f"{trainer.steps_per_epoch} steps/epoch, {cfg.training.epochs} epochs")
 
@@ -249,7 +253,10 @@ def _load_run(path: str | os.PathLike, device: str | None):
     ckpt = load_checkpoint(ckpt_path)
     if ckpt.get("config") is None:
         raise CheckpointMismatchError(f"{ckpt_path}: has no config; cannot rebuild its model")
-    cfg = config_from_dict(ckpt["config"])
+    try:
+        cfg = config_from_dict(ckpt["config"], legacy="migrate")
+    except ConfigError as err:
+        raise CheckpointMismatchError(f"{ckpt_path}: its stored config does not load: {err}") from err
     if device is not None:
         cfg = load_config(cfg, {"training.device": device})
     return run_dir, ckpt_path, ckpt, cfg
@@ -310,7 +317,7 @@ def load_run(path: str | os.PathLike, device: str | None = "cpu",
         if not Path(path).is_file():
             raise FileNotFoundError(f"{p}: no last.pt in this run folder")
     _run_dir, ckpt_path, ckpt, cfg = _load_run(path, device)
-    n_inputs, n_classes = model_io(ckpt)
+    n_inputs, n_classes = model_io(ckpt, cfg)
     model = build_model(cfg, n_inputs, n_classes)
     check_model_state(model, ckpt["model"], source=f"checkpoint {ckpt_path}")
     model.load_state_dict(ckpt["model"])
@@ -323,7 +330,7 @@ def evaluate_run(path: str | os.PathLike, split: str = "test", device: str | Non
     """Rebuild the model of a run folder or checkpoint, load its weights and evaluate on ``split``."""
     run_dir, ckpt_path, ckpt, cfg = _load_run(path, device)
     ds = build_split(cfg.data, split)
-    n_classes = model_classes(ckpt)
+    n_classes = model_io(ckpt, cfg)[1]
     if ds.labels.size and int(ds.labels.max()) >= n_classes:
         raise ValueError(f"dataset/model mismatch: the {split} split has labels up to {int(ds.labels.max())}, "
                          f"the checkpoint's model has {n_classes} outputs")
@@ -341,18 +348,22 @@ def evaluate_run(path: str | os.PathLike, split: str = "test", device: str | Non
     return result
 
 
-def model_io(ckpt: dict[str, Any]) -> tuple[int, int]:
-    """``(input channels, output classes)`` of a DelayNet checkpoint (first layer's columns, last layer's rows)."""
-    weights = sorted((k for k in ckpt["model"] if k.startswith("synapses.") and k.endswith(".weight")),
-                     key=lambda k: int(k.split(".")[1]))
-    if not weights:
-        raise CheckpointMismatchError("checkpoint holds no DelayNet weights (synapses.*.weight)")
-    return int(ckpt["model"][weights[0]].shape[1]), int(ckpt["model"][weights[-1]].shape[0])
-
-
-def model_classes(ckpt: dict[str, Any]) -> int:
-    """Output classes of a DelayNet checkpoint (the last delay layer's rows)."""
-    return model_io(ckpt)[1]
+def model_io(ckpt: dict[str, Any], config: Config) -> tuple[int, int]:
+    """``(input channels, output classes)`` of a checkpoint's model: its stored metadata, else ``model.n_inputs`` /
+    ``model.n_classes``, else the family's ``checkpoint_io(state_dict)`` (checkpoints written before the metadata)."""
+    meta = ckpt.get("metadata") or {}
+    if "n_inputs" in meta and "n_classes" in meta:
+        return int(meta["n_inputs"]), int(meta["n_classes"])
+    if config.model.n_inputs is not None and config.model.n_classes is not None:
+        return config.model.n_inputs, config.model.n_classes
+    family = family_of(config)
+    if family.checkpoint_io is None:
+        raise CheckpointMismatchError(f"the checkpoint stores no n_inputs/n_classes and model family {family.name!r} "
+                                      "registers no checkpoint_io; set model.n_inputs and model.n_classes")
+    try:
+        return family.checkpoint_io(ckpt["model"])
+    except ValueError as err:
+        raise CheckpointMismatchError(f"checkpoint: {err}") from err
 
 
 def plot_run(path: str | os.PathLike, device: str | None = None) -> list[Path]:
