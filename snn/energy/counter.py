@@ -175,6 +175,7 @@ class OperationCounter:
         self._owners: dict[int, tuple[str, nn.Module]] = {}
         self._stack: list[tuple[str, dict[str, int]]] = []
         self._suppress = 0
+        self._declaring = 0
         self._axes: set[int] = set()
         self._ctx = CountContext(0, 0)
 
@@ -188,7 +189,7 @@ class OperationCounter:
                     self._owners.setdefault(p.untyped_storage().data_ptr(), (row, module))
             special = declares_operations(module) or isinstance(module, SpikingNeuron)
             hides = special and not getattr(module, "count_torch_ops_inside", False)  # torch ops inside not counted
-            self._handles.append(module.register_forward_pre_hook(self._pre_hook(name, hides)))
+            self._handles.append(module.register_forward_pre_hook(self._pre_hook(name, hides, special)))
             self._handles.append(module.register_forward_hook(self._post_hook(name, module, special, hides)))
         self._mode = DispatchCounter(self)
         self._mode.__enter__()
@@ -222,6 +223,7 @@ class OperationCounter:
         self._spikes = {}
         self._stack = []
         self._suppress = 0
+        self._declaring = 0
         self._axes = {int(time_steps)}
 
     def end(self) -> None:
@@ -272,11 +274,11 @@ class OperationCounter:
             _add_series(counts, key, np.array([value.sum()]) if collapse else value)
 
     # ------------------------------------------------------------------ hooks
-    def _pre_hook(self, name: str, hides: bool):
+    def _pre_hook(self, name: str, hides: bool, special: bool):
         def hook(module: nn.Module, inputs: tuple) -> None:
             self._stack.append((name, {}))
-            if hides:
-                self._suppress += 1
+            self._suppress += int(hides)
+            self._declaring += int(special)
         return hook
 
     def _post_hook(self, name: str, module: nn.Module, special: bool, hides: bool):
@@ -285,6 +287,7 @@ class OperationCounter:
                 self._stack.pop()
             if not special:
                 return
+            self._declaring = max(self._declaring - 1, 0)
             self._suppress += 0 if hides else 1  # the counting's own torch ops are never counted
             try:
                 # a declared layer inside another one that hides its torch ops is counted by the outer one
@@ -342,9 +345,13 @@ class OperationCounter:
         self._layer(name, "norm").calls += 1
 
     def skip(self, name: str, module: nn.Module | None, op: str) -> None:
+        if self._declaring:  # inside a layer that declares its operations: it answers for what torch cannot show
+            return
         if module is not None:
             n = sum(p.numel() for p in module.parameters(recurse=False))
-            self.skipped.setdefault(name, f"{type(module).__name__}, {n} parameters: {op} is not priced")
+            nb = sum(b.numel() for b in module.buffers(recurse=False))
+            what = f"{type(module).__name__}, {n} parameters" + (f" + {nb} buffer values" if nb else "")
+            self.skipped.setdefault(name, f"{what}: {op} is not priced")
         else:
             self.skipped.setdefault(name, f"{op} on activations is not priced")
 

@@ -31,7 +31,7 @@ from torch import nn
 
 from snn.energy.dispatch import conv_fanout
 from snn.energy.inputs import is_binary
-from snn.energy.protocol import CountContext, declares_operations
+from snn.energy.protocol import CountContext, OpCount, declares_operations
 
 __all__ = ["SynOpsPenalty"]
 
@@ -114,7 +114,8 @@ class SynOpsPenalty:
                 return
             if kind == "declared":
                 ctx = CountContext(x.shape[0], x.shape[1] if x.dim() > 1 else 1)
-                terms = [(op.x, op.fanout) for op in module.count_operations(inputs, output, ctx)]
+                terms = [(op.x, op.fanout) for op in module.count_operations(inputs, output, ctx)
+                         if isinstance(op, OpCount)]
             elif kind == "linear":
                 terms = [(x, float(module.out_features))]
             else:

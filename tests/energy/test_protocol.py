@@ -1,5 +1,8 @@
 """The counting protocol: a layer declares neuron updates the counter cannot see, and keeps its torch ops counted."""
+import warnings
+
 import numpy as np
+import pytest
 import torch
 from torch import nn
 
@@ -17,6 +20,7 @@ class SteppedRecurrent(nn.Module):
         super().__init__()
         self.input = nn.Linear(4, 6)
         self.recurrent = nn.Linear(6, 6, bias=False)
+        self.register_buffer("decay", torch.tensor(0.5))
 
     def forward(self, x):
         drive = self.input(x)
@@ -24,7 +28,7 @@ class SteppedRecurrent(nn.Module):
         s = torch.zeros_like(drive[0])
         out = []
         for t in range(x.shape[0]):
-            v = 0.5 * v * (1 - s) + drive[t] + self.recurrent(s)
+            v = self.decay * v * (1 - s) + drive[t] + self.recurrent(s)
             s = (v >= 0.3).float()
             out.append(s)
         return torch.stack(out)
@@ -60,3 +64,16 @@ def test_padded_steps_of_declared_neurons_are_dropped():
     for row in ("neurons", "input", "recurrent"):
         for key in ("updates", "spikes", "synops"):
             assert padded.layers[row].total(key) == sum(c.layers[row].total(key) for c in alone), (row, key)
+
+
+def test_a_layer_that_declares_its_neurons_is_not_warned_about_and_one_that_does_not_is():
+    x = (torch.rand(4, 2, 4) < 0.5).float()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        count_operations(SteppedRecurrent(), x)
+
+    class Undeclared(SteppedRecurrent):
+        count_operations = None  # its neuron updates are invisible: the counter must say so
+
+    with pytest.warns(UserWarning, match=r"'decay' \(Undeclared, 0 parameters \+ 1 buffer values: aten.mul"):
+        count_operations(Undeclared(), x)
