@@ -269,7 +269,8 @@ class OperationCounter:
         if "input_events" in out:
             rate = np.divide(out["input_events"], out["input_elements"], out=np.zeros(S), where=out["input_elements"] > 0)
             out["synops_rate_scaled"] = rate * out["macs_dense"]
-        counts.sample_steps += float(m.sum()) if m is not None else float(S * b)
+        if not collapse:  # steps that cannot be told apart have no per-step cost (the report prices them per sample)
+            counts.sample_steps += float(m.sum()) if m is not None else float(S * b)
         for key, value in out.items():
             _add_series(counts, key, np.array([value.sum()]) if collapse else value)
 

@@ -108,13 +108,12 @@ def _dense_memory(c: LayerCounts, p: HardwareProfile, samples: int, scale: float
     }
 
 
-def _ann_frame_energy(c: LayerCounts, p: HardwareProfile, samples: int) -> float:
-    """ANN-equivalent energy of a synaptic row for one frame of one sample (pJ): its dense MACs (and memory) per
-    real sample-step."""
+def _ann_energy(c: LayerCounts, p: HardwareProfile, samples: int) -> float:
+    """ANN-equivalent energy of a synaptic row over all the data (pJ): its dense MACs (and memory)."""
     total = p.mac_pj * c.total("macs_dense")
     if p.memory_aware:
         total += sum(float(np.sum(v)) for v in _dense_memory(c, p, samples, 1.0).values())
-    return total / c.sample_steps
+    return total
 
 
 def _clean(value: Any) -> Any:
@@ -310,7 +309,7 @@ def build_report(counter: OperationCounter, profile: HardwareProfile, ann_equiva
     totals_energy = {k: 0.0 for k in COMPONENTS}
     totals = {"synops": 0.0, "synops_exact": 0.0, "synops_rate_scaled": 0.0, "macs": 0.0, "macs_effective": 0.0,
               "macs_dense": 0.0, "updates": 0.0, "spikes": 0.0}
-    ann_frame = ann_compute_frame = 0.0
+    ann_frame = ann_compute_frame = ann_fixed = ann_compute_fixed = 0.0
     sdt = 0.0
     first = True
     any_real, any_counts, unmasked = False, False, []
@@ -346,9 +345,12 @@ def build_report(counter: OperationCounter, profile: HardwareProfile, ann_equiva
                                     if c.binary_input else None)
             per_step.update({"synops": synops / samples, "macs": c.macs / samples,
                              "firing_rate": rate if c.binary_input else None})
-            if ann_equivalent and c.sample_steps > 0:
-                ann_frame += _ann_frame_energy(c, profile, samples)
+            if ann_equivalent and c.sample_steps > 0:  # per real frame of one sample
+                ann_frame += _ann_energy(c, profile, samples) / c.sample_steps
                 ann_compute_frame += profile.mac_pj * c.total("macs_dense") / c.sample_steps
+            elif ann_equivalent:  # steps not resolvable: the whole sequence, once per sample
+                ann_fixed += _ann_energy(c, profile, samples) / samples
+                ann_compute_fixed += profile.mac_pj * c.total("macs_dense") / samples
             # the spike-driven transformer papers: first layer MACs at every step, the others as counted
             sdt += (profile.mac_pj * entry["macs_dense"] if first else
                     profile.ac_pj * entry["synops"] + profile.mac_pj * entry["macs"])
@@ -391,8 +393,9 @@ def build_report(counter: OperationCounter, profile: HardwareProfile, ann_equiva
         conventions.append(f"steps not resolvable for {unmasked}: their padded steps could not be dropped")
     ann_out = ratios = ratio = None
     if ann_equivalent:
-        ann_out = {"per_step": ann_frame * frames, "once": ann_frame}
-        sdt_ann = {"per_step": ann_compute_frame * frames, "once": ann_compute_frame}
+        ann_out = {"per_step": ann_frame * frames + ann_fixed, "once": ann_frame + ann_fixed}
+        sdt_ann = {"per_step": ann_compute_frame * frames + ann_compute_fixed,
+                   "once": ann_compute_frame + ann_compute_fixed}
         ratios = {"sdt": {k: _ratio(v, sdt) for k, v in sdt_ann.items()},
                   "events": {k: _ratio(v, total_pj) for k, v in ann_out.items()}}
         ratio = ratios["sdt"][ann_convention]

@@ -218,3 +218,19 @@ def test_report_states_steps_per_row_and_leads_with_the_spike_driven_transformer
     assert sdt_line < event_line
     assert report.ratio == report.ratios["sdt"]["per_step"]
     assert report.ratio == pytest.approx(report.ann["per_step"] / report.snn_sdt_pj)
+
+
+def test_a_layer_whose_steps_cannot_be_told_apart_is_priced_once_per_sample():
+    class TemporalConv(nn.Module):  # Conv1d over [B, C, T]: time is inside the convolution
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv1d(3, 2, kernel_size=3)
+
+        def forward(self, x):
+            return self.conv(x.permute(1, 2, 0))
+
+    x = torch.rand(6, 4, 3)
+    report = estimate(TemporalConv(), x)
+    per_sample = 2 * 4 * 3 * 3  # out channels x output positions x (C_in x k)
+    assert report.totals["macs"] == per_sample
+    assert report.ann["once"] == report.ann["per_step"] == pytest.approx(4.6 * per_sample)
