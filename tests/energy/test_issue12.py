@@ -139,7 +139,7 @@ def test_estimate_and_snn_energy_give_identical_totals_on_the_same_checkpoint(tm
     torch.save(model, tmp_path / "model.pt")
     x = (torch.rand(5, 3, 6) < 0.4).float()
     torch.save((x, torch.zeros(3), torch.tensor([5, 2, 4])), tmp_path / "batch.pt")
-    assert main(["energy", str(tmp_path / "model.pt"), "--data", str(tmp_path / "batch.pt")]) == 0
+    assert main(["energy", str(tmp_path / "model.pt"), "--data", str(tmp_path / "batch.pt"), "--trust-checkpoint"]) == 0
     assert "TwoForms.evaluation()" in capsys.readouterr().out
     cli = json.loads((tmp_path / "energy_45nm_fp32.json").read_text())
     api = estimate(torch.load(tmp_path / "model.pt", weights_only=False), [(x, torch.zeros(3), torch.tensor([5, 2, 4]))])
