@@ -68,7 +68,8 @@ class LayerCounts:
             (``delay``), ``neuron`` or ``norm``.
         steps: length of the per-step arrays (``0``: totals only); may exceed the input's ``T`` after delays.
         binary_input: every call of the row got event input (spikes or integer counts).
-        rules: ``{reason: "events" or "MACs"}``: the rule each call got and why (:func:`snn.energy.inputs.classify_input`).
+        rules: ``{reason: "events" or "MACs"}``: the rule each call got and why
+            (:func:`snn.energy.inputs.classify_input`).
         synops, macs, macs_dense, macs_effective, synops_rate_scaled, input_events, input_nonzero,
         input_elements, output_elements, updates, spikes: per-step arrays ``[steps]`` (``[1]`` when unresolved).
         sample_steps: Σ over samples of the real steps the row ran (the per-sample ``T`` of the row × samples).
@@ -267,7 +268,8 @@ class OperationCounter:
                 t = t * m
             out[key] = t.sum(1).numpy()
         if "input_events" in out:
-            rate = np.divide(out["input_events"], out["input_elements"], out=np.zeros(S), where=out["input_elements"] > 0)
+            elems = out["input_elements"]
+            rate = np.divide(out["input_events"], elems, out=np.zeros(S), where=elems > 0)
             out["synops_rate_scaled"] = rate * out["macs_dense"]
         if not collapse:  # steps that cannot be told apart have no per-step cost (the report prices them per sample)
             counts.sample_steps += float(m.sum()) if m is not None else float(S * b)
@@ -484,7 +486,8 @@ def _batches(data: Any, max_batches: int | None) -> Iterable[tuple[torch.Tensor,
         if isinstance(x, dict):
             x = x.get("x", x.get("inputs"))
         if not isinstance(x, torch.Tensor):
-            raise TypeError(f"data: each batch must be a tensor [T, B, ...] or a tuple (x, ...), got {type(x).__name__}")
+            raise TypeError(f"data: each batch must be a tensor [T, B, ...] or a tuple (x, ...), "
+                            f"got {type(x).__name__}")
         lengths = batch[2] if isinstance(batch, (tuple, list)) and len(batch) >= 3 else None
         if not (isinstance(lengths, torch.Tensor) and lengths.dim() == 1 and x.dim() >= 2
                 and lengths.shape[0] == x.shape[1] and not lengths.is_floating_point()):

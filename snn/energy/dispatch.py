@@ -207,7 +207,8 @@ class DispatchCounter(TorchDispatchMode):
             "macs": 0.0 if rule.events else dense,
             "macs_dense": dense,
             "macs_effective": 0.0 if rule.events else nonzero_a * m,
-            "input_events": (units_a if units_a is not None else _units(b, (1, 2)).expand(rows)) if rule.events else 0.0,
+            "input_events": ((units_a if units_a is not None else _units(b, (1, 2)).expand(rows))
+                             if rule.events else 0.0),
             "input_nonzero": nonzero_a,
             "input_elements": float(n * k),
             "output_elements": float(n * m),

@@ -21,7 +21,7 @@ step ``t`` and sample ``b`` and only on the sample's real steps (see :meth:`Coun
 .. math::
 
     \mathrm{SOPs}_{t,b} = \sum_i |x_{t,b,i}| \, f_{t,b,i}
-        \quad\text{(event input: every value a non-negative integer count } k\text{, or } \pm 1\text{: } k \text{ events)}
+        \quad\text{(event input: non-negative integer counts } k \text{ or } \pm 1\text{; } k \text{ events)}
 
     \mathrm{MACs}_{t,b} = \mathrm{dense}_{t,b} \quad\text{(real-valued input: every connection of every element)}
 

@@ -194,8 +194,8 @@ class EnergyReport:
         lines = [f"Energy per sample — profile {self.profile} ({self.profile_info.get('description', '')})",
                  f"{self.samples} samples, {self.frames_per_sample:.1f} real input steps per sample on average "
                  f"(batches padded to at most {self.time_steps}); model form counted: {self.form}",
-                 "'steps': real steps each layer ran per sample, on average (more after a layer that lengthens the time "
-                 "axis, e.g. a delay layer's right padding)",
+                 "'steps': real steps each layer ran per sample, on average (more after a layer that lengthens "
+                 "the time axis, e.g. a delay layer's right padding)",
                  header, "-" * len(header)]
         for layer in self.layers:
             rate = layer.get("firing_rate")

@@ -139,10 +139,12 @@ def test_estimate_and_snn_energy_give_identical_totals_on_the_same_checkpoint(tm
     torch.save(model, tmp_path / "model.pt")
     x = (torch.rand(5, 3, 6) < 0.4).float()
     torch.save((x, torch.zeros(3), torch.tensor([5, 2, 4])), tmp_path / "batch.pt")
-    assert main(["energy", str(tmp_path / "model.pt"), "--data", str(tmp_path / "batch.pt"), "--trust-checkpoint"]) == 0
+    args = ["energy", str(tmp_path / "model.pt"), "--data", str(tmp_path / "batch.pt"), "--trust-checkpoint"]
+    assert main(args) == 0
     assert "TwoForms.evaluation()" in capsys.readouterr().out
     cli = json.loads((tmp_path / "energy_45nm_fp32.json").read_text())
-    api = estimate(torch.load(tmp_path / "model.pt", weights_only=False), [(x, torch.zeros(3), torch.tensor([5, 2, 4]))])
+    saved = torch.load(tmp_path / "model.pt", weights_only=False)
+    api = estimate(saved, [(x, torch.zeros(3), torch.tensor([5, 2, 4]))])
     assert cli["totals"]["synops"] == api.synops and cli["totals"]["total_pj"] == api.total_pj
     assert cli["ann"] == api.ann and cli["form"] == api.form
 
@@ -198,7 +200,8 @@ def test_ann_baseline_of_mixed_lengths_is_the_per_sample_mean():
     assert report.ann["per_step"] == pytest.approx(4.6 * 340 * (3 + 5) / 2)
     assert report.frames_per_sample == 4.0
     # batches of different sizes and lengths: still the per-sample mean
-    two = estimate(net, [(x, torch.zeros(2), torch.tensor([3, 5])), (torch.rand(2, 1, 20), torch.zeros(1), torch.tensor([1]))])
+    batches = [(x, torch.zeros(2), torch.tensor([3, 5])), (torch.rand(2, 1, 20), torch.zeros(1), torch.tensor([1]))]
+    two = estimate(net, batches)
     assert two.ann["once"] == pytest.approx(4.6 * 340)
     assert two.ann["per_step"] == pytest.approx(4.6 * 340 * (3 + 5 + 1) / 3)
 
