@@ -70,10 +70,13 @@ class LayerCounts:
         binary_input: every call of the row got event input (spikes or integer counts).
         rules: ``{reason: "events" or "MACs"}``: the rule each call got and why
             (:func:`snn.energy.inputs.classify_input`).
-        synops, macs, macs_dense, macs_effective, synops_rate_scaled, input_events, input_nonzero,
-        input_elements, output_elements, updates, spikes: per-step arrays ``[steps]`` (``[1]`` when unresolved).
+        synops: synaptic operations of event inputs per step ``[steps]`` (``[1]`` when unresolved); likewise
+            ``macs`` (real-valued inputs), ``macs_dense``, ``macs_effective``, ``synops_rate_scaled``,
+            ``input_events``, ``input_nonzero``, ``input_elements``, ``output_elements``, ``updates``, ``spikes``.
         sample_steps: Σ over samples of the real steps the row ran (the per-sample ``T`` of the row × samples).
-        neurons, state_vars, spiking: neuron rows. params: parameters read. calls: forward calls seen.
+        neurons: neurons per sample (neuron rows); ``state_vars`` and ``spiking`` likewise.
+        params: parameters the row reads.
+        calls: forward calls seen.
         unmasked: some calls' steps could not be told apart, so their padded steps could not be dropped.
     """
 
@@ -152,8 +155,12 @@ class OperationCounter:
         integer_inputs: ``"events"`` (non-negative integer counts are events) or ``"macs"`` (only ``{-1, 0, 1}``).
 
     Attributes:
-        layers, samples, time_steps (longest ``T``), frames (Σ real input steps over samples), skipped
-        (``{row: what}`` not counted), form (which form of the model was counted; set by :func:`count_operations`).
+        layers: ``{row name: LayerCounts}``.
+        samples: samples counted.
+        time_steps: the longest padded ``T``.
+        frames: Σ of the real input steps over samples.
+        skipped: ``{row: what}`` operations that were not priced.
+        form: which form of the model was counted (set by :func:`snn.energy.estimate.count_model`).
     """
 
     def __init__(self, model: nn.Module, integer_inputs: str = "events") -> None:
