@@ -30,7 +30,7 @@ from torch import nn
 
 from snn.layers.rep_conv import RepConv
 from snn.layers.sdt_neuron import spike_driven_lif
-from snn.layers.time_fold import per_step
+from snn.layers.per_step import apply_per_step
 
 __all__ = ["sdsa_v1", "sdsa_v2_scores", "SpikeDrivenSelfAttention", "SpikeDrivenSelfAttentionV2", "check_heads"]
 
@@ -112,7 +112,7 @@ class SpikeDrivenSelfAttention(nn.Module):
 
     def _spikes(self, name: str, s: torch.Tensor) -> torch.Tensor:
         conv, bn, lif = (getattr(self, f"{name}_{part}") for part in ("conv", "bn", "lif"))
-        return lif(per_step(lambda f: bn(conv(f)), s))
+        return lif(apply_per_step(lambda f: bn(conv(f)), s))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_frames(x, self.dim, type(self).__name__)
@@ -122,7 +122,7 @@ class SpikeDrivenSelfAttention(nn.Module):
         if self.erode:
             k, v = _erode_plane(k), _erode_plane(v)
         a = sdsa_v1(q.flatten(3), k.flatten(3), v.flatten(3), self.attn_lif, self.heads, self.erode)
-        return per_step(lambda f: self.proj_bn(self.proj_conv(f)), a.view(T, B, C, H, W))
+        return apply_per_step(lambda f: self.proj_bn(self.proj_conv(f)), a.view(T, B, C, H, W))
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, heads={self.heads}, erode={self.erode}"
@@ -152,9 +152,9 @@ class SpikeDrivenSelfAttentionV2(nn.Module):
         _check_frames(x, self.dim, type(self).__name__)
         T, B, C, H, W = x.shape
         s = self.input_lif(x)
-        q, k, v = (getattr(self, f"{n}_lif")(per_step(getattr(self, f"{n}_conv"), s)).flatten(3) for n in "qkv")
+        q, k, v = (getattr(self, f"{n}_lif")(apply_per_step(getattr(self, f"{n}_conv"), s)).flatten(3) for n in "qkv")
         a = self.attn_lif(sdsa_v2_scores(q, k, v, self.heads, self.scale))
-        return per_step(self.proj_conv, a.view(T, B, C, H, W))
+        return apply_per_step(self.proj_conv, a.view(T, B, C, H, W))
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, heads={self.heads}, scale={self.scale}"

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from snn.layers.sdt_neuron import spike_driven_lif
-from snn.layers.time_fold import per_step
+from snn.layers.per_step import apply_per_step
 
 __all__ = ["SepConv", "MetaConvBlock", "SpikingDownsample"]
 
@@ -41,8 +41,8 @@ class SepConv(nn.Module):
         self.bn2 = nn.BatchNorm2d(dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.lif2(per_step(lambda f: self.bn1(self.pwconv1(f)), self.lif1(x)))
-        return per_step(lambda f: self.bn2(self.pwconv2(self.dwconv(f))), h)
+        h = self.lif2(apply_per_step(lambda f: self.bn1(self.pwconv1(f)), self.lif1(x)))
+        return apply_per_step(lambda f: self.bn2(self.pwconv2(self.dwconv(f))), h)
 
 
 class MetaConvBlock(nn.Module):
@@ -68,8 +68,8 @@ class MetaConvBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.conv(x)
-        h = self.lif2(per_step(lambda f: self.bn1(self.conv1(f)), self.lif1(x)))
-        return x + per_step(lambda f: self.bn2(self.conv2(f)), h)
+        h = self.lif2(apply_per_step(lambda f: self.bn1(self.conv1(f)), self.lif1(x)))
+        return x + apply_per_step(lambda f: self.bn2(self.conv2(f)), h)
 
 
 class SpikingDownsample(nn.Module):
@@ -88,4 +88,4 @@ class SpikingDownsample(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.lif is not None:
             x = self.lif(x)
-        return per_step(lambda f: self.bn(self.conv(f)), x)
+        return apply_per_step(lambda f: self.bn(self.conv(f)), x)

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from snn.layers.sdt_neuron import spike_driven_lif
-from snn.layers.time_fold import per_step
+from snn.layers.per_step import apply_per_step
 
 __all__ = ["SpikingPatchSplit"]
 
@@ -73,13 +73,13 @@ class SpikingPatchSplit(nn.Module):
             got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
             raise ValueError(f"SpikingPatchSplit: x must be [T, B, {', '.join(map(str, expected))}], got {got}")
         for i in range(3):
-            x = self.lifs[i](per_step(lambda f: self.bns[i](self.convs[i](f)), x))
+            x = self.lifs[i](apply_per_step(lambda f: self.bns[i](self.convs[i](f)), x))
             if self.pooling[i] == "1":
-                x = per_step(self.pool, x)
-        u = per_step(lambda f: self.bns[3](self.convs[3](f)), x)
+                x = apply_per_step(self.pool, x)
+        u = apply_per_step(lambda f: self.bns[3](self.convs[3](f)), x)
         if self.pooling[3] == "1":
-            u = per_step(self.pool, u)
-        out = u + per_step(lambda f: self.rpe_bn(self.rpe_conv(f)), self.lifs[3](u))
+            u = apply_per_step(self.pool, u)
+        out = u + apply_per_step(lambda f: self.rpe_bn(self.rpe_conv(f)), self.lifs[3](u))
         return out if self.dims == 2 else out.unsqueeze(3)
 
     def extra_repr(self) -> str:

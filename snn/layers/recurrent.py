@@ -95,7 +95,7 @@ class RecurrentLIF(nn.Module):
         if neuron.backend == "torch":
             step = reference.step_function(neuron.dynamics())
             params = [p.to(dtype) for p in neuron.lane_parameters(dtype).values()]
-            scalars = list(neuron.scalar_values().values()) + list(neuron.surrogate.parameters)
+            scalars = list(neuron.scalar_values().values()) + list(neuron.surrogate.kernel_parameters)
 
             def reference_step(i_t: torch.Tensor, v: torch.Tensor):
                 s, (v,), _ = step(i_t, v, *params, *scalars)

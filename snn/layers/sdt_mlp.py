@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from snn.layers.sdt_neuron import spike_driven_lif
-from snn.layers.time_fold import per_step
+from snn.layers.per_step import apply_per_step
 
 __all__ = ["SpikeDrivenMLP"]
 
@@ -49,10 +49,10 @@ class SpikeDrivenMLP(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 5 or x.shape[2] != self.dim:
             raise ValueError(f"SpikeDrivenMLP: x must be [T, B, {self.dim}, H, W], got {tuple(x.shape)}")
-        u = per_step(lambda f: self.fc1_bn(self.fc1_conv(f)), self.fc1_lif(x))
+        u = apply_per_step(lambda f: self.fc1_bn(self.fc1_conv(f)), self.fc1_lif(x))
         if self.hidden_shortcut:
             u = u + x
-        return per_step(lambda f: self.fc2_bn(self.fc2_conv(f)), self.fc2_lif(u))
+        return apply_per_step(lambda f: self.fc2_bn(self.fc2_conv(f)), self.fc2_lif(u))
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, hidden={self.hidden}, hidden_shortcut={self.hidden_shortcut}"
