@@ -32,7 +32,7 @@ from snn.layers.rep_conv import RepConv
 from snn.layers.sdt_neuron import spike_driven_lif
 from snn.layers.per_step import apply_per_step
 
-__all__ = ["sdsa_v1", "sdsa_v2_scores", "SpikeDrivenSelfAttention", "SpikeDrivenSelfAttentionV2", "check_heads"]
+__all__ = ["sdsa_v1", "sdsa_v2_scores", "CoincidenceSum", "ChannelMask", "SpikeDrivenSelfAttention", "SpikeDrivenSelfAttentionV2", "check_heads"]
 
 
 def check_heads(dim: int, heads: int) -> tuple[int, int]:
@@ -52,22 +52,67 @@ def _erode_plane(x: torch.Tensor) -> torch.Tensor:
     return F.max_pool2d(x.reshape(-1, 1, *x.shape[-2:]), 3, 1, 1).view(*lead, *x.shape[-2:])
 
 
+def _erode_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
+    """Erode over the (token, channel-in-head) plane of each head of ``x`` ``[T, B, C, N]``."""
+    T, B, C, N = x.shape
+    return _erode_plane(x.view(T, B, heads, C // heads, N).transpose(-1, -2)).transpose(-1, -2).reshape(T, B, C, N)
+
+
+class CoincidenceSum(nn.Module):
+    r"""``Σ_n K_{c,n} V_{c,n}`` per channel for spikes ``k, v`` ``[T, B, C, N]`` → ``[T, B, C, 1]`` (v1's column sum of
+    the mask ``K ⊙ V``; with ``erode`` the mask is eroded per head first).
+
+    Energy: one accumulate per coincident spike pair (per non-zero term of the sum); declared through
+    ``count_operations`` since element-wise products are invisible to the dispatcher.
+    """
+
+    def __init__(self, heads: int = 1, erode: bool = False):
+        super().__init__()
+        self.heads, self.erode = heads, erode
+
+    def terms(self, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        kv = k * v
+        return _erode_heads(kv, self.heads) if self.erode else kv
+
+    def forward(self, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        return self.terms(k, v).sum(dim=-1, keepdim=True)
+
+    def count_operations(self, inputs: tuple, output: torch.Tensor, ctx) -> list:
+        from snn.energy.protocol import OpCount
+
+        terms = self.terms(*inputs[:2])
+        return [OpCount(x=terms, fanout=1.0, kind="attention", dense_macs=float(terms[0, 0].numel()),
+                        output_elements=float(output[0, 0].numel()))]
+
+
+class ChannelMask(nn.Module):
+    r"""``Q ⊙ M`` for spikes ``q`` ``[T, B, C, N]`` and a per-channel spike mask ``m`` ``[T, B, C, 1]`` (v1's output;
+    with ``erode`` eroded per head). Energy: one operation per spike of ``Q`` that the mask lets through (declared)."""
+
+    def __init__(self, heads: int = 1, erode: bool = False):
+        super().__init__()
+        self.heads, self.erode = heads, erode
+
+    def forward(self, q: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        out = q * mask
+        return _erode_heads(out, self.heads) if self.erode else out
+
+    def count_operations(self, inputs: tuple, output: torch.Tensor, ctx) -> list:
+        from snn.energy.protocol import OpCount
+
+        q, mask = inputs[:2]
+        return [OpCount(x=q, fanout=mask.expand_as(q), kind="attention", dense_macs=float(q[0, 0].numel()),
+                        output_elements=float(output[0, 0].numel()))]
+
+
 def sdsa_v1(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attn_neuron: nn.Module, heads: int = 1,
             erode: bool = False) -> torch.Tensor:
     """v1 attention on spikes ``q, k, v`` ``[T, B, C, N]`` → ``Q ⊙ SN_0.5(Σ_n K ⊙ V)`` ``[T, B, C, N]``.
 
     ``heads`` matters only with ``erode`` (whose window runs over tokens and channels of one head).
     """
-    kv = k * v
-    if erode:
-        T, B, C, N = kv.shape
-        kv = _erode_plane(kv.view(T, B, heads, C // heads, N).transpose(-1, -2)).transpose(-1, -2).reshape(T, B, C, N)
-    mask = attn_neuron(kv.sum(dim=-1, keepdim=True))          # [T, B, C, 1]: per-channel spikes
-    out = q * mask
-    if erode:
-        T, B, C, N = out.shape
-        out = _erode_plane(out.view(T, B, heads, C // heads, N).transpose(-1, -2)).transpose(-1, -2).reshape(T, B, C, N)
-    return out
+    mask = attn_neuron(CoincidenceSum(heads, erode)(k, v))       # [T, B, C, 1]: per-channel spikes
+    return ChannelMask(heads, erode)(q, mask)
 
 
 def sdsa_v2_scores(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int, scale: float = 0.125) -> torch.Tensor:
@@ -104,7 +149,9 @@ class SpikeDrivenSelfAttention(nn.Module):
             setattr(self, f"{name}_conv", nn.Conv2d(dim, dim, 1, bias=False))
             setattr(self, f"{name}_bn", nn.BatchNorm2d(dim))
             setattr(self, f"{name}_lif", spike_driven_lif())
+        self.kv_sum = CoincidenceSum(heads, erode)
         self.attn_lif = spike_driven_lif(v_threshold=0.5)
+        self.q_mask = ChannelMask(heads, erode)
         if reference_parameters:
             self.talking_heads = nn.Conv1d(heads, heads, 1, bias=False).requires_grad_(False)
         self.proj_conv = nn.Conv2d(dim, dim, 1)
@@ -121,7 +168,7 @@ class SpikeDrivenSelfAttention(nn.Module):
         q, k, v = (self._spikes(name, s) for name in "qkv")
         if self.erode:
             k, v = _erode_plane(k), _erode_plane(v)
-        a = sdsa_v1(q.flatten(3), k.flatten(3), v.flatten(3), self.attn_lif, self.heads, self.erode)
+        a = self.q_mask(q.flatten(3), self.attn_lif(self.kv_sum(k.flatten(3), v.flatten(3))))
         return apply_per_step(lambda f: self.proj_bn(self.proj_conv(f)), a.view(T, B, C, H, W))
 
     def extra_repr(self) -> str:

@@ -64,6 +64,21 @@ class RepConv(nn.Module):
         padded[:, :, 1:-1, 1:-1] = y
         return self.bn2(self.pwconv(self.dwconv(padded)))
 
+    def count_operations(self, inputs: tuple, output: torch.Tensor, ctx) -> list:
+        """Energy: the block is counted as what runs at inference, its folded 3×3 convolution (padding 1): each input
+        event × the positions and output channels it reaches; MACs for real-valued input."""
+        from snn.energy.dispatch import conv_fanout
+        from snn.energy.protocol import OpCount
+
+        x = inputs[0]
+        B = ctx.batch_size
+        kernel_shape = torch.Size((self.out_channels, self.in_channels, 3, 3))
+        fanout = conv_fanout(tuple(x.shape[1:]), torch.empty(kernel_shape, device="meta"), (1, 1), (1, 1), (1, 1),
+                             False, (0, 0), 1, x.device)
+        return [OpCount(x=x.reshape(x.shape[0] // B, B, *x.shape[1:]), fanout=fanout, kind="conv2d",
+                        dense_macs=float(fanout.sum()), params=kernel_shape.numel() + self.out_channels,
+                        output_elements=float(output[0].numel()))]
+
     def extra_repr(self) -> str:
         return f"{self.in_channels}, {self.out_channels}"
 
