@@ -14,7 +14,6 @@ A run folder holds ``config.yaml`` (resolved), ``metrics.csv``, ``last.pt``, ``b
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import time
@@ -112,16 +111,15 @@ def _merge_overrides(overrides: list[str] | dict[str, Any] | None, kwargs: dict[
 
 
 def _energy_report(model: nn.Module, loader, config: Config, run_dir: Path) -> str | None:
-    """Energy of the (integer-delay) model on test batches; writes energy.json / energy.png; returns the table."""
+    """Energy of the model's inference form (``estimate`` enters its ``evaluation()``) on test batches; writes
+    energy.json / energy.png / energy.txt atomically; returns the table."""
     from snn.energy import estimate
 
-    ctx = model.evaluation() if hasattr(model, "evaluation") else contextlib.nullcontext()
-    with ctx, torch.no_grad():
-        report = estimate(model, loader, profile=config.run.energy_profile, max_batches=config.run.energy_batches)
+    report = estimate(model, loader, profile=config.run.energy_profile, max_batches=config.run.energy_batches)
     report.to_json(run_dir / "energy.json")
     report.plot(run_dir / "plots" / "energy.png")
     table = report.table()
-    (run_dir / "energy.txt").write_text(table + "\n")
+    write_atomic(run_dir / "energy.txt", table + "\n")
     return table
 
 

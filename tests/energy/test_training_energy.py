@@ -35,8 +35,6 @@ def _rows(path):
         return list(csv.DictReader(f))
 
 
-@pytest.mark.xfail(strict=True, reason="the Trainer's energy pass calls counter.begin(T, B) without lengths, so it "
-                   "still counts padded steps; passes once the energy callback (issue 9) calls begin(T, B, lengths)")
 def test_metrics_csv_logs_validation_synops_and_energy_every_epoch(tiny_run):
     rows = _rows(tiny_run.run_dir / "metrics.csv")
     assert len(rows) == 2
