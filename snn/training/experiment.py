@@ -54,10 +54,13 @@ class RunResult:
 
 
 def set_threads(n: int) -> None:
-    """Use ``n`` CPU threads in torch and in the numba kernels (numba: at most its ``NUMBA_NUM_THREADS``).
+    """Use ``n`` CPU threads in torch, in the fused neuron kernels and in numba's parallel kernels.
 
-    Both pools matter: the neuron and delay kernels run in numba's pool, whose threads wait actively; with more
-    threads than free cores (two runs side by side on two cores) a training step was measured 20× slower.
+    Three pools matter: torch's (matrix products); the fused neuron kernels split their lanes over a
+    ``ThreadPoolExecutor`` of ``torch.get_num_threads()`` workers (:mod:`snn.kernels.numba_backend`); numba's own
+    pool runs the ``parallel=True`` kernels (the delay layer's spike scatter; at most ``NUMBA_NUM_THREADS``), and its
+    threads wait actively: with more threads than free cores (two runs side by side on two cores) a training step
+    was measured 20× slower.
     """
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ValueError(f"threads must be a positive int, got {n!r}")
