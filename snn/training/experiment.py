@@ -33,7 +33,7 @@ from snn.training.checkpoint import CheckpointMismatchError, check_model_state, 
 from snn.models.registry import build_model, family_of
 from snn.training.data import RunData, build_datasets, build_split
 from snn.training.plots import plot_curves, plot_delay_histograms, plot_firing_rates, plot_raster
-from snn.training.rules import get_rule
+from snn.rules import rule_from_config
 from snn.training.trainer import Trainer, resolve_device, seed_everything
 
 __all__ = ["run", "RunResult", "build_model", "evaluate_run", "plot_run", "load_run", "RunSplits", "resolve_run",
@@ -193,7 +193,7 @@ def run(
 
     data = build_datasets(cfg.data, test=cfg.run.test_at_end)
     model = build_model(cfg, data.n_inputs, data.n_classes)
-    rule = get_rule(cfg.training.rule, synops_penalty=cfg.training.synops_penalty)
+    rule = rule_from_config(cfg.training)
 
     run_dir: Path | None = make_run_dir(cfg, out) if info.is_main else None
     if info.enabled:
