@@ -9,7 +9,10 @@ from snn.rules.registry import RuleConfig, available_rules, get_rule, get_rule_f
 from snn.rules.backprop import Backprop, BackpropConfig
 from snn.rules.local import SUPPORTED_SYNAPSES, LocalRule
 from snn.rules.stdp import RSTDP, STDP, RSTDPConfig, STDPConfig
+from snn.rules.softhebb import SoftHebb, SoftHebbConfig
+from snn.rules.forward_forward import ForwardForward, ForwardForwardConfig, embed_label
 
 __all__ = ["LearningRule", "StepContext", "forward", "model_loss", "model_scores", "unwrap", "RuleConfig",
            "available_rules", "get_rule", "get_rule_family", "register_rule", "rule_from_config", "Backprop",
-           "BackpropConfig", "SUPPORTED_SYNAPSES", "LocalRule", "STDP", "RSTDP", "STDPConfig", "RSTDPConfig"]
+           "BackpropConfig", "SUPPORTED_SYNAPSES", "LocalRule", "STDP", "RSTDP", "STDPConfig", "RSTDPConfig",
+           "SoftHebb", "SoftHebbConfig", "ForwardForward", "ForwardForwardConfig", "embed_label"]
