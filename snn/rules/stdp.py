@@ -22,7 +22,9 @@ amplitudes). Weight dependence:
   computes the same ``Δw`` on the same spike trains (its default identity functions are ``f_±(w) = w``).
 
 Reward-modulated STDP (:class:`RSTDP`): each sample's eligibility ``e_b`` is the bracket above summed over its
-time steps; a per-sample reward ``r_b`` (the third factor) scales it: ``Δw = Σ_b r_b e_b``. Inside the Trainer the
+time steps; a per-sample reward ``r_b`` (the third factor) scales it: ``Δw = Σ_b r_b e_b`` (or, with a reward
+``r_{bj}`` per sample and postsynaptic neuron, e.g. crediting only the neuron that acted,
+``Δw_{ji} = Σ_b r_{bj} e_{b,ji}``). Inside the Trainer the
 reward is ``+1`` for a correctly classified sample and ``−1`` otherwise (``reward_correct`` / ``reward_wrong``);
 in a closed loop the caller passes its own rewards to :meth:`RSTDP.write_grads`.
 """
@@ -114,9 +116,9 @@ class STDP(LocalRule):
 
     def delta(self, rec: Record, weight: torch.Tensor, row_weight: torch.Tensor | None = None) -> torch.Tensor:
         pre, x, post, y = self.pair_terms(rec)
-        if row_weight is not None:  # per-row factor (reward), broadcast over time
-            post = post * row_weight[None, :, None]
-            y = y * row_weight[None, :, None]
+        if row_weight is not None:  # per-row (or per-row and neuron) factor, e.g. the reward, over all steps
+            rw = row_weight[None, :, None] if row_weight.dim() == 1 else row_weight[None]
+            post, y = post * rw, y * rw
         K, N = pre.shape[-1], post.shape[-1]
         ltp = post.reshape(-1, N).t() @ x.reshape(-1, K)   # Σ_t,r s_post ⊗ x
         ltd = y.reshape(-1, N).t() @ pre.reshape(-1, K)    # Σ_t,r y ⊗ s_pre
@@ -135,7 +137,8 @@ class RSTDP(STDP):
         Others as :class:`STDP`.
 
     In a closed loop: ``with rule.record(): out = model(x)``, choose actions, then
-    ``rule.write_grads(reward=r)`` with ``r`` ``[B]`` and step the optimiser.
+    ``rule.write_grads(reward=r)`` with ``r`` ``[B]`` (or ``[B, N]``: per postsynaptic neuron) and step the
+    optimiser.
     """
 
     name = "rstdp"
@@ -151,10 +154,10 @@ class RSTDP(STDP):
         r = torch.as_tensor(reward, dtype=weight.dtype, device=weight.device)
         if r.dim() == 0:
             r = r.expand(rows)
-        elif r.dim() != 1 or rows % r.shape[0]:
-            raise ValueError(f"RSTDP: reward must be a number or a tensor [B], got shape {tuple(r.shape)} for "
-                             f"{rows} rows")
-        r = r.repeat_interleave(rows // r.shape[0])  # conv rows: sample-major (b, position)
+        elif r.dim() > 2 or rows % r.shape[0] or (r.dim() == 2 and r.shape[1] != weight.shape[0]):
+            raise ValueError(f"RSTDP: reward must be a number, a tensor [B] or [B, {weight.shape[0]}] (per sample and "
+                             f"postsynaptic neuron), got shape {tuple(r.shape)} for {rows} rows")
+        r = r.repeat_interleave(rows // r.shape[0], dim=0)  # conv rows: sample-major (b, position)
         return super().delta(rec, weight, row_weight=r)
 
     def update_inputs(self, scores: torch.Tensor, labels: torch.Tensor) -> dict[str, Any]:

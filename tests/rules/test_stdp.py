@@ -241,3 +241,13 @@ def test_attaching_to_an_unsupported_layer_names_its_type_and_the_supported_ones
     conv1d = nn.Sequential(nn.Conv1d(2, 2, 3), snn.LIF())
     with pytest.raises(ValueError, match="is a Conv1d"):
         STDP(layers="0").attach(conv1d)
+
+
+def test_rstdp_reward_per_neuron_credits_only_that_neurons_synapses():
+    model = _two_by_two(POST)
+    rule = RSTDP(layers="0", a_plus=1.0, a_minus=1.0)
+    rule.attach(model)
+    with rule.record():
+        model(PRE)
+    dw = rule.write_grads(reward=torch.tensor([[2.0, 0.0]]))["0"]
+    torch.testing.assert_close(dw, torch.tensor([[1.0, -1.0], [0.0, 0.0]]))  # 2 × row 0 of the eligibility
