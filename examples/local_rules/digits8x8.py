@@ -24,8 +24,11 @@ from snn.training import Trainer, seed_everything
 RECIPES = {
     "backprop": {"rule": {"name": "backprop"}, "optim": {"lr": 2e-3, "max_lr": 5e-3}},
     "softhebb": {"rule": {"name": "softhebb", "layers": "synapses.0", "tau": 0.02, "norm": 0.25,
-                          "anti_hebbian": False, "lr": 0.003},
-                 "optim": {"lr": 1e-2, "max_lr": 2e-2}},
+                          "anti_hebbian": True, "normalise": False, "lr": 0.05},
+                 "optim": {"lr": 2e-3, "max_lr": 5e-3}},
+    # control: the same readout on the frozen random hidden layer (STDP with zero amplitudes: Δw = 0)
+    "readout_only": {"rule": {"name": "stdp", "layers": "synapses.0", "supervised": True, "a_plus": 0.0,
+                              "a_minus": 0.0}, "optim": {"lr": 2e-3, "max_lr": 5e-3}},
     "stdp": {"rule": {"name": "stdp", "layers": "synapses.0", "supervised": True, "a_plus": 1e-4, "a_minus": 1e-4,
                       "weight_dependence": "multiplicative", "w_min": -1.0, "w_max": 1.0, "batch_reduction": "mean"},
              "optim": {"lr": 2e-3, "max_lr": 5e-3}},

@@ -87,9 +87,13 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     info = cmds.add_parser(
         "info",
         help="summarise an SHD-format HDF5 file",
-        description="Print samples, classes, speakers, channels, durations and spike counts of an SHD-format file.",
+        description="Check every sample of an SHD-format file as the loaders do (file integrity, layout, labels, "
+        "spike times and channel ids, durations) and list each problem with its sample index (exit code 1); "
+        "for a valid file print samples, classes, speakers, channels, durations and spike counts.",
     )
     info.add_argument("path", type=Path, help="HDF5 file")
+    info.add_argument("--channels", type=int, default=700,
+                      help="channel count of the file; larger channel ids are errors (default: 700, the SHD layout)")
     info.set_defaults(func=_info)
     return data
 
@@ -194,7 +198,27 @@ def _info(args: argparse.Namespace) -> int:
     if not args.path.is_file():
         print(f"error: no such file: {args.path}", file=sys.stderr)
         return 2
-    from snn.datasets.summary import summarize
+    from snn.datasets import SHD, SSC, SpokenDigits
+    from snn.datasets.summary import summarize, validate_file
 
-    print(summarize(args.path))
+    # a file named like a known dataset's is held to that dataset's classes and durations
+    known = next((c for c in (SpokenDigits, SHD, SSC) if args.path.name in c.files.values()), None)
+    errors, notes = validate_file(args.path, n_channels=args.channels,
+                                  n_classes=known.declared_classes if known else None,
+                                  max_duration_s=known.declared_max_duration_s if known else None)
+    for note in notes:
+        print(f"warning: {args.path}: {note}", file=sys.stderr)
+    if len(errors) == 1:
+        print(f"snn data info: {args.path}: {errors[0]}", file=sys.stderr)
+    elif errors:
+        print(f"snn data info: {args.path}: {len(errors)} problems:", file=sys.stderr)
+        for e in errors:
+            print(f"  {e}", file=sys.stderr)
+    if errors:
+        return 1
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # already printed above
+        print(summarize(args.path))
     return 0

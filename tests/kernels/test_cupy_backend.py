@@ -50,7 +50,7 @@ def test_cupy_import_failure_is_reported_with_the_real_error_and_the_fix(monkeyp
         CupyRunner()
     message = str(info.value)
     assert "ImportError" in message or "ModuleNotFoundError" in message
-    assert "pip install snn-sim[cuda]" in message and "snn-sim[cuda13]" in message
+    assert "pip install -e \".[cuda]\"" in message and "cupy-cuda13x" in message and "snn-sim[" not in message
     assert isinstance(info.value.__cause__, ImportError)
 
 

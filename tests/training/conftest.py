@@ -68,3 +68,26 @@ def tiny(separable_root, tmp_path):
     def make(**sections):
         return tiny_config(separable_root, tmp_path / "cache", tmp_path / "runs", **sections)
     return make
+
+
+@pytest.fixture
+def interrupted_run():
+    """``make(cfg, folder)``: the construction :func:`snn.training.run` makes, stopped after epoch 1 into ``folder``."""
+    import torch
+
+    from snn.config import load_config
+    from snn.models import build_model
+    from snn.training import Trainer
+    from snn.training.data import build_datasets
+    from snn.training.rules import Backprop
+    from snn.training.trainer import seed_everything
+
+    def make(cfg, folder):
+        c = load_config(cfg)
+        seed_everything(c.training.seed, c.training.deterministic)
+        torch.set_num_threads(c.training.threads)
+        data = build_datasets(c.data)
+        model = build_model(c, data.n_inputs, data.n_classes)
+        Trainer(model, Backprop(), data.train, data.valid, data.test, config=c, run_dir=folder).fit(until=1)
+
+    return make

@@ -11,7 +11,6 @@ from snn.training.data import build_datasets
 from snn.training.experiment import evaluate_run
 from snn.models import build_model
 from snn.training.rules import Backprop
-from snn.training.trainer import seed_everything
 
 
 def test_converges_on_separable_task_and_writes_run_folder(tiny):
@@ -31,16 +30,10 @@ def test_converges_on_separable_task_and_writes_run_folder(tiny):
     assert again["test_acc"] == pytest.approx(result.test["test_acc"])
 
 
-def test_resume_gives_the_same_final_weights(tiny, tmp_path):
+def test_resume_gives_the_same_final_weights(tiny, tmp_path, interrupted_run):
     cfg = tiny(training={"epochs": 2}, model={"dropout": 0.3})
     run(cfg, out=tmp_path / "full")
-    # interrupted run: the same construction as run(), stopped after epoch 1
-    c = load_config(cfg)
-    seed_everything(c.training.seed, c.training.deterministic)
-    torch.set_num_threads(c.training.threads)
-    data = build_datasets(c.data)
-    model = build_model(c, data.n_inputs, data.n_classes)
-    Trainer(model, Backprop(), data.train, data.valid, data.test, config=c, run_dir=tmp_path / "cut").fit(until=1)
+    interrupted_run(cfg, tmp_path / "cut")  # the same construction as run(), stopped after epoch 1
     assert load_checkpoint(tmp_path / "cut" / "last.pt")["epoch"] == 1
     resumed = run(cfg, resume=tmp_path / "cut")
     assert resumed.run_dir == tmp_path / "cut"
