@@ -383,38 +383,31 @@ def _check_ranges(obj: Any, path: str) -> None:
 
 def _build_model_section(value: Any, path: str) -> ModelConfig:
     """The ``model:`` section as its family's config dataclass (``name`` selects the family)."""
-    from snn.models.registry import ModelRegistryError, get_family
+    from snn.models.registry import get_family
 
-    if value is None:
-        value = {}
-    if not isinstance(value, dict):
-        raise ConfigError(f"{path}: expected a mapping of keys to values, got {type(value).__name__}")
-    name = value.get("name", ModelConfig.name)
-    try:
-        family = get_family(name)
-    except ModelRegistryError as err:
-        raise ConfigError(str(err)) from None
-    obj = _build(family.config_class, value, path)
-    obj.name = name
-    return obj
+    return _build_named_section(value, path, ModelConfig.name, lambda name: get_family(name).config_class)
 
 
 def _build_rule_section(value: Any, path: str) -> RuleConfig:
     """``training.rule``: a rule name, or a mapping whose ``name`` selects the rule's config dataclass."""
     from snn.rules.registry import get_rule_family
 
-    if isinstance(value, str):
-        value = {"name": value}
+    return _build_named_section({"name": value} if isinstance(value, str) else value, path, RuleConfig.name,
+                                lambda name: get_rule_family(name).config_class)
+
+
+def _build_named_section(value: Any, path: str, default: str, config_class_of) -> Any:
+    """A section whose ``name`` key selects its dataclass (``config_class_of(name)``; ValueError: unknown name)."""
     if value is None:
         value = {}
     if not isinstance(value, dict):
-        raise ConfigError(f"{path}: expected a rule name or a mapping with a 'name' key, got {value!r}")
-    name = value.get("name", RuleConfig.name)
+        raise ConfigError(f"{path}: expected a mapping of keys to values, got {type(value).__name__}")
+    name = value.get("name", default)
     try:
-        family = get_rule_family(name)
+        cls = config_class_of(name)
     except ValueError as err:
         raise ConfigError(str(err)) from None
-    obj = _build(family.config_class, value, path)
+    obj = _build(cls, value, path)
     obj.name = name
     return obj
 

@@ -41,7 +41,7 @@ from torch import nn
 
 from snn.models.protocol import ParamGroup
 from snn.rules.base import LearningRule, StepContext, forward, unwrap
-from snn.rules.local import is_spiking_neuron, resolve_layers
+from snn.rules.local import hook_spiking_neurons, resolve_layers
 from snn.rules.registry import RuleConfig, register_rule
 
 __all__ = ["ForwardForward", "ForwardForwardConfig", "embed_label"]
@@ -106,9 +106,7 @@ class ForwardForward(LearningRule):
         for i, syn in enumerate(self.synapses.values()):
             self._order[id(syn)] = i
             self._handles.append(syn.register_forward_pre_hook(self._detach_input))
-        for m in model.modules():
-            if is_spiking_neuron(m):
-                self._handles.append(m.register_forward_hook(self._neuron_hook))
+        self._handles += hook_spiking_neurons(model, self._neuron_hook)
 
     def detach(self) -> None:
         for h in self._handles:

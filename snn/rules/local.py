@@ -32,7 +32,8 @@ from snn.callbacks import Callback
 from snn.models.protocol import ParamGroup, normalise_groups
 from snn.rules.base import LearningRule, StepContext, forward, model_loss, model_scores, unwrap
 
-__all__ = ["SUPPORTED_SYNAPSES", "LocalRule", "resolve_layers", "is_spiking_neuron", "WeightBounds", "Record"]
+__all__ = ["SUPPORTED_SYNAPSES", "LocalRule", "resolve_layers", "is_spiking_neuron", "hook_spiking_neurons",
+           "WeightBounds", "Record"]
 
 #: synapse types a local rule can train
 SUPPORTED_SYNAPSES: tuple[type[nn.Module], ...] = (nn.Linear, nn.Conv2d)
@@ -49,6 +50,11 @@ def is_spiking_neuron(module: nn.Module) -> bool:
         return False
     th = getattr(module, "v_threshold", 1.0)
     return bool(torch.isfinite(torch.as_tensor(th)).all())
+
+
+def hook_spiking_neurons(model: nn.Module, hook) -> list:
+    """Register ``hook`` as a forward hook on every spiking neuron of ``model``; returns the handles."""
+    return [m.register_forward_hook(hook) for m in model.modules() if is_spiking_neuron(m)]
 
 
 def resolve_layers(model: nn.Module, layers: str | Sequence[str] | None, rule: str) -> dict[str, nn.Module]:
@@ -158,9 +164,7 @@ class LocalRule(LearningRule):
             if syn.weight.requires_grad:
                 syn.weight.requires_grad_(False)
                 self._frozen.append(syn.weight)
-        for m in model.modules():
-            if is_spiking_neuron(m):
-                self._handles.append(m.register_forward_hook(self._neuron_hook))
+        self._handles += hook_spiking_neurons(model, self._neuron_hook)
 
     def detach(self) -> None:
         for h in self._handles:
