@@ -13,7 +13,7 @@ For every trained layer ``l`` (a Linear/Conv2d synapse and the spiking neuron af
     g_l = \frac{1}{N_l} \sum_j \Big(\frac{1}{T} \sum_t s_{l,j}[t]\Big)^2 \;\; (\text{goodness}=\text{"rate"}), \qquad
     g_l = \frac{1}{N_l} \sum_j \frac{1}{T} \sum_t \max(v_{l,j}[t], 0)^2 \;\; (\text{"membrane"})
 
-(``s`` the spikes, ``v`` the membrane before reset) and its loss, summed over layers and averaged over samples,
+(``s`` the spikes, ``v`` the membrane after each step, as the neuron's ``run(record=True)`` reports it) and its loss, summed over layers and averaged over samples,
 
 .. math::
 

@@ -98,3 +98,18 @@ def test_inference_picks_the_label_with_the_highest_summed_goodness():
             s1 = net.lif1(net.fc1(xk))
             s2 = net.lif2(net.fc2(s1))
             torch.testing.assert_close(res["scores"][:, k], _rate_goodness(s1) + _rate_goodness(s2))
+
+
+def test_membrane_goodness_is_the_mean_squared_positive_membrane():
+    torch.manual_seed(3)
+    net = Net()
+    x = (torch.rand(6, 3, 5) < 0.6).float()
+    rule = ForwardForward(goodness="membrane")
+    rule.attach(net)
+    g = rule.layer_goodness(net, x, torch.tensor([0, 1, 1]), None)
+    xk = embed_label(x, torch.tensor([0, 1, 1]), 2)
+    v1 = net.lif1.run(net.fc1(xk), record=True).recorded["v"]
+    v2 = net.lif2.run(net.fc2(net.lif1(net.fc1(xk))), record=True).recorded["v"]
+    for layer, v in enumerate((v1, v2)):
+        torch.testing.assert_close(g[layer], (v.clamp_min(0) ** 2).mean((0, 2)))
+    assert g.requires_grad
