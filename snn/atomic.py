@@ -1,9 +1,11 @@
 """Writing files so that no reader ever sees half of one.
 
-Everything the project writes to disk (checkpoints, configs, metrics, reports, plots, HDF5 datasets, frame caches,
+What the project writes for later readers (checkpoints, configs, metrics, plots, HDF5 datasets, frame caches,
 generated kernels, benchmark results) goes through these helpers: the data is written to a temporary file in the
 target's folder and renamed over the target only when complete (``os.replace`` is atomic on one file system). On
-any error, or an interrupt, the temporary file is removed and the target is left as it was.
+any error, or an interrupt, the temporary file is removed and the target is left as it was. Known exceptions,
+written in place: ``energy.txt`` of a run folder (``snn.training.run``) and the host shim's scratch sources in a
+private temporary folder (``snn.kernels.host_shim``).
 
 A writer killed outright (``kill -9``, power loss) cannot remove its temporary file. Each temporary name therefore
 carries its owner, ``.<target>.<pid>-<host>.<random><suffix>``, and :func:`remove_stale_temps` (called by the cache

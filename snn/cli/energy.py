@@ -45,8 +45,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="batches to run: a tensor [T, B, ...], a tuple (x, ...) or a list of them (default: the run's "
                         "test data)")
     p.add_argument("--batches", type=int, default=None, metavar="N", help="count at most N batches")
-    p.add_argument("--ann-convention", default="once", choices=("once", "per_step"),
-                   help="ANN equivalent charged once per sample (default) or at every time step, for the ratio")
+    p.add_argument("--ann-convention", default="per_step", choices=("per_step", "once"),
+                   help="ANN equivalent on the same real frames as the SNN (like-for-like, default) or once per "
+                        "sample, for the headline ratio (the table gives both)")
+    p.add_argument("--form", default="evaluation", choices=("evaluation", "as_is"),
+                   help="count the model inside its evaluation() context when it has one (default: the inference "
+                        "form, e.g. integer delays) or as it is")
+    p.add_argument("--integer-inputs", default="events", choices=("events", "macs"),
+                   help="non-negative integer inputs (spike counts) are events (default) or charged as MACs")
     p.add_argument("--out", default=None, metavar="DIR", help="where to write the JSON and PNG (default: the run folder)")
     p.add_argument("--trust-checkpoint", action="store_true",
                    help="load .pt files that hold pickled Python objects (a whole nn.Module); unpickling can run "
@@ -130,14 +136,12 @@ def _energy(args: argparse.Namespace) -> int:
         print(f"snn energy: {err}", file=sys.stderr)
         return 2
     out_dir = Path(args.out) if args.out else out_dir
-    import contextlib
+    from snn.energy import build_report, count_model
 
-    from snn.energy import build_report, count_operations
-
-    ctx = model.evaluation() if hasattr(model, "evaluation") else contextlib.nullcontext()
+    # the pass of snn.energy.estimate (same form, same totals), priced by every profile
     try:
-        with ctx:  # e.g. DelayNet: rounded integer delays, as evaluated
-            counter = count_operations(model, data, max_batches=args.batches)  # one pass, priced by every profile
+        counter = count_model(model, data, max_batches=args.batches, form=args.form,
+                              integer_inputs=args.integer_inputs)
     except RuntimeError as err:  # torch's shape/dtype errors from the forward pass
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         print(f"snn energy: the model cannot run on this data ({first}); --data must hold batches x [T, B, ...] "

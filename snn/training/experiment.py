@@ -14,7 +14,6 @@ A run folder holds ``config.yaml`` (resolved), ``metrics.csv``, ``last.pt``, ``b
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import time
@@ -112,16 +111,15 @@ def _merge_overrides(overrides: list[str] | dict[str, Any] | None, kwargs: dict[
 
 
 def _energy_report(model: nn.Module, loader, config: Config, run_dir: Path) -> str | None:
-    """Energy of the (integer-delay) model on test batches; writes energy.json / energy.png; returns the table."""
+    """Energy of the model's inference form (``estimate`` enters its ``evaluation()``) on test batches; writes
+    energy.json / energy.png / energy.txt atomically; returns the table."""
     from snn.energy import estimate
 
-    ctx = model.evaluation() if hasattr(model, "evaluation") else contextlib.nullcontext()
-    with ctx, torch.no_grad():
-        report = estimate(model, loader, profile=config.run.energy_profile, max_batches=config.run.energy_batches)
+    report = estimate(model, loader, profile=config.run.energy_profile, max_batches=config.run.energy_batches)
     report.to_json(run_dir / "energy.json")
     report.plot(run_dir / "plots" / "energy.png")
     table = report.table()
-    (run_dir / "energy.txt").write_text(table + "\n")
+    write_atomic(run_dir / "energy.txt", table + "\n")
     return table
 
 
@@ -248,7 +246,8 @@ def _run_locked(cfg: Config, info: Any, run_dir: Path | None, resume: Any, last:
     test_selects = cfg.training.protocol == "paper" and cfg.data.dataset != "ssc" and data.test is not None
     trainer = Trainer(model, rule, data.train, data.test if test_selects else data.valid, data.test, config=cfg,
                       run_dir=run_dir, selection_split="test" if test_selects else "valid",
-                      metadata={"n_inputs": data.n_inputs, "n_classes": data.n_classes})
+                      metadata={"n_inputs": data.n_inputs, "n_classes": data.n_classes,
+                                **_encoding_metadata(data.train)})
     if resume is not None:
         accepted = trainer.resume(last, extend_epochs=epochs is not None)
         if info.is_main:
@@ -283,6 +282,16 @@ def _run_locked(cfg: Config, info: Any, run_dir: Path | None, resume: Any, last:
     for key in ("sample", "sample_label", "sample_prediction"):
         test.pop(key, None)
     return RunResult(run_dir, history, test, trainer.model, cfg, time.perf_counter() - t0)
+
+
+def _encoding_metadata(dataset: Any) -> dict[str, str]:
+    """``{"encoding": settings JSON}`` of the training file when it says how it was encoded (else ``{}``), so that
+    ``snn eval`` can warn about data encoded with other settings (:func:`snn.datasets.encoding.check_compatible`)."""
+    from snn.datasets.encoding import encoding_of
+
+    path = getattr(dataset, "path", None)
+    settings = encoding_of(path) if path is not None else None
+    return {"encoding": settings.to_json()} if settings is not None else {}
 
 
 def _describe(model: nn.Module, data: RunData, cfg: Config, trainer: Trainer) -> str:
@@ -377,6 +386,12 @@ def evaluate_run(path: str | os.PathLike, split: str = "test", device: str | Non
     """Rebuild the model of a run folder or checkpoint, load its weights and evaluate on ``split``."""
     run_dir, ckpt_path, ckpt, cfg = _load_run(path, device)
     ds = build_split(cfg.data, split)
+    encoding = (ckpt.get("metadata") or {}).get("encoding")
+    if encoding and getattr(ds, "path", None) is not None:
+        from snn.datasets.encoder import EncoderSettings
+        from snn.datasets.encoding import check_compatible
+
+        check_compatible(EncoderSettings.from_json(encoding), ds.path, stacklevel=2)
     n_classes = model_io(ckpt, cfg)[1]
     if ds.labels.size and int(ds.labels.max()) >= n_classes:
         raise ValueError(f"dataset/model mismatch: the {split} split has labels up to {int(ds.labels.max())}, "

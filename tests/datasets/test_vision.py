@@ -1,6 +1,7 @@
 
 import numpy as np
 import pytest
+import tonic  # a required dependency: imported plainly, never skipped
 import torch
 from torch.utils.data import DataLoader
 
@@ -53,7 +54,6 @@ def test_bin_events_2d_matches_loop_reference():
 
 @pytest.mark.peers
 def test_bin_events_2d_matches_tonic_to_frame():
-    tonic = pytest.importorskip("tonic")
     ev = fake_events(800, 2)
     ref = tonic.transforms.ToFrame(sensor_size=(8, 6, 2), n_time_bins=5)(ev.copy())
     np.testing.assert_array_equal(bin_events_2d(ev, (8, 6, 2), n_frames=5), ref)

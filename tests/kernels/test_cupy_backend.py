@@ -176,7 +176,7 @@ def test_cupy_runs_on_torchs_current_stream_and_caches_its_modules():
     from snn.kernels import fused
     from snn.neuron_models.lif import lif_dynamics
 
-    d = lif_dynamics(True, True, False, True, "ATan")
+    d = lif_dynamics(True, True, False, "divide", "ATan")
     lanes = [torch.full((7,), 0.5, device="cuda")]
     init = [torch.zeros(7, device="cuda")]
     for _ in range(2):

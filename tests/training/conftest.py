@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
+
+from snn.datasets.h5_writer import write_spike_h5
 
 
 def write_separable_shd(folder: Path, n_train: int = 48, n_test: int = 24, n_classes: int = 3,
@@ -30,16 +31,10 @@ def write_separable_shd(folder: Path, n_train: int = 48, n_test: int = 24, n_cla
             units.append(u[order].astype(np.uint16))
             labels.append(c)
             speakers.append(speaker0 + i % 6)
-        with h5py.File(folder / name, "w") as f:
-            d = f.create_dataset("spikes/times", (n,), dtype=h5py.vlen_dtype(np.float32))
-            for i, t in enumerate(times):
-                d[i] = t
-            d = f.create_dataset("spikes/units", (n,), dtype=h5py.vlen_dtype(np.uint16))
-            for i, u in enumerate(units):
-                d[i] = u
-            f.create_dataset("labels", data=np.asarray(labels, dtype=np.uint16))
-            f.create_dataset("extra/keys", data=np.array([f"c{i}".encode() for i in range(n_classes)], dtype="S"))
-            f.create_dataset("extra/speaker", data=np.asarray(speakers, dtype=np.uint16))
+        # the package's SHD-layout writer (tests/datasets/conftest.py keeps a raw writer for deliberately broken files)
+        write_spike_h5(folder / name, times, units, np.asarray(labels, dtype=np.int64),
+                       [f"c{i}" for i in range(n_classes)], np.asarray(speakers, dtype=np.int64),
+                       times_dtype=np.float32)
     return folder
 
 
