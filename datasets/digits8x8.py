@@ -22,7 +22,7 @@ __all__ = ["Digits8x8", "regular_spike_trains"]
 
 
 def regular_spike_trains(rates: np.ndarray, steps: int) -> np.ndarray:
-    """``[T, ...]`` spike trains with ``⌊T q⌋`` evenly spaced spikes for rates ``q ∈ [0, 1]`` (module docstring)."""
+    """``[T, ...]`` spike trains, ``⌊T q⌋`` evenly spaced spikes for rates ``q ∈ [0, 1]`` (module docstring)."""
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps!r}")
     t = np.arange(steps + 1, dtype=np.float64).reshape(-1, *([1] * rates.ndim))

@@ -1,4 +1,4 @@
-r"""Machinery shared by the local (Hebbian, STDP) rules: which synapses they train, hooks, records, ``-Δw`` → ``.grad``.
+r"""Machinery shared by the local (Hebbian, STDP) rules: the synapses they train, hooks, records, ``-Δw`` → grad.
 
 A local rule trains the weights of named synapses (``nn.Linear`` or ``nn.Conv2d``). It attaches forward hooks —
 model code stays as it is — that record, during one forward over a batch:

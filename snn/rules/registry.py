@@ -85,7 +85,8 @@ def get_rule_family(name: Any) -> RuleFamily:
         return _RULES[name]
     hint = difflib.get_close_matches(str(name), list(_RULES), n=1)
     extra = f" Did you mean {hint[0]!r}?" if hint else ""
-    raise ValueError(f"training.rule.name: unknown learning rule {name!r}; registered: {', '.join(sorted(_RULES))}.{extra}")
+    raise ValueError(f"training.rule.name: unknown learning rule {name!r}; "
+                     f"registered: {', '.join(sorted(_RULES))}.{extra}")
 
 
 def rule_from_config(training: Any):

@@ -12,12 +12,14 @@ or sample × output position) with presynaptic rates ``x_r = (1/T) Σ_t s^{pre}_
 The first term is Hebbian; the second, the weight-norm term, drives every row of ``W`` towards the norm ``ρ``
 (``‖w_j‖ → ρ``, Oja-like; the paper's rule is ``ρ = 1``). ``ρ`` sets the size of the currents ``u`` the
 neurons after the synapse see, and so their firing: with non-negative rate inputs of norm ``‖x‖`` a neuron
-aligned with its input receives about ``ρ ‖x‖``. The temperature acts on the normalised currents ``u / ρ``. With ``anti_hebbian=True`` (the paper's variant) ``ỹ_{rj} = y_{rj}`` for the winner
+aligned with its input receives about ``ρ ‖x‖``. The temperature acts on the normalised currents ``u / ρ``.
+With ``anti_hebbian=True`` (the paper's variant) ``ỹ_{rj} = y_{rj}`` for the winner
 ``j = argmax u_r`` and ``−y_{rj}`` for the others; otherwise ``ỹ = y``. With ``normalise=True`` each neuron's
 update (row of ``ΔW``) is divided by its largest magnitude, so every neuron moves towards the inputs it claims
 at the same speed — neurons that rarely win still specialise instead of staying where they were initialised
 (a per-neuron learning rate in the spirit of the paper's norm-dependent one); the step size is then set by the
-optimiser's learning rate alone.
+optimiser's learning rate alone. Do not combine it with ``anti_hebbian``: a loser's small anti-Hebbian update,
+scaled up to full size, silences it in a spiking layer (measured: 250 of 256 neurons silent on 8×8 digits).
 ``batch_reduction="mean"`` averages over rows instead of summing. The spiking neurons after the synapse run as
 the model defines them; the rule only reads the synapse's input. A supervised readout (``supervised=True``,
 the default) trains the rest of the model by backprop on the model's loss in the same step.
@@ -51,7 +53,8 @@ class SoftHebb(LocalRule):
     needs_post = False
 
     def __init__(self, layers: str | Sequence[str] | None = "auto", tau: float = 1.0, norm: float = 1.0,
-                 anti_hebbian: bool = True, normalise: bool = True, supervised: bool = True, batch_reduction: str = "mean",
+                 anti_hebbian: bool = True, normalise: bool = False, supervised: bool = True,
+                 batch_reduction: str = "mean",
                  w_min: float | None = None, w_max: float | None = None, lr: float = 0.01,
                  optimizer: str = "sgd") -> None:
         super().__init__(layers, supervised, batch_reduction, w_min, w_max, lr, optimizer)
@@ -104,7 +107,7 @@ class SoftHebbConfig(RuleConfig):
     tau: float = 1.0
     norm: float = 1.0
     anti_hebbian: bool = True
-    normalise: bool = True
+    normalise: bool = False
     supervised: bool = True
     batch_reduction: Literal["sum", "mean"] = "mean"
     w_min: float | None = None
