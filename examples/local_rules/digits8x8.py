@@ -33,6 +33,8 @@ RECIPES = {
                       "weight_dependence": "multiplicative", "w_min": -1.0, "w_max": 1.0, "batch_reduction": "mean"},
              "optim": {"lr": 2e-3, "max_lr": 5e-3}},
     "forward_forward": {"rule": {"name": "forward_forward"}, "optim": {"lr": 2e-3, "max_lr": 5e-3}},
+    "forward_forward_collab": {"rule": {"name": "forward_forward", "collaborative": True},
+                               "optim": {"lr": 2e-3, "max_lr": 5e-3}},
 }
 
 
