@@ -293,6 +293,13 @@ class LocalRule(LearningRule):
     def write_grads(self, scale=lambda g: g, **kwargs: Any) -> dict[str, torch.Tensor]:
         """Write ``-Δw`` into each trained weight's ``.grad`` (replacing it), drop the records; returns the ``Δw``."""
         d = self.deltas(**kwargs)
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            # under DDP each rank saw its share of the batch: combine as one process with the whole batch would
+            world = torch.distributed.get_world_size()
+            for dw in d.values():
+                torch.distributed.all_reduce(dw)
+                if self.batch_reduction == "mean":
+                    dw /= world
         for name, dw in d.items():
             self.synapses[name].weight.grad = scale(-dw)
         self.clear()
