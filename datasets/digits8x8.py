@@ -1,76 +1,80 @@
-r"""scikit-learn's bundled 8×8 handwritten digits (1,797 images, 10 classes) as deterministic spike trains.
+"""scikit-learn's bundled 8×8 handwritten digits (UCI optdigits test set, 1797 images) as a static-image dataset.
 
-Each pixel intensity ``p ∈ [0, 16]`` becomes a regular spike train of rate ``q = p / 16`` over ``T`` steps:
-
-.. math::
-
-    s[t] = \lfloor (t + 1)\, q \rfloor - \lfloor t\, q \rfloor, \qquad t = 0 … T-1
-
-so a pixel fires ``⌊T q⌋`` spikes, evenly spaced, with no randomness (every run sees the same trains). The split
-is fixed: ``sklearn.model_selection.train_test_split(test_size=0.2, stratify=labels, random_state=0)``
-(1,437 train / 360 test). ``label_channels = K`` prepends ``K`` silent channels, the slots into which rules that
-embed the label in the input (spiking forward-forward) write it; every model of a comparison then sees the same
-input width. Needs scikit-learn (the ``dev`` extra).
+Pixels (0–16) are scaled to ``[0, 1]`` and presented by direct encoding: the same frame at every time step, items
+``x [T, 1, 8, 8]`` (``T = time_steps``; with the default ``T = 1`` a spike-driven transformer repeats the single frame
+over its own ``time_steps``). Splits are fixed: a class-stratified 25 % test part (seed 0), and the remaining 75 %
+divided into ``"train"`` and ``"valid"`` by :func:`snn.datasets.splits.holdout_split` (``"full_train"`` is all of it).
+Needs scikit-learn (``pip install scikit-learn``); nothing is downloaded.
 """
+
 from __future__ import annotations
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-__all__ = ["Digits8x8", "regular_spike_trains"]
+from snn.datasets.splits import holdout_split
+
+__all__ = ["Digits8x8"]
+
+_SPLITS = ("train", "valid", "test", "full_train")
 
 
-def regular_spike_trains(rates: np.ndarray, steps: int) -> np.ndarray:
-    """``[T, ...]`` spike trains, ``⌊T q⌋`` evenly spaced spikes for rates ``q ∈ [0, 1]`` (module docstring)."""
-    if steps < 1:
-        raise ValueError(f"steps must be >= 1, got {steps!r}")
-    t = np.arange(steps + 1, dtype=np.float64).reshape(-1, *([1] * rates.ndim))
-    counts = np.floor(t * rates[None] + 1e-9)
-    return np.diff(counts, axis=0).astype(np.float32)
+def _test_indices(labels: np.ndarray, fraction: float = 0.25, seed: int = 0) -> np.ndarray:
+    """Class-stratified fixed test indices: in each class, a seeded permutation's first ``round(fraction·n)``."""
+    rng = np.random.default_rng(seed)
+    picked = []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        picked.append(rng.permutation(idx)[: int(round(fraction * idx.size))])
+    return np.sort(np.concatenate(picked))
 
 
 class Digits8x8(Dataset):
-    """The 8×8 digits split ``"train"`` or ``"test"``; items ``(x [T, label_channels + 64], label)``.
+    """The 8×8 digits (see the module docstring).
 
     Args:
-        split: ``"train"`` (1,437 images) or ``"test"`` (360).
-        steps: time steps ``T`` per image.
-        label_channels: silent channels prepended for label embedding (0: none).
+        split: ``"train"``, ``"valid"``, ``"test"`` or ``"full_train"`` (train + valid).
+        time_steps: frames per item (the image repeated).
+        valid_fraction: share of the non-test part held out as ``"valid"``.
+        seed: seed of the train/valid split (the test split is always the same).
+
+    Items: ``(x float32 [time_steps, 1, 8, 8], label int)``.
     """
 
-    n_pixels = 64
+    n_channels = 1
+    image_size = (8, 8)
 
-    def __init__(self, split: str = "train", steps: int = 16, label_channels: int = 0) -> None:
-        if split not in ("train", "test"):
-            raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-        if not isinstance(label_channels, int) or label_channels < 0:
-            raise ValueError(f"label_channels must be an int >= 0, got {label_channels!r}")
+    def __init__(self, split: str = "train", time_steps: int = 1, valid_fraction: float = 0.1, seed: int = 0):
+        if split not in _SPLITS:
+            raise ValueError(f"split: expected one of {list(_SPLITS)}, got {split!r}")
+        if not isinstance(time_steps, int) or time_steps < 1:
+            raise ValueError(f"time_steps: expected an int >= 1, got {time_steps!r}")
         try:
             from sklearn.datasets import load_digits
-            from sklearn.model_selection import train_test_split
-        except ImportError as err:  # pragma: no cover - scikit-learn is in the dev extra
+        except ImportError as err:
             raise ImportError("Digits8x8 needs scikit-learn: pip install scikit-learn") from err
-        digits = load_digits()
-        idx_train, idx_test = train_test_split(np.arange(len(digits.target)), test_size=0.2,
-                                               stratify=digits.target, random_state=0)
-        idx = idx_train if split == "train" else idx_test
-        rates = np.clip(digits.data[idx] / 16.0, 0.0, 1.0)  # [N, 64]
-        trains = regular_spike_trains(rates, steps)  # [T, N, 64]
-        if label_channels:
-            trains = np.concatenate([np.zeros((steps, len(idx), label_channels), np.float32), trains], axis=2)
-        self.x = torch.from_numpy(np.ascontiguousarray(trains.transpose(1, 0, 2)))  # [N, T, C]
-        self.labels = digits.target[idx].astype(np.int64)
+        data = load_digits()
+        images, labels = data.images.astype(np.float32) / 16.0, data.target.astype(np.int64)
+        test = _test_indices(labels)
+        rest = np.setdiff1d(np.arange(labels.size), test)
+        if split == "test":
+            keep = test
+        elif split == "full_train":
+            keep = rest
+        else:
+            tr, va = holdout_split(labels[rest], None, fraction=valid_fraction, by="fraction", seed=seed)
+            keep = rest[tr if split == "train" else va]
+        self.split, self.time_steps = split, time_steps
+        self._images = torch.from_numpy(images[keep]).unsqueeze(1)     # [N, 1, 8, 8]
+        self.labels = labels[keep]
         self.classes = [str(c) for c in range(10)]
-        self.n_channels = label_channels + self.n_pixels
-        self.steps, self.split, self.label_channels = steps, split, label_channels
 
     def __len__(self) -> int:
-        return len(self.labels)
+        return int(self.labels.size)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        return self.x[i], int(self.labels[i])
+    def __getitem__(self, i: int):
+        return self._images[i].unsqueeze(0).expand(self.time_steps, 1, 8, 8), int(self.labels[i])
 
     def __repr__(self) -> str:
-        return (f"Digits8x8(split={self.split!r}, samples={len(self)}, steps={self.steps}, "
-                f"channels={self.n_channels})")
+        return f"Digits8x8(split={self.split!r}, n={len(self)}, time_steps={self.time_steps})"

@@ -66,7 +66,9 @@ class DataConfig:
     """Dataset and preprocessing.
 
     Attributes:
-        dataset: ``"spoken_digits"`` (embedded), ``"shd"`` or ``"ssc"``.
+        dataset: ``"spoken_digits"`` (embedded), ``"shd"``, ``"ssc"``; image sets for the spike-driven
+            transformers: ``"digits8x8"`` (scikit-learn's bundled digits), ``"dvs_gesture"`` (T=16 frames),
+            ``"cifar10_dvs"`` (T=10 frames pooled to 64×64), both read through tonic from ``root``.
         root: folder with the HDF5 files (``None``: the package's data folder for spoken_digits;
             required for shd/ssc).
         dt_ms: time bin, ms.
@@ -86,7 +88,7 @@ class DataConfig:
             takes the events within ``dt_ms`` of it, so silences are dropped; see :mod:`snn.datasets.binning`).
     """
 
-    dataset: Literal["spoken_digits", "shd", "ssc"] = "spoken_digits"
+    dataset: Literal["spoken_digits", "shd", "ssc", "digits8x8", "dvs_gesture", "cifar10_dvs"] = "spoken_digits"
     root: str | None = None
     dt_ms: float = 10.0
     n_channels: int = 700

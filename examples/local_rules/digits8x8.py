@@ -3,7 +3,7 @@
     python examples/local_rules/digits8x8.py --rules backprop softhebb forward_forward --epochs 20
 
 Architecture (every rule): ``SpikingMLP`` (Linear → LIF hidden layers, LI readout; no BatchNorm, no dropout) on
-``Digits8x8(steps=16, label_channels=10)`` (74 inputs: 10 label slots + 64 pixels). Writes one JSON line per rule
+``Digits8x8Spikes(steps=16, label_channels=10)`` (74 inputs: 10 label slots + 64 pixels). Writes one JSON line per rule
 (test accuracy, epochs, wall time) to ``--out``.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ import time
 import torch
 
 from snn.config import load_config
-from snn.datasets.digits8x8 import Digits8x8
+from snn.datasets.digits8x8_spikes import Digits8x8Spikes
 from snn.models import SpikingMLP
 from snn.rules import rule_from_config
 from snn.training import Trainer, seed_everything
@@ -47,7 +47,7 @@ def run_rule(name: str, epochs: int, hidden: int, layers: int, seed: int, thread
                                "log_energy": False}})
     torch.set_num_threads(threads)
     seed_everything(seed)
-    train, test = Digits8x8("train", label_channels=10), Digits8x8("test", label_channels=10)
+    train, test = Digits8x8Spikes("train", label_channels=10), Digits8x8Spikes("test", label_channels=10)
     model = SpikingMLP(train.n_channels, 10, hidden=hidden, layers=layers, tau=2.0, batchnorm=False, dropout=0.0,
                        readout="mean", backend="torch")
     trainer = Trainer(model, rule_from_config(cfg.training), train, None, test, config=cfg, run_dir=None)

@@ -2,7 +2,7 @@ r"""Spiking forward-forward (after Hinton 2022): layer-local losses on positive 
 across layers, inference by goodness over labels.
 
 The label is embedded in the input: channels ``0 … K−1`` of ``x [T, B, C]`` are replaced by the one-hot label
-times ``label_amplitude`` at every step (leave ``K`` silent channels for it, e.g. ``Digits8x8(label_channels=K)``).
+times ``label_amplitude`` at every step (leave ``K`` silent channels for it, e.g. ``Digits8x8Spikes(label_channels=K)``).
 A positive sample carries its true label, a negative one a label drawn uniformly among the wrong ones; both run
 in one forward of ``2B`` samples.
 

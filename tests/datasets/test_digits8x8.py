@@ -1,31 +1,53 @@
-"""8×8 digits as spike trains: spike counts ⌊T q⌋ evenly spaced, fixed stratified split, label slots silent."""
+"""scikit-learn 8x8 digits loader: fixed disjoint splits, scaling, direct encoding."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
-from snn.datasets.digits8x8 import Digits8x8, regular_spike_trains
+pytest.importorskip("sklearn")
+from sklearn.datasets import load_digits  # noqa: E402
 
-
-def test_regular_spike_trains_fire_floor_T_q_spikes_evenly():
-    s = regular_spike_trains(np.array([0.0, 0.25, 0.5, 1.0]), 8)
-    assert s.shape == (8, 4)
-    assert s.sum(0).tolist() == [0, 2, 4, 8]
-    assert np.flatnonzero(s[:, 1]).tolist() == [3, 7]  # t with ⌊(t+1)/4⌋ > ⌊t/4⌋
-    assert np.flatnonzero(s[:, 2]).tolist() == [1, 3, 5, 7]
+from snn.datasets import Digits8x8  # noqa: E402
 
 
-def test_split_sizes_label_slots_and_pixels():
-    pytest.importorskip("sklearn")
-    from sklearn.datasets import load_digits
+def _rows(ds):
+    return {tuple(r) for r in ds._images.flatten(1).numpy().round(6).tolist()}
 
-    train, test = Digits8x8("train", steps=16, label_channels=10), Digits8x8("test", steps=16)
-    assert (len(train), len(test)) == (1437, 360)
-    assert np.bincount(test.labels).min() >= 35  # stratified
-    x, y = train[0]
-    assert x.shape == (16, 74) and x[:, :10].sum() == 0
-    digits = load_digits()
-    match = np.flatnonzero((digits.data == (x[:, 10:].sum(0).numpy() * 1.0)).all(1) & (digits.target == y))
-    assert match.size >= 1  # counts ⌊16 p/16⌋ = p: the pixel values themselves
-    with pytest.raises(ValueError, match="split must be"):
-        Digits8x8("valid")
+
+def test_splits_partition_the_set_and_the_test_part_is_stratified():
+    parts = {s: Digits8x8(s) for s in ("train", "valid", "test")}
+    assert sum(len(d) for d in parts.values()) == 1797
+    full = Digits8x8("full_train")
+    assert len(full) == len(parts["train"]) + len(parts["valid"])
+    assert np.array_equal(np.sort(np.concatenate([parts["train"].labels, parts["valid"].labels])), np.sort(full.labels))
+    counts = np.bincount(parts["test"].labels, minlength=10)
+    per_class = np.bincount(load_digits().target, minlength=10)
+    assert np.all(np.abs(counts - 0.25 * per_class) <= 0.5 + 1e-9)
+    # optdigits has a few duplicate images; every test image that is unique in the set stays out of training
+    all_rows = load_digits().data.round(6) / 16.0
+    _, inverse, dup = np.unique(all_rows, axis=0, return_inverse=True, return_counts=True)
+    assert len(_rows(parts["test"]) & _rows(full)) <= int((dup > 1).sum())
+
+
+def test_test_split_is_fixed_whatever_the_train_seed():
+    a, b = Digits8x8("test", seed=0), Digits8x8("test", seed=5)
+    assert np.array_equal(a.labels, b.labels) and torch.equal(a._images, b._images)
+    assert not np.array_equal(Digits8x8("valid", seed=0).labels, Digits8x8("valid", seed=5).labels)
+
+
+def test_items_are_scaled_images_repeated_over_time():
+    ds = Digits8x8("test", time_steps=3)
+    x, y = ds[0]
+    assert x.shape == (3, 1, 8, 8) and x.dtype == torch.float32 and isinstance(y, int)
+    assert torch.equal(x[0], x[2]) and 0.0 <= x.min() and x.max() <= 1.0
+    raw = load_digits()
+    match = np.where((raw.images / 16.0 == x[0, 0].numpy()).all(axis=(1, 2)))[0]
+    assert match.size >= 1 and raw.target[match[0]] == y
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(ValueError, match="split: expected one of"):
+        Digits8x8("dev")
+    with pytest.raises(ValueError, match="time_steps: expected an int >= 1, got 0"):
+        Digits8x8("train", time_steps=0)
