@@ -19,8 +19,7 @@ GEMM (the previous layer needs all of it), and is skipped when ``x`` does not re
 When to take which path (:func:`event_linear`): the event kernels run on CPU float32/float64 tensors whose
 fraction of non-zeros is at most ``threshold``; everything else (CUDA, half precision, dense inputs, a dtype
 mismatch) goes to ``F.linear`` unchanged. Counting the non-zeros is one pass over ``x``, the only price the dense
-fallback pays. The default threshold is the measured crossover of the two paths on a training step
-(``benchmarks/bench_e2e.py --crossover``).
+fallback pays. The default threshold is the measured crossover of the two paths (:func:`crossover_density`).
 
 Kernels (numba, one CSR per call): a counting pass gives each row's number of non-zeros; the forward then walks
 each row, records its non-zeros (column, value) and adds ``x_{ri} W^T_{i,:}`` into the output row — rows are
@@ -36,11 +35,18 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["DEFAULT_THRESHOLD", "event_linear", "event_path_supported", "nonzero_fraction"]
+__all__ = ["crossover_density", "event_linear", "event_path_supported", "nonzero_fraction"]
 
-#: Largest fraction of non-zero inputs for which the event path runs (above it: dense BLAS). The crossover of a
-#: whole training step measured by ``benchmarks/bench_e2e.py --crossover`` (README, "Event-driven layers").
-DEFAULT_THRESHOLD = 0.25
+
+def crossover_density(out_features: int) -> float:
+    """Default threshold: the density below which the event path's forward + backward beats the dense one.
+
+    Cost model fitted to measurements (``benchmarks/bench_e2e.py --crossover``; 12 800 rows, one thread): the event
+    path pays a scan of ``x`` (about 4 dense multiply-adds per input element) plus ``nnz · C_out`` axpy work at
+    about 3.7× the cost of a GEMM multiply-add, so the break-even density is ``0.27 - 3.8 / C_out`` (measured:
+    ``C_out = 256``: 0.25-0.3; ``C_out = 20``: about 0.08). Never negative.
+    """
+    return max(0.0, 0.27 - 3.8 / max(1, out_features))
 
 
 @nb.njit(parallel=True, cache=True, nogil=True)
@@ -182,14 +188,17 @@ class _EventLinear(torch.autograd.Function):
 
 
 def event_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
-                 threshold: float = DEFAULT_THRESHOLD) -> torch.Tensor:
+                 threshold: float | None = None) -> torch.Tensor:
     """``F.linear(x, weight, bias)``, event-driven when ``x`` is sparse enough (see the module docstring).
 
     ``x`` ``[..., C_in]`` (time-major ``[T, B, C_in]`` for layers in a network), ``weight`` ``[C_out, C_in]``,
     ``bias`` ``[C_out]`` or ``None`` → ``[..., C_out]``. ``threshold``: largest fraction of non-zeros in ``x`` that
-    takes the event path (``0`` forces the dense path; ``1`` takes the event path whenever it can run). The event
-    path is differentiable once (no double backward); the dense path is ``F.linear`` itself.
+    takes the event path (``0`` forces the dense path; ``1`` takes the event path whenever it can run; ``None``:
+    :func:`crossover_density` of ``C_out``). The event path is differentiable once (no double backward); the dense
+    path is ``F.linear`` itself.
     """
+    if threshold is None:
+        threshold = crossover_density(weight.shape[0])
     if not 0.0 <= threshold <= 1.0:
         raise ValueError(f"threshold: expected a fraction in [0, 1], got {threshold!r}")
     if (threshold == 0.0 or not event_path_supported(x, weight) or x.shape[-1] != weight.shape[1]
