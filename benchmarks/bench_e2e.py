@@ -13,7 +13,7 @@ implementation; one step = forward, summed-softmax cross-entropy, backward, Adam
 * ``norse``: ``norse.torch.LIF`` / ``LI`` (Norse's LIF also integrates a synaptic current: same cost class).
 
 snnTorch and Norse step in Python and their cost does not depend on the input density: they are timed at the
-first density only. Times are the median of ``--repeats`` steps after one warm-up, implementations interleaved.
+first density only. Times are the best of ``--repeats`` steps after one warm-up, implementations interleaved.
 ``--crossover`` also times one layer's forward + backward on both paths over a density grid (the data behind
 :func:`snn.layers.event_functional.crossover_density`). The delay network's step reuses ``bench_training.py``.
 
@@ -27,8 +27,6 @@ import argparse
 import json
 import os
 import platform
-import statistics
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -160,16 +158,12 @@ def _step_fn(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> Callable[[],
     return step
 
 
-def _median_ms(fns: dict[str, Callable[[], None]], repeats: int) -> dict[str, float]:
-    for fn in fns.values():
-        fn()
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t0)
-    return {k: statistics.median(v) * 1e3 for k, v in times.items()}
+_TRAINING = load_benchmark(Path(__file__).resolve().parent / "bench_training.py")  # the delay-network step
+
+
+def _best_ms(fns: dict[str, Callable[[], None]], repeats: int) -> dict[str, float]:
+    """Best of ``repeats`` interleaved runs after one warm-up each (``bench_training._best``), in ms."""
+    return {k: v * 1e3 for k, v in _TRAINING._best(fns, repeats).items()}
 
 
 def bench_mlp(densities: list[float], T: int, B: int, repeats: int, peers: tuple[str, ...]) -> list[dict]:
@@ -190,7 +184,7 @@ def bench_mlp(densities: list[float], T: int, B: int, repeats: int, peers: tuple
     for k, density in enumerate(densities):
         x = (torch.rand(T, B, N_IN, generator=g) < density).float()
         timed = {n: _step_fn(m, x, y) for n, m in models.items() if k == 0 or n in ("snn-event", "snn-dense", "spikingjelly")}
-        ms = _median_ms(timed, repeats)
+        ms = _best_ms(timed, repeats)
         row = {"density": density, "ms": ms, "loadavg": os.getloadavg()[0], "skipped": skipped}
         sj = ms.get("spikingjelly")
         row["speedup_vs_spikingjelly"] = {n: sj / v for n, v in ms.items()} if sj else {}
@@ -200,7 +194,7 @@ def bench_mlp(densities: list[float], T: int, B: int, repeats: int, peers: tuple
 
 
 def bench_crossover(densities: list[float], rows: int, repeats: int) -> list[dict]:
-    """One layer's forward + backward, event path vs dense, per shape and density (ms, median)."""
+    """One layer's forward + backward, event path vs dense, per shape and density (ms, best of ``repeats``)."""
     out = []
     g = torch.Generator().manual_seed(2)
     for c_in, c_out, grad_x in ((N_IN, HIDDEN, False), (HIDDEN, HIDDEN, True), (HIDDEN, N_CLASSES, True)):
@@ -209,7 +203,7 @@ def bench_crossover(densities: list[float], rows: int, repeats: int) -> list[dic
         grad = torch.randn(rows, c_out, generator=g)
         for d in densities:
             x = (torch.rand(rows, c_in, generator=g) < d).float().requires_grad_(grad_x)
-            ms = _median_ms({"event": lambda: event_linear(x, w, b, 1.0).backward(grad),
+            ms = _best_ms({"event": lambda: event_linear(x, w, b, 1.0).backward(grad),
                              "dense": lambda: F.linear(x, w, b).backward(grad)}, repeats)
             out.append({"c_in": c_in, "c_out": c_out, "grad_x": grad_x, "density": d, **ms,
                         "dense_over_event": ms["dense"] / ms["event"]})
@@ -261,9 +255,8 @@ def main(argv: list[str] | None = None) -> dict:
         run: dict = {"threads": threads, "mlp": bench_mlp(args.densities, args.T, args.B, args.repeats, peers)}
         _print_mlp(run["mlp"], threads, args.T, args.B)
         if not args.skip_delay:
-            delay = load_benchmark(Path(__file__).resolve().parent / "bench_training.py")
             batch = 16 if args.quick else 64
-            run["delaynet"] = {**delay.bench_training(1, batch, args.T, 0.05, args.repeats),
+            run["delaynet"] = {**_TRAINING.bench_training(1, batch, args.T, 0.05, args.repeats),
                                "batch_size": batch, "loadavg": os.getloadavg()[0]}
             d = run["delaynet"]
             print(f"delay network step (B={batch}, 140-256-256-20, max delay 25): ours {d['ms_per_batch']['ours']:.1f} ms, "
