@@ -45,12 +45,29 @@ class ConfigError(ValueError):
     """A config file or override is invalid (unknown key, wrong type, value not allowed)."""
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping (plain YAML keeps the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise ConfigError(f"key {key!r} appears twice in one section (lines {seen[key]} and {line}); "
+                                  f"the first would be silently dropped: merge them")
+            seen[key] = line
+        return super().construct_mapping(node, deep)
+
+
 @dataclass
 class DataConfig:
     """Dataset and preprocessing.
 
     Attributes:
-        dataset: ``"spoken_digits"`` (embedded), ``"shd"`` or ``"ssc"``.
+        dataset: ``"spoken_digits"`` (embedded), ``"shd"``, ``"ssc"``; image sets for the spike-driven
+            transformers: ``"digits8x8"`` (scikit-learn's bundled digits), ``"dvs_gesture"`` (T=16 frames),
+            ``"cifar10_dvs"`` (T=10 frames pooled to 64×64), both read through tonic from ``root``.
         root: folder with the HDF5 files (``None``: the package's data folder for spoken_digits;
             required for shd/ssc).
         dt_ms: time bin, ms.
@@ -70,7 +87,7 @@ class DataConfig:
             takes the events within ``dt_ms`` of it, so silences are dropped; see :mod:`snn.datasets.binning`).
     """
 
-    dataset: Literal["spoken_digits", "shd", "ssc"] = "spoken_digits"
+    dataset: Literal["spoken_digits", "shd", "ssc", "digits8x8", "dvs_gesture", "cifar10_dvs"] = "spoken_digits"
     root: str | None = None
     dt_ms: float = 10.0
     n_channels: int = 700
@@ -252,6 +269,8 @@ def _check_value(path: str, tp: Any, value: Any) -> Any:
                 return _check_value(path, a, value)
             except ConfigError as err:
                 errors.append(err)
+        if len(errors) == 1:  # ``X | None``: X's own message says more (e.g. "expected a finite number")
+            raise errors[0]
         raise ConfigError(f"{path}: expected {_type_name(tp)}, got {value!r} ({type(value).__name__})")
     if origin is dict:
         key_tp, value_tp = typing.get_args(tp)
@@ -274,13 +293,18 @@ def _check_value(path: str, tp: Any, value: Any) -> Any:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
     elif tp is float:
+        number = None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # YAML 1.1 reads "1e-6" (no dot) as a string
+            number = float(value)
+        elif isinstance(value, str):  # YAML 1.1 reads "1e-6" (no dot) as a string
             try:
-                return float(value)
+                number = float(value)
             except ValueError:
                 pass
+        if number is not None:
+            if not math.isfinite(number):
+                raise ConfigError(f"{path}: expected a finite number, got {value!r}")
+            return number
     elif tp is str:
         if isinstance(value, str):
             return value
@@ -492,7 +516,9 @@ def load_config(source: str | os.PathLike | Config | dict, overrides: list[str] 
         if not path.is_file():
             raise FileNotFoundError(f"config file not found: {path}")
         try:
-            data = yaml.safe_load(path.read_text())
+            data = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        except ConfigError as err:
+            raise ConfigError(f"{path}: {err}") from None
         except yaml.YAMLError as err:
             raise ConfigError(f"{path}: not valid YAML: {err}") from err
         try:

@@ -25,7 +25,7 @@ from snn.models.registry import ModelConfig, register_model
 from snn.neuron_models import LIF
 from snn.surrogate import ATan
 
-__all__ = ["SpikingMLP", "SpikingMLPConfig"]
+__all__ = ["SpikingMLP", "SpikingMLPConfig", "LIFClassifierConfig"]
 
 
 class SpikingMLP(SpikingClassifier):
@@ -82,8 +82,8 @@ class SpikingMLP(SpikingClassifier):
 
 
 @dataclass
-class SpikingMLPConfig(ModelConfig):
-    """The ``model:`` section of ``name: snn_mlp`` (:class:`SpikingMLP`; times in ms).
+class LIFClassifierConfig(ModelConfig):
+    """Keys shared by the ``snn_mlp`` and ``rsnn`` sections (times in ms).
 
     Attributes:
         hidden: neurons per hidden layer.
@@ -91,21 +91,16 @@ class SpikingMLPConfig(ModelConfig):
         tau_ms: hidden LIF membrane time constant, ms (``/ data.dt_ms`` → steps).
         readout_tau_ms: readout time constant, ms (``null``: ``tau_ms``).
         v_threshold: hidden threshold.
-        v_reset: reset potential (``null``: soft reset).
+        v_reset: reset potential (``null``: soft reset, subtract the threshold).
         decay_input: scale inputs by ``1/τ`` in the LIF charge.
         surrogate_alpha: ATan surrogate sharpness.
         detach_reset: stop the gradient through the reset.
-        dropout: dropout on hidden spikes.
-        batchnorm: BatchNorm after each hidden Linear.
+        dropout: dropout on hidden spikes (one mask per sequence).
         bias: biases in the Linear layers.
-        readout: ``"sum_softmax"``, ``"mean"``, ``"max"`` or ``"last"``.
-        backend: neuron kernel backend.
-        event_driven: event-driven Linear layers on CPU (:class:`snn.layers.EventLinear`; same results).
-
-    Parameter groups: ``weights``, ``norm`` (no weight decay).
+        readout: class scores from the readout membrane: ``"sum_softmax"``, ``"mean"``, ``"max"`` or ``"last"``.
+        backend: neuron kernel backend (``"auto"``, ``"torch"``, ``"numba"``, ``"cupy"``).
     """
 
-    name: str = "snn_mlp"
     hidden: int = 256
     layers: int = 2
     tau_ms: float = 20.0
@@ -116,14 +111,27 @@ class SpikingMLPConfig(ModelConfig):
     surrogate_alpha: float = 5.0
     detach_reset: bool = True
     dropout: float = 0.2
-    batchnorm: bool = True
     bias: bool = True
     readout: Literal["sum_softmax", "mean", "max", "last"] = "sum_softmax"
     backend: Literal["auto", "torch", "numba", "cupy"] = "auto"
-    event_driven: bool = True
 
     def check(self) -> None:
         check_lif_section(self)
+
+
+@dataclass
+class SpikingMLPConfig(LIFClassifierConfig):
+    """The ``model:`` section of ``name: snn_mlp`` (:class:`SpikingMLP`). Parameter groups: ``weights``, ``norm``
+    (no weight decay).
+
+    Attributes:
+        batchnorm: BatchNorm after each hidden Linear.
+        event_driven: event-driven Linear layers on CPU (:class:`snn.layers.EventLinear`; same results).
+    """
+
+    name: str = "snn_mlp"
+    batchnorm: bool = True
+    event_driven: bool = True
 
 
 def check_lif_section(cfg: Any) -> None:

@@ -20,8 +20,8 @@ from torch import nn
 from snn.layers.dropout import SequenceDropout
 from snn.layers.recurrent import RecurrentLIF
 from snn.models.classifier import SpikingClassifier, check_positive_ints
-from snn.models.mlp import check_lif_section, lif_kwargs
-from snn.models.registry import ModelConfig, register_model
+from snn.models.mlp import LIFClassifierConfig, lif_kwargs
+from snn.models.registry import register_model
 from snn.surrogate import ATan
 
 __all__ = ["RecurrentSNN", "RecurrentSNNConfig"]
@@ -58,32 +58,15 @@ class RecurrentSNN(SpikingClassifier):
 
 
 @dataclass
-class RecurrentSNNConfig(ModelConfig):
-    """The ``model:`` section of ``name: rsnn`` (:class:`RecurrentSNN`; times in ms).
-
-    Attributes: as ``snn_mlp`` (:class:`snn.models.mlp.SpikingMLPConfig`) without ``batchnorm``;
-    ``backend`` defaults to ``"torch"`` (the per-step neuron update; see :mod:`snn.layers.recurrent`).
-
-    Parameter groups: ``weights`` (input, recurrent and readout weights).
-    """
+class RecurrentSNNConfig(LIFClassifierConfig):
+    """The ``model:`` section of ``name: rsnn`` (:class:`RecurrentSNN`). Parameter groups: ``weights`` (input,
+    recurrent and readout weights). ``backend`` is the per-step neuron update of the recurrent layers; its default
+    ``"torch"`` (the reference step) is the fastest per step on CPU (:mod:`snn.layers.recurrent`)."""
 
     name: str = "rsnn"
-    hidden: int = 256
     layers: int = 1
-    tau_ms: float = 20.0
-    readout_tau_ms: float | None = None
-    v_threshold: float = 1.0
-    v_reset: float | None = 0.0
-    decay_input: bool = False
-    surrogate_alpha: float = 5.0
-    detach_reset: bool = True
     dropout: float = 0.1
-    bias: bool = True
-    readout: Literal["sum_softmax", "mean", "max", "last"] = "sum_softmax"
     backend: Literal["auto", "torch", "numba", "cupy"] = "torch"
-
-    def check(self) -> None:
-        check_lif_section(self)
 
 
 @register_model("rsnn", RecurrentSNNConfig, description="recurrent LIF network (input + recurrent weights, LI readout)")
