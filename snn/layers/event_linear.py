@@ -13,6 +13,8 @@ optimizer state kept).
 """
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -48,6 +50,14 @@ class EventLinear(nn.Linear):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return event_linear(x, self.weight, self.bias, self.threshold)
+
+    def count_operations(self, inputs: tuple, output: Any, ctx: Any) -> list:
+        """Operations for the energy counter (:mod:`snn.energy.protocol`): every input element × ``out_features``,
+        whichever path ran (the event path's work is invisible to torch's dispatcher)."""
+        from snn.energy.protocol import OpCount
+
+        return [OpCount(x=inputs[0], fanout=float(self.out_features), kind="linear", params=self.weight.numel(),
+                        output_elements=float(self.out_features))]
 
     def extra_repr(self) -> str:
         t = f"{crossover_density(self.out_features):.3g} (crossover)" if self.threshold is None else f"{self.threshold:g}"

@@ -152,3 +152,21 @@ def test_snn_mlp_gradients_with_event_layers_equal_the_dense_model(monkeypatch):
     for (name, p), q in zip(dense.named_parameters(), ours.parameters()):
         assert p.grad is not None, name
         torch.testing.assert_close(q.grad, p.grad, rtol=1e-9, atol=1e-11, msg=name)
+
+
+def test_energy_counter_sees_the_same_operations_as_for_nn_linear():
+    from snn.energy.counter import OperationCounter
+
+    x = _spikes((20, 3, 50), 0.05)
+    found = []
+    for event in (True, False):
+        torch.manual_seed(0)
+        model = SpikingMLP(50, 4, hidden=32, event_driven=event).eval()
+        counter = OperationCounter(model)
+        with counter:
+            counter.begin(20, 3)
+            model(x)
+            counter.end()
+        found.append({k: (v.kind, v.total("synops"), v.total("macs_dense"), v.params)
+                      for k, v in counter.layers.items() if v.is_synaptic})
+    assert found[0] == found[1] and found[0]["synapses.0"][1] == float((x != 0).sum()) * 32
