@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from snn.layers.dropout import SequenceDropout
+from snn.layers.event_linear import event_driven as make_event_driven
 from snn.models.classifier import SpikingClassifier, check_positive_ints
 from snn.models.registry import ModelConfig, register_model
 from snn.neuron_models import LIF
@@ -46,6 +47,8 @@ class SpikingMLP(SpikingClassifier):
         bias: biases in the Linear layers.
         readout: scores from the readout membrane: ``"sum_softmax"``, ``"mean"``, ``"max"`` or ``"last"``.
         backend: neuron kernel backend.
+        event_driven: the Linear layers skip zero inputs on CPU where that is faster (:class:`snn.layers.EventLinear`:
+            same parameters and results, dense above the measured crossover density).
 
     Shapes: ``forward(x [T, B, n_inputs], lengths [B] | None) -> V [T, B, n_classes]``.
     """
@@ -54,7 +57,7 @@ class SpikingMLP(SpikingClassifier):
                  readout_tau: float | None = None, v_threshold: float = 1.0, v_reset: float | None = 0.0,
                  decay_input: bool = False, surrogate_alpha: float = 5.0, detach_reset: bool = True,
                  dropout: float = 0.2, batchnorm: bool = True, bias: bool = True, readout: str = "sum_softmax",
-                 backend: str = "auto") -> None:
+                 backend: str = "auto", event_driven: bool = True) -> None:
         super().__init__(n_inputs, n_classes, hidden, tau, readout_tau, decay_input, bias, readout, backend)
         check_positive_ints(layers=layers)
         sizes = [n_inputs] + [hidden] * layers
@@ -65,6 +68,8 @@ class SpikingMLP(SpikingClassifier):
                 surrogate=ATan(alpha=surrogate_alpha), backend=backend) for _ in range(layers))
         self.dropouts = nn.ModuleList(SequenceDropout(dropout) for _ in range(layers))
         self.has_batchnorm = bool(batchnorm)
+        if event_driven:
+            make_event_driven(self)
 
     def hidden(self, x: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
         for syn, norm, neuron, drop in zip(self.synapses, self.norms, self.neurons, self.dropouts):
@@ -121,10 +126,12 @@ class SpikingMLPConfig(LIFClassifierConfig):
 
     Attributes:
         batchnorm: BatchNorm after each hidden Linear.
+        event_driven: event-driven Linear layers on CPU (:class:`snn.layers.EventLinear`; same results).
     """
 
     name: str = "snn_mlp"
     batchnorm: bool = True
+    event_driven: bool = True
 
 
 def check_lif_section(cfg: Any) -> None:
@@ -150,4 +157,5 @@ def lif_kwargs(cfg: Any, dt_ms: float) -> dict[str, Any]:
 @register_model("snn_mlp", SpikingMLPConfig, description="feed-forward LIF network (Linear, BatchNorm, LIF, dropout)")
 def build_snn_mlp(config: Any, n_inputs: int, n_classes: int) -> SpikingMLP:
     """:class:`SpikingMLP` from ``config.model`` (times converted with ``config.data.dt_ms``)."""
-    return SpikingMLP(n_inputs, n_classes, batchnorm=config.model.batchnorm, **lif_kwargs(config.model, config.data.dt_ms))
+    return SpikingMLP(n_inputs, n_classes, batchnorm=config.model.batchnorm, event_driven=config.model.event_driven,
+                      **lif_kwargs(config.model, config.data.dt_ms))

@@ -1,0 +1,218 @@
+r"""Event-driven linear map: the pure function behind :class:`snn.layers.EventLinear`.
+
+For an input ``x`` ``[..., C_in]`` flattened to rows ``x_r`` (``r`` runs over every leading index, e.g. the
+``T·B`` steps and samples of a time-major tensor), weight ``W`` ``[C_out, C_in]`` and bias ``b``:
+
+.. math::
+
+    y_r = b + \sum_{i:\, x_{ri} \ne 0} x_{ri}\, W_{:, i}, \qquad
+    \frac{\partial L}{\partial W_{:, i}} = \sum_{r:\, x_{ri} \ne 0} x_{ri}\, g_r, \qquad
+    \frac{\partial L}{\partial x_r} = W^\top g_r, \qquad
+    \frac{\partial L}{\partial b} = \sum_r g_r
+
+with ``g_r = ∂L/∂y_r``. These are the products of ``F.linear`` with the zero terms left out, so the result is the
+dense layer's up to the order of the floating-point sums; any values are exact (spikes, dropout-scaled spikes
+``1/(1-p)``, integer spike counts), not only binary ones. When ``x`` holds ``nnz`` non-zeros the forward and the
+weight gradient cost ``O(nnz · C_out)`` instead of ``O(rows · C_in · C_out)``; the input gradient stays one dense
+GEMM (the previous layer needs all of it), and is skipped when ``x`` does not require a gradient (data).
+
+When to take which path (:func:`event_linear`): the event kernels run on CPU float32/float64 tensors whose
+fraction of non-zeros is at most ``threshold``; everything else (CUDA, half precision, dense inputs, a dtype
+mismatch) goes to ``F.linear`` unchanged. Counting the non-zeros is one pass over ``x``, the only price the dense
+fallback pays. The default threshold is the measured crossover of the two paths (:func:`crossover_density`).
+
+Kernels (numba, one CSR per call): a counting pass gives each row's number of non-zeros; the forward then walks
+each row, records its non-zeros (column, value) and adds ``x_{ri} W^T_{i,:}`` into the output row — rows are
+independent, so threads split the rows. The weight gradient walks the same CSR in row blocks, one block and one
+``[C_in, C_out]`` accumulator per thread, then sums the accumulators. ``W^T`` rows (``C_out`` contiguous values)
+are what a spike adds, so both kernels run on ``W^T``. The CSR (``4 + itemsize`` bytes per non-zero) is what the
+backward keeps instead of ``x``.
+"""
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+__all__ = ["crossover_density", "event_linear", "event_path_supported", "nonzero_fraction"]
+
+
+def crossover_density(out_features: int) -> float:
+    """Default threshold: the density below which the event path's forward + backward beats the dense one.
+
+    Cost model fitted to measurements (``benchmarks/bench_e2e.py --crossover``; 12 800 rows, one thread): the event
+    path pays a scan of ``x`` (about 4 dense multiply-adds per input element) plus ``nnz · C_out`` axpy work at
+    about 3.7× the cost of a GEMM multiply-add, so the break-even density is ``0.27 - 3.8 / C_out`` (measured:
+    ``C_out = 256``: 0.25-0.3; ``C_out = 20``: about 0.08). Never negative.
+    """
+    return max(0.0, 0.27 - 3.8 / max(1, out_features))
+
+
+@nb.njit(parallel=True, cache=True, nogil=True)
+def _row_nonzeros(x, counts):  # pragma: no cover - compiled
+    rows, cols = x.shape
+    for r in nb.prange(rows):
+        row = x[r]
+        n = 0
+        for i in range(cols):
+            if row[i] != 0.0:
+                n += 1
+        counts[r] = n
+
+
+_BLOCK = 16  # inputs tested at once for "any non-zero" by the scan (OR of the bit patterns, vectorised)
+
+
+@nb.njit(parallel=True, cache=True, nogil=True)
+def _gather_forward(x, bits, start, w_t, bias, out, idx, val, end):  # pragma: no cover - compiled
+    # Row r's non-zeros go to idx/val[start[r] : end[r]]; start leaves one slot of slack after each row, so the
+    # scan can store every candidate unconditionally (branch-free) and advance only past non-zeros.
+    rows, cols = x.shape
+    c_out = w_t.shape[1]
+    mask = bits.dtype.type(-1) >> 1  # all bits but the sign: -0.0 counts as zero, as in `v != 0`
+    n_blocks = cols // _BLOCK
+    for r in nb.prange(rows):
+        row = x[r]
+        rb = bits[r]
+        k = start[r]
+        for blk in range(n_blocks):
+            i0 = blk * _BLOCK
+            any_set = bits.dtype.type(0)
+            for j in range(_BLOCK):
+                any_set |= rb[i0 + j] & mask
+            if any_set != 0:
+                for j in range(_BLOCK):
+                    v = row[i0 + j]
+                    idx[k] = i0 + j
+                    val[k] = v
+                    k += v != 0.0
+        for i in range(n_blocks * _BLOCK, cols):
+            v = row[i]
+            idx[k] = i
+            val[k] = v
+            k += v != 0.0
+        end[r] = k
+        o = out[r]
+        for q in range(c_out):
+            o[q] = bias[q]
+        for kk in range(start[r], k):
+            v = val[kk]
+            w = w_t[idx[kk]]
+            for q in range(c_out):
+                o[q] += v * w[q]
+
+
+@nb.njit(parallel=True, cache=True, nogil=True)
+def _scatter_weight_grad(start, end, idx, val, g, partial):  # pragma: no cover - compiled
+    # partial[task] accumulates the rows of block `task` (no two threads write one accumulator).
+    rows, c_out = g.shape
+    n_tasks = partial.shape[0]
+    for task in nb.prange(n_tasks):
+        acc = partial[task]
+        for r in range(task * rows // n_tasks, (task + 1) * rows // n_tasks):
+            gr = g[r]
+            for k in range(start[r], end[r]):
+                a = acc[idx[k]]
+                v = val[k]
+                for q in range(c_out):
+                    a[q] += v * gr[q]
+
+
+def event_path_supported(x: torch.Tensor, weight: torch.Tensor) -> bool:
+    """Whether the event kernels can run: CPU, float32/float64, ``x`` and ``weight`` of one dtype, non-empty."""
+    return (x.device.type == "cpu" and weight.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)
+            and weight.dtype == x.dtype and x.numel() > 0 and weight.numel() > 0)
+
+
+def _rows(x: torch.Tensor) -> torch.Tensor:
+    """``x`` as contiguous rows ``[R, C_in]`` (a view when ``x`` is contiguous; still part of the graph)."""
+    return x.reshape(-1, x.shape[-1]).contiguous()
+
+
+@torch._dynamo.disable
+def _row_pointers(x2d: torch.Tensor) -> np.ndarray:
+    """CSR row pointers ``[R + 1]`` of the non-zeros of ``x2d``."""
+    counts = np.empty(x2d.shape[0], dtype=np.int64)
+    _row_nonzeros(x2d.detach().numpy(), counts)
+    ptr = np.zeros(x2d.shape[0] + 1, dtype=np.int64)
+    np.cumsum(counts, out=ptr[1:])
+    return ptr
+
+
+def nonzero_fraction(x: torch.Tensor) -> float:
+    """Fraction of non-zero entries of a CPU float32/float64 tensor (one parallel pass)."""
+    x2d = _rows(x)
+    return float(_row_pointers(x2d)[-1]) / max(1, x2d.numel())
+
+
+class _EventLinear(torch.autograd.Function):
+    """``F.linear`` computed from the non-zeros of ``x`` (rows ``x2d`` ``[R, C_in]``, row pointers ``ptr``)."""
+
+    @staticmethod
+    def forward(ctx, x2d, weight, bias, ptr):  # type: ignore[override]
+        rows = x2d.shape[0]
+        w_t = weight.detach().t().contiguous()  # [C_in, C_out]: the row a spike at input i adds
+        c_out = w_t.shape[1]
+        b = bias.detach().contiguous() if bias is not None else x2d.new_zeros(c_out)
+        out = x2d.new_empty(rows, c_out)
+        x_np = x2d.detach().numpy()
+        start = ptr[:-1] + np.arange(rows, dtype=np.int64)  # one slot of slack per row (see _gather_forward)
+        end = np.empty(rows, dtype=np.int64)
+        idx = np.empty(int(ptr[-1]) + rows, dtype=np.int32)
+        val = np.empty(idx.shape[0], dtype=x_np.dtype)
+        bits = x_np.view(np.uint32 if x_np.dtype == np.float32 else np.uint64)
+        _gather_forward(x_np, bits, start, w_t.numpy(), b.numpy(), out.numpy(), idx, val, end)
+        ctx.csr = (start, end, idx, val)
+        ctx.has_bias = bias is not None
+        ctx.save_for_backward(weight)
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_out):  # type: ignore[override]
+        (weight,) = ctx.saved_tensors
+        g = grad_out.contiguous()
+        grad_x = grad_w = grad_b = None
+        if ctx.needs_input_grad[0]:
+            grad_x = g.mm(weight)
+        if ctx.needs_input_grad[1]:
+            n_tasks = max(1, min(nb.get_num_threads(), g.shape[0]))
+            partial = g.new_zeros(n_tasks, weight.shape[1], weight.shape[0])
+            _scatter_weight_grad(*ctx.csr, g.numpy(), partial.numpy())
+            grad_w = (partial[0] if n_tasks == 1 else partial.sum(0)).t()
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            grad_b = g.sum(0)
+        ctx.csr = None
+        return grad_x, grad_w, grad_b, None
+
+
+def event_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
+                 threshold: float | None = None) -> torch.Tensor:
+    """``F.linear(x, weight, bias)``, event-driven when ``x`` is sparse enough (see the module docstring).
+
+    ``x`` ``[..., C_in]`` (time-major ``[T, B, C_in]`` for layers in a network), ``weight`` ``[C_out, C_in]``,
+    ``bias`` ``[C_out]`` or ``None`` → ``[..., C_out]``. ``threshold``: largest fraction of non-zeros in ``x`` that
+    takes the event path (``0`` forces the dense path; ``1`` takes the event path whenever it can run; ``None``:
+    :func:`crossover_density` of ``C_out``). The event path is differentiable once (no double backward); the dense
+    path is ``F.linear`` itself.
+    """
+    if threshold is None:
+        threshold = crossover_density(weight.shape[0])
+    if not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold: expected a fraction in [0, 1], got {threshold!r}")
+    if (threshold == 0.0 or not event_path_supported(x, weight) or x.shape[-1] != weight.shape[1]
+            or (bias is not None and (bias.dtype != x.dtype or bias.device.type != "cpu"
+                                      or bias.shape != weight.shape[:1]))):
+        return F.linear(x, weight, bias)  # also raises torch's own error for mismatched shapes
+    x2d = _rows(x)
+    ptr = _row_pointers(x2d)
+    if ptr[-1] > threshold * x2d.numel():
+        return F.linear(x, weight, bias)
+    return _apply(x2d, weight, bias, ptr).view(*x.shape[:-1], weight.shape[0])
+
+
+@torch._dynamo.disable
+def _apply(x2d, weight, bias, ptr):
+    # Opaque to torch.compile (numba inside): the compiled graph breaks here and calls it eagerly.
+    return _EventLinear.apply(x2d, weight, bias, ptr)
