@@ -40,9 +40,9 @@ def _traces_forward(u, kappa, s, out, spb, lo, hi):  # pragma: no cover - compil
     T = u.shape[0]
     n = u.shape[2]
     nbr = out.shape[2]
-    for b in range(lo, hi):
-        sb = s[b]
-        for t in range(T):
+    for t in range(T):  # time outer, samples inner: each step reads one contiguous slab of u
+        for b in range(lo, hi):
+            sb = s[b]
             ut = u[t, b]
             for j in range(n):
                 sb[j] = kappa[j] * sb[j] + ut[j]
@@ -59,9 +59,9 @@ def _traces_backward(g_branch, kappa, carry, g_u, spb, lo, hi):  # pragma: no co
     """``carry`` ``[B, n]`` (in: ∂L/∂s_T, out: ∂L/∂s_0); ``g_u`` ``[T, B, n]``."""
     T = g_u.shape[0]
     n = g_u.shape[2]
-    for b in range(lo, hi):
-        cb = carry[b]
-        for t in range(T - 1, -1, -1):
+    for t in range(T - 1, -1, -1):
+        for b in range(lo, hi):
+            cb = carry[b]
             gb = g_branch[t, b]
             gu = g_u[t, b]
             for j in range(n):
@@ -169,16 +169,13 @@ def _memory_forward(U, kappa, m0, W1mT, WhT, bh, WoT, bo, code, lam, scale, slop
     zpre = np.empty((L, H), U.dtype)
     act = np.empty((L, H), U.dtype)
     th = np.empty(dm, U.dtype)
-    m = np.empty(dm, U.dtype)
-    for b in range(lo, hi):
-        for j in range(dm):
-            m[j] = m0[b, j]
-        for t in range(T):
+    for t in range(T):  # time outer, samples inner: contiguous slabs of U and m per step
+        for b in range(lo, hi):
+            m = m_seq[t - 1, b] if t > 0 else m0[b]
             _mlp(U[t, b], m, kappa, W1mT, WhT, bh, WoT, bo, code, zero, one, slope, km, zpre, act, th)
             out = m_seq[t, b]
             for j in range(dm):
-                m[j] = kappa[j] * m[j] + lam * (one - kappa[j]) * (scale * th[j])
-                out[j] = m[j]
+                out[j] = kappa[j] * m[j] + lam * (one - kappa[j]) * (scale * th[j])
 
 
 @nb.njit(**_JIT)
@@ -193,16 +190,17 @@ def _memory_backward(U, kappa, m0, m_seq, g_mseq, W1mT, W1m, WhT, Wh, bh, WoT, W
     act = np.empty((Lh + 1, H), U.dtype)
     th = np.empty(dm, U.dtype)
     gm = np.empty(dm, U.dtype)
-    carry = np.empty(dm, U.dtype)
+    carry = np.zeros((hi - lo, dm), U.dtype)  # ∂L/∂m_t from the later steps, per sample
     gzo = np.empty(dm, U.dtype)
     ga = np.empty(H, U.dtype)
     gnext = np.empty(H, U.dtype)
     gkm = np.empty(dm, U.dtype)
     for b in range(lo, hi):
         for j in range(dm):
-            carry[j] = zero
             g_kappa[b, j] = zero
-        for t in range(T - 1, -1, -1):
+    for t in range(T - 1, -1, -1):
+        for b in range(lo, hi):
+            cb = carry[b - lo]
             m_prev = m_seq[t - 1, b] if t > 0 else m0[b]
             _mlp(U[t, b], m_prev, kappa, W1mT, WhT, bh, WoT, bo, code, zero, one, slope, km, zpre, act, th)
             for layer in range(Lh + 1):
@@ -211,7 +209,7 @@ def _memory_backward(U, kappa, m0, m_seq, g_mseq, W1mT, W1m, WhT, Wh, bh, WoT, W
             gk = g_kappa[b]
             out_o = g_Zo[t, b]
             for j in range(dm):
-                g = gmt[j] + carry[j]
+                g = gmt[j] + cb[j]
                 gm[j] = g
                 delta = scale * th[j]
                 gk[j] += g * (m_prev[j] - lam * delta)
@@ -252,9 +250,10 @@ def _memory_backward(U, kappa, m0, m_seq, g_mseq, W1mT, W1m, WhT, Wh, bh, WoT, W
                     gkm[k] += row[k] * c
             for k in range(dm):
                 gk[k] += gkm[k] * m_prev[k]
-                carry[k] = (gm[k] + gkm[k]) * kappa[k]
+                cb[k] = (gm[k] + gkm[k]) * kappa[k]
+    for b in range(lo, hi):
         for j in range(dm):
-            g_m0[b, j] = carry[j]
+            g_m0[b, j] = carry[b - lo, j]
 
 
 class MemoryRecurrence(torch.autograd.Function):
