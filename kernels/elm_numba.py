@@ -4,9 +4,10 @@ The per-lane kernel language of :mod:`snn.kernels` cannot express ELM (its MLP c
 weights are shared), so these kernels are written for ELM's structure. Only the memory depends on the past in a
 nonlinear way; everything else is hoisted out of the time loop (as cuDNN's LSTM hoists its input GEMM):
 
-1. synapse traces ``s_t = κ_s s_{t-1} + u_t`` (``u = w_s ⊙ x_syn``) are a per-lane *linear* recurrence, and the
-   branch sums ``b_t`` follow from them: one cheap vectorised scan (:class:`BranchTraces`), which returns the
-   branch sums ``[T, B, n_branch]`` directly (the traces themselves are never stored);
+1. synapse traces ``s_t = κ_s s_{t-1} + w_s ⊙ x_t`` are a per-lane *linear* recurrence, and the branch sums
+   ``b_t`` follow from them: one vectorised scan (:class:`BranchTraces`) that returns the branch sums
+   ``[T, B, n_branch]`` directly (the traces are never stored; the backward rescans in reverse and sums
+   ``∂L/∂w_s`` per sample);
 2. the MLP's input layer applied to the branch sums is one GEMM over all ``T·B`` steps:
    ``U = b W_{1,b}^T + b_1`` (torch, autograd);
 3. the memory recurrence (:class:`MemoryRecurrence`) is the only sequential part: each sample walks time with
@@ -35,39 +36,58 @@ ACTIVATION_CODES = {"relu": 0, "silu": 1}
 
 # -- synapse traces and branch sums ----------------------------------------------------------------------------
 @nb.njit(**_JIT)
-def _traces_forward(u, kappa, s, out, spb, lo, hi):  # pragma: no cover - compiled
+def _traces_forward(x, w, kappa, s, out, spb, lo, hi):  # pragma: no cover - compiled
     """``s`` ``[B, n]`` (in: s_0, out: s_T); ``out`` ``[T, B, n_branch]`` branch sums of the traces."""
-    T = u.shape[0]
-    n = u.shape[2]
+    T = x.shape[0]
+    n = x.shape[2]
     nbr = out.shape[2]
-    for t in range(T):  # time outer, samples inner: each step reads one contiguous slab of u
+    for t in range(T):  # time outer, samples inner: each step reads one contiguous slab of x
         for b in range(lo, hi):
             sb = s[b]
-            ut = u[t, b]
+            xt = x[t, b]
             for j in range(n):
-                sb[j] = kappa[j] * sb[j] + ut[j]
+                sb[j] = kappa[j] * sb[j] + w[j] * xt[j]
             ot = out[t, b]
-            for r in range(nbr):
-                acc = sb[r * spb]
-                for k in range(1, spb):
-                    acc += sb[r * spb + k]
-                ot[r] = acc
+            if spb == 1:
+                for r in range(nbr):
+                    ot[r] = sb[r]
+            else:
+                for r in range(nbr):
+                    acc = sb[r * spb]
+                    for k in range(1, spb):
+                        acc += sb[r * spb + k]
+                    ot[r] = acc
 
 
 @nb.njit(**_JIT)
-def _traces_backward(g_branch, kappa, carry, g_u, spb, lo, hi):  # pragma: no cover - compiled
-    """``carry`` ``[B, n]`` (in: ∂L/∂s_T, out: ∂L/∂s_0); ``g_u`` ``[T, B, n]``."""
-    T = g_u.shape[0]
-    n = g_u.shape[2]
+def _traces_backward(g_branch, x, w, kappa, carry, g_x, g_w, spb, lo, hi):  # pragma: no cover - compiled
+    """``carry`` ``[B, n]`` (in: ∂L/∂s_T, out: ∂L/∂s_0); ``g_x`` ``[T, B, n]`` (skipped when it has no steps);
+    ``g_w`` ``[B, n]``: per-sample sums of ∂L/∂w_s."""
+    T = x.shape[0]
+    n = x.shape[2]
+    want_x = g_x.shape[0] > 0
+    for b in range(lo, hi):
+        for j in range(n):
+            g_w[b, j] = 0
     for t in range(T - 1, -1, -1):
         for b in range(lo, hi):
             cb = carry[b]
             gb = g_branch[t, b]
-            gu = g_u[t, b]
+            xt = x[t, b]
+            gw = g_w[b]
+            if spb == 1:  # c = ∂L/∂s_t = ∂L/∂b_t[branch(j)] + κ ∂L/∂s_{t+1}
+                for j in range(n):
+                    cb[j] = gb[j] + cb[j]
+            else:
+                for j in range(n):
+                    cb[j] = gb[j // spb] + cb[j]
+            if want_x:
+                gxt = g_x[t, b]
+                for j in range(n):
+                    gxt[j] = w[j] * cb[j]
             for j in range(n):
-                c = gb[j // spb] + cb[j]
-                gu[j] = c
-                cb[j] = kappa[j] * c
+                gw[j] += cb[j] * xt[j]
+                cb[j] = kappa[j] * cb[j]
 
 
 def _np(t: torch.Tensor) -> np.ndarray:
@@ -75,27 +95,30 @@ def _np(t: torch.Tensor) -> np.ndarray:
 
 
 class BranchTraces(torch.autograd.Function):
-    """``(u [T, B, n], κ_s [n], s_0 [B, n], spb) → (branch sums [T, B, n/spb], s_T [B, n])``; no gradient to ``κ_s``."""
+    """``(x_syn [T, B, n], w_s [n], κ_s [n], s_0 [B, n], spb) → (branch sums [T, B, n/spb], s_T [B, n])`` with
+    ``s_t = κ_s s_{t-1} + w_s ⊙ x_t``; no gradient to ``κ_s`` (τ_s is fixed)."""
 
     @staticmethod
-    def forward(ctx, u, kappa, s0, spb: int):
-        T, B, n = u.shape
+    def forward(ctx, x, w, kappa, s0, spb: int):
+        T, B, n = x.shape
+        x, w, kappa = x.detach().contiguous(), w.detach().contiguous(), kappa.detach().contiguous()
         s = s0.detach().clone().contiguous()
-        out = u.new_empty(T, B, n // spb)
-        split_across_threads(_traces_forward, (_np(u.contiguous()), _np(kappa.contiguous()), _np(s), _np(out), spb), B)
-        ctx.save_for_backward(kappa)
+        out = x.new_empty(T, B, n // spb)
+        split_across_threads(_traces_forward, (_np(x), _np(w), _np(kappa), _np(s), _np(out), spb), B)
+        ctx.save_for_backward(x, w, kappa)
         ctx.spb = spb
         return out, s
 
     @staticmethod
     def backward(ctx, g_branch, g_final):
-        (kappa,) = ctx.saved_tensors
-        T, B, nbr = g_branch.shape
+        x, w, kappa = ctx.saved_tensors
+        T, B, n = x.shape
         carry = g_final.detach().clone().contiguous()
-        g_branch = g_branch.contiguous()
-        g_u = g_branch.new_empty(T, B, kappa.shape[0])
-        split_across_threads(_traces_backward, (_np(g_branch), _np(kappa), _np(carry), _np(g_u), ctx.spb), B)
-        return g_u, None, carry, None
+        g_x = torch.empty_like(x) if ctx.needs_input_grad[0] else x.new_empty(0, B, n)
+        g_w = x.new_empty(B, n)
+        split_across_threads(_traces_backward, (_np(g_branch.contiguous()), _np(x), _np(w), _np(kappa), _np(carry),
+                                                _np(g_x), _np(g_w), ctx.spb), B)
+        return (g_x if ctx.needs_input_grad[0] else None), g_w.sum(0), None, carry, None
 
 
 # -- the memory recurrence -------------------------------------------------------------------------------------
@@ -319,7 +342,7 @@ def run(x_syn: torch.Tensor, s0: torch.Tensor, m0: torch.Tensor, p: ELMTensors
 
         return elm_reference.run(x_syn, s0, m0, p)
     spb = n_syn // p.n_branch
-    branch, s_final = BranchTraces.apply(p.w_s * x_syn, p.kappa_s, s0, spb)
+    branch, s_final = BranchTraces.apply(x_syn, p.w_s, p.kappa_s, s0, spb)
     W1 = p.weights[0]
     U = F.linear(branch, W1[:, : p.n_branch], p.biases[0])
     hidden_w, hidden_b = p.weights[1:-1], p.biases[1:-1]

@@ -2,7 +2,7 @@
 
 ``snn.models.register(name, ConfigClass)(builder)`` adds a family (see :mod:`snn.models.registry`);
 ``snn.models.available_models()`` lists them. Built in: ``delaynet`` (learnable delays), ``snn_mlp``
-(feed-forward LIF), ``rsnn`` (recurrent LIF).
+(feed-forward LIF), ``rsnn`` (recurrent LIF), ``elm`` (Expressive Leaky Memory neuron).
 """
 from snn.models.registry import (ModelConfig, ModelFamily, ModelRegistryError, available_models, build_model,
                                  family_of, get_family, register, register_model)
@@ -10,7 +10,8 @@ from snn.models.protocol import ParamGroup
 from snn.models.delaynet import DelayNet, DelayNetConfig, DelaySchedule, SequenceDropout, sigma_at_epoch
 from snn.models.mlp import SpikingMLP, SpikingMLPConfig
 from snn.models.rsnn import RecurrentSNN, RecurrentSNNConfig
+from snn.models.elm_net import ELMNet, ELMNetConfig
 
 __all__ = ["ModelConfig", "ModelFamily", "ModelRegistryError", "ParamGroup", "available_models", "build_model",
            "family_of", "get_family", "register", "register_model", "DelayNet", "DelayNetConfig", "DelaySchedule",
-           "SequenceDropout", "sigma_at_epoch", "SpikingMLP", "SpikingMLPConfig", "RecurrentSNN", "RecurrentSNNConfig"]
+           "SequenceDropout", "sigma_at_epoch", "SpikingMLP", "SpikingMLPConfig", "RecurrentSNN", "RecurrentSNNConfig", "ELMNet", "ELMNetConfig"]
