@@ -10,9 +10,9 @@ nonlinear way; everything else is hoisted out of the time loop (as cuDNN's LSTM 
    ``∂L/∂w_s`` per sample);
 2. the MLP's input layer applied to the branch sums is one GEMM over all ``T·B`` steps:
    ``U = b W_{1,b}^T + b_1`` (torch, autograd);
-3. the memory recurrence (:class:`MemoryRecurrence`) is the only sequential part: each sample walks time with
-   ``z_1 = U_t + W_{1,m} (κ_m ⊙ m_{t-1})``, the hidden layers, ``Δm_t``, ``m_t`` — small matrix-vector products
-   written as contiguous ``axpy`` loops (they vectorise without ``fastmath``), parallel over samples;
+3. the memory recurrence (:class:`MemoryRecurrence`) is the only sequential part: each thread owns a block of
+   samples and walks time; per step ``z_1 = U_t + (κ_m ⊙ m_{t-1}) W_{1,m}^T``, the hidden layers, ``Δm_t``,
+   ``m_t`` are a few small GEMMs over the block (BLAS through numba's ``np.dot``) and elementwise loops;
 4. the readout ``y = m W_y^T + b_y`` is one GEMM over all steps (torch, autograd).
 
 The forward saves ``U`` and the memory sequence ``m`` (``H + d_m`` floats per sample-step). The backward walks time
@@ -138,48 +138,33 @@ def _act_grad(z, code, zero, one):  # pragma: no cover - compiled
 
 
 @nb.njit(inline="always")
-def _mlp(U_tb, m_prev, kappa, W1mT, WhT, bh, WoT, bo, code, zero, one, slope, km, zpre, act, zo):  # pragma: no cover
-    """One step's MLP from ``m_{t-1}``: fills ``km``, ``zpre [L, H]``, ``act [L, H]`` and returns ``tanh(slope·z_out)``
-    in ``zo``."""
-    dm = m_prev.shape[0]
-    H = U_tb.shape[0]
+def _mlp(U_t, M, kappa, W1mT, WhT, bh, WoT, bo, code, zero, one, slope, KM, Z, A, TH):  # pragma: no cover
+    """One step's MLP for a block of samples from their ``m_{t-1}`` ``M`` ``[n, d_m]``: fills ``KM = κ ⊙ M``, the
+    pre-activations ``Z [L, n, H]``, the activations ``A [L, n, H]`` and ``TH = tanh(slope · z_out)`` ``[n, d_m]``.
+    The products are small GEMMs over the block (BLAS through ``np.dot``)."""
+    n, dm = M.shape
+    H = U_t.shape[1]
     Lh = bh.shape[0]
-    for k in range(dm):
-        km[k] = kappa[k] * m_prev[k]
-    z = zpre[0]
-    for h in range(H):
-        z[h] = U_tb[h]
-    for k in range(dm):
-        c = km[k]
-        row = W1mT[k]
+    for i in range(n):
+        for k in range(dm):
+            KM[i, k] = kappa[k] * M[i, k]
+    np.dot(KM, W1mT, Z[0])
+    for i in range(n):
         for h in range(H):
-            z[h] += row[h] * c
-    a = act[0]
-    for h in range(H):
-        a[h] = _act(z[h], code, zero, one)
+            z = Z[0, i, h] + U_t[i, h]
+            Z[0, i, h] = z
+            A[0, i, h] = _act(z, code, zero, one)
     for layer in range(Lh):
-        z = zpre[layer + 1]
-        prev = act[layer]
-        for h in range(H):
-            z[h] = bh[layer, h]
-        for k in range(H):
-            c = prev[k]
-            row = WhT[layer, k]
+        np.dot(A[layer], WhT[layer], Z[layer + 1])
+        for i in range(n):
             for h in range(H):
-                z[h] += row[h] * c
-        a = act[layer + 1]
-        for h in range(H):
-            a[h] = _act(z[h], code, zero, one)
-    last = act[Lh]
-    for j in range(dm):
-        zo[j] = bo[j]
-    for k in range(H):
-        c = last[k]
-        row = WoT[k]
+                z = Z[layer + 1, i, h] + bh[layer, h]
+                Z[layer + 1, i, h] = z
+                A[layer + 1, i, h] = _act(z, code, zero, one)
+    np.dot(A[Lh], WoT, TH)
+    for i in range(n):
         for j in range(dm):
-            zo[j] += row[j] * c
-    for j in range(dm):
-        zo[j] = np.tanh(slope * zo[j])
+            TH[i, j] = np.tanh(slope * (TH[i, j] + bo[j]))
 
 
 @nb.njit(**_JIT)
@@ -188,17 +173,18 @@ def _memory_forward(U, kappa, m0, W1mT, WhT, bh, WoT, bo, code, lam, scale, slop
     H = U.shape[2]
     dm = m0.shape[1]
     L = bh.shape[0] + 1
-    km = np.empty(dm, U.dtype)
-    zpre = np.empty((L, H), U.dtype)
-    act = np.empty((L, H), U.dtype)
-    th = np.empty(dm, U.dtype)
-    for t in range(T):  # time outer, samples inner: contiguous slabs of U and m per step
-        for b in range(lo, hi):
-            m = m_seq[t - 1, b] if t > 0 else m0[b]
-            _mlp(U[t, b], m, kappa, W1mT, WhT, bh, WoT, bo, code, zero, one, slope, km, zpre, act, th)
-            out = m_seq[t, b]
+    n = hi - lo
+    KM = np.empty((n, dm), U.dtype)
+    Z = np.empty((L, n, H), U.dtype)
+    A = np.empty((L, n, H), U.dtype)
+    TH = np.empty((n, dm), U.dtype)
+    for t in range(T):  # time outer; each step is a few GEMMs over this thread's samples
+        M = m_seq[t - 1, lo:hi] if t > 0 else m0[lo:hi]
+        _mlp(U[t, lo:hi], M, kappa, W1mT, WhT, bh, WoT, bo, code, zero, one, slope, KM, Z, A, TH)
+        out = m_seq[t, lo:hi]
+        for i in range(n):
             for j in range(dm):
-                out[j] = kappa[j] * m[j] + lam * (one - kappa[j]) * (scale * th[j])
+                out[i, j] = kappa[j] * M[i, j] + lam * (one - kappa[j]) * (scale * TH[i, j])
 
 
 @nb.njit(**_JIT)
@@ -208,75 +194,55 @@ def _memory_backward(U, kappa, m0, m_seq, g_mseq, W1mT, W1m, WhT, Wh, bh, WoT, W
     H = U.shape[2]
     dm = m0.shape[1]
     Lh = bh.shape[0]
-    km = np.empty(dm, U.dtype)
-    zpre = np.empty((Lh + 1, H), U.dtype)
-    act = np.empty((Lh + 1, H), U.dtype)
-    th = np.empty(dm, U.dtype)
-    gm = np.empty(dm, U.dtype)
-    carry = np.zeros((hi - lo, dm), U.dtype)  # ∂L/∂m_t from the later steps, per sample
-    gzo = np.empty(dm, U.dtype)
-    ga = np.empty(H, U.dtype)
-    gnext = np.empty(H, U.dtype)
-    gkm = np.empty(dm, U.dtype)
-    for b in range(lo, hi):
-        for j in range(dm):
-            g_kappa[b, j] = zero
+    n = hi - lo
+    KM = np.empty((n, dm), U.dtype)
+    Z = np.empty((Lh + 1, n, H), U.dtype)
+    A = np.empty((Lh + 1, n, H), U.dtype)
+    TH = np.empty((n, dm), U.dtype)
+    GM = np.empty((n, dm), U.dtype)
+    GZO = np.empty((n, dm), U.dtype)
+    GKM = np.empty((n, dm), U.dtype)
+    GA = np.empty((n, H), U.dtype)
+    GZ = np.empty((n, H), U.dtype)
+    carry = np.zeros((n, dm), U.dtype)  # ∂L/∂m_t from the later steps
+    gk = np.zeros((n, dm), U.dtype)
     for t in range(T - 1, -1, -1):
-        for b in range(lo, hi):
-            cb = carry[b - lo]
-            m_prev = m_seq[t - 1, b] if t > 0 else m0[b]
-            _mlp(U[t, b], m_prev, kappa, W1mT, WhT, bh, WoT, bo, code, zero, one, slope, km, zpre, act, th)
-            for layer in range(Lh + 1):
-                acts[t, b, layer, :] = act[layer]
-            gmt = g_mseq[t, b]
-            gk = g_kappa[b]
-            out_o = g_Zo[t, b]
+        M = m_seq[t - 1, lo:hi] if t > 0 else m0[lo:hi]
+        _mlp(U[t, lo:hi], M, kappa, W1mT, WhT, bh, WoT, bo, code, zero, one, slope, KM, Z, A, TH)
+        for layer in range(Lh + 1):
+            for i in range(n):
+                for h in range(H):
+                    acts[t, lo + i, layer, h] = A[layer, i, h]
+        for i in range(n):
             for j in range(dm):
-                g = gmt[j] + cb[j]
-                gm[j] = g
-                delta = scale * th[j]
-                gk[j] += g * (m_prev[j] - lam * delta)
-                gzo[j] = g * lam * (one - kappa[j]) * scale * slope * (one - th[j] * th[j])
-                out_o[j] = gzo[j]
+                g = g_mseq[t, lo + i, j] + carry[i, j]
+                GM[i, j] = g
+                gk[i, j] += g * (M[i, j] - lam * (scale * TH[i, j]))
+                gz = g * lam * (one - kappa[j]) * scale * slope * (one - TH[i, j] * TH[i, j])
+                GZO[i, j] = gz
+                g_Zo[t, lo + i, j] = gz
+        np.dot(GZO, Wo, GA)
+        for layer in range(Lh - 1, -1, -1):
+            for i in range(n):
+                for h in range(H):
+                    g = GA[i, h] * _act_grad(Z[layer + 1, i, h], code, zero, one)
+                    GZ[i, h] = g
+                    g_Zh[t, lo + i, layer, h] = g
+            np.dot(GZ, Wh[layer], GA)
+        for i in range(n):
             for h in range(H):
-                ga[h] = zero
-            for j in range(dm):
-                c = gzo[j]
-                row = Wo[j]
-                for h in range(H):
-                    ga[h] += row[h] * c
-            for layer in range(Lh - 1, -1, -1):
-                z = zpre[layer + 1]
-                out_h = g_Zh[t, b, layer]
-                for h in range(H):
-                    ga[h] = ga[h] * _act_grad(z[h], code, zero, one)
-                    out_h[h] = ga[h]
-                    gnext[h] = zero
-                for h in range(H):
-                    c = ga[h]
-                    row = Wh[layer, h]
-                    for k in range(H):
-                        gnext[k] += row[k] * c
-                for h in range(H):
-                    ga[h] = gnext[h]
-            z = zpre[0]
-            out_u = g_U[t, b]
-            for h in range(H):
-                ga[h] = ga[h] * _act_grad(z[h], code, zero, one)
-                out_u[h] = ga[h]
+                g = GA[i, h] * _act_grad(Z[0, i, h], code, zero, one)
+                GZ[i, h] = g
+                g_U[t, lo + i, h] = g
+        np.dot(GZ, W1m, GKM)
+        for i in range(n):
             for k in range(dm):
-                gkm[k] = zero
-            for h in range(H):
-                c = ga[h]
-                row = W1m[h]
-                for k in range(dm):
-                    gkm[k] += row[k] * c
-            for k in range(dm):
-                gk[k] += gkm[k] * m_prev[k]
-                cb[k] = (gm[k] + gkm[k]) * kappa[k]
-    for b in range(lo, hi):
+                gk[i, k] += GKM[i, k] * M[i, k]
+                carry[i, k] = (GM[i, k] + GKM[i, k]) * kappa[k]
+    for i in range(n):
         for j in range(dm):
-            g_m0[b, j] = carry[b - lo, j]
+            g_m0[lo + i, j] = carry[i, j]
+            g_kappa[lo + i, j] = gk[i, j]
 
 
 class MemoryRecurrence(torch.autograd.Function):
