@@ -1,6 +1,6 @@
-"""Overhead of the energy pass: ``count_operations`` (hooks + counting) vs a plain forward on the same batch.
+"""Overhead of the energy pass: ``count_operations`` (dispatch mode + hooks + counting) vs a plain forward.
 
-    python benchmarks/bench_energy.py [--repeats 5]
+    python benchmarks/bench_energy.py [--repeats 5] [--threads 1] [--json benchmarks/results/bench_energy.json]
 
 Both run in eval mode under ``torch.no_grad``; the energy pass's first call (which computes the conv fan-out maps)
 is warm-up; the two are timed alternately and the minimum of each is kept. Target: ratio ≤ 2.
@@ -8,12 +8,15 @@ is warm-up; the two are timed alternately and the minimum of each is kept. Targe
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import time
 
 import torch
 from torch import nn
 
 import snn
+from snn.atomic import write_atomic
 from snn.energy import count_operations
 
 
@@ -55,6 +58,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None,
                         help="torch intra-op threads (1 gives stable timings on a loaded machine)")
+    parser.add_argument("--json", default="benchmarks/results/bench_energy.json", help="where to write the results")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -64,6 +68,8 @@ def main() -> None:
         "ConvSNN 2-32-64-64 on 32x32, T=4, B=16": (ConvNet(), torch.rand(4, 16, 2, 32, 32) * 2),
     }
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    results = {"torch": torch.__version__, "threads": torch.get_num_threads(), "load_1min": os.getloadavg()[0],
+               "target_ratio": 2.0, "cases": {}}
     for name, (model, x) in cases.items():
         model.eval()
 
@@ -74,6 +80,10 @@ def main() -> None:
         plain_s, energy_s = best_times([plain, lambda: count_operations(model, x)], args.repeats)
         print(f"{name}: plain forward {plain_s * 1e3:.1f} ms, energy pass {energy_s * 1e3:.1f} ms, "
               f"ratio {energy_s / plain_s:.2f}")
+        results["cases"][name] = {"plain_ms": plain_s * 1e3, "energy_ms": energy_s * 1e3, "ratio": energy_s / plain_s}
+    os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+    write_atomic(args.json, json.dumps(results, indent=2))
+    print(f"wrote {args.json}")
 
 
 if __name__ == "__main__":

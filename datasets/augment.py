@@ -63,22 +63,22 @@ def channel_shift(x: torch.Tensor, shift: int) -> torch.Tensor:
     return out
 
 
-def time_mask(x: torch.Tensor, spans: Sequence[tuple[int, int]]) -> torch.Tensor:
-    """Zero the time steps ``[start, start + width)`` of every ``(start, width)`` in ``spans``."""
+def _zero_spans(x: torch.Tensor, spans: Sequence[tuple[int, int]], dim: int) -> torch.Tensor:
     _check_frames(x)
     out = x.clone()
     for start, width in spans:
-        out[start:start + width] = 0
+        out.narrow(dim, start, max(0, min(width, x.shape[dim] - start))).zero_()
     return out
+
+
+def time_mask(x: torch.Tensor, spans: Sequence[tuple[int, int]]) -> torch.Tensor:
+    """Zero the time steps ``[start, start + width)`` of every ``(start, width)`` in ``spans``."""
+    return _zero_spans(x, spans, 0)
 
 
 def channel_mask(x: torch.Tensor, bands: Sequence[tuple[int, int]]) -> torch.Tensor:
     """Zero the channels ``[start, start + width)`` of every ``(start, width)`` in ``bands``."""
-    _check_frames(x)
-    out = x.clone()
-    for start, width in bands:
-        out[:, start:start + width] = 0
-    return out
+    return _zero_spans(x, bands, 1)
 
 
 def cutmix(
@@ -149,50 +149,47 @@ class ChannelShift:
         return f"ChannelShift(max_shift={self.max_shift})"
 
 
-class TimeMask:
-    """Zero ``n_masks`` random spans of ``1..max_width`` time steps."""
+class _SpanMask:
+    """Zero ``n_masks`` random spans of ``1..max_width`` entries along one axis of ``x [T, C]``."""
 
-    def __init__(self, max_width: int = 5, n_masks: int = 1, generator: torch.Generator | None = None) -> None:
+    _dim = 0
+    _unit = "steps"
+
+    def __init__(self, max_width: int, n_masks: int = 1, generator: torch.Generator | None = None) -> None:
         if not isinstance(max_width, int) or max_width < 1:
-            raise ValueError(f"max_width must be an int >= 1 (steps), got {max_width!r}")
+            raise ValueError(f"max_width must be an int >= 1 ({self._unit}), got {max_width!r}")
         if not isinstance(n_masks, int) or n_masks < 0:
             raise ValueError(f"n_masks must be an int >= 0, got {n_masks!r}")
         self.max_width, self.n_masks, self.generator = max_width, n_masks, generator
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         _check_frames(x)
-        T = x.shape[0]
+        size = x.shape[self._dim]
         spans = []
         for _ in range(self.n_masks):
-            w = int(_randint(1, min(self.max_width, T), self.generator))
-            spans.append((int(_randint(0, T - w, self.generator)), w))
-        return time_mask(x, spans)
+            w = int(_randint(1, min(self.max_width, size), self.generator))
+            spans.append((int(_randint(0, size - w, self.generator)), w))
+        return _zero_spans(x, spans, self._dim)
 
     def __repr__(self) -> str:
-        return f"TimeMask(max_width={self.max_width}, n_masks={self.n_masks})"
+        return f"{type(self).__name__}(max_width={self.max_width}, n_masks={self.n_masks})"
 
 
-class ChannelMask:
-    """Zero ``n_masks`` random bands of ``1..max_width`` adjacent channels."""
+class TimeMask(_SpanMask):
+    """Zero ``n_masks`` random spans of ``1..max_width`` time steps (SpecAugment's time masking)."""
+
+    def __init__(self, max_width: int = 5, n_masks: int = 1, generator: torch.Generator | None = None) -> None:
+        super().__init__(max_width, n_masks, generator)
+
+
+class ChannelMask(_SpanMask):
+    """Zero ``n_masks`` random bands of ``1..max_width`` adjacent channels (SpecAugment's frequency masking)."""
+
+    _dim = 1
+    _unit = "channels"
 
     def __init__(self, max_width: int = 20, n_masks: int = 1, generator: torch.Generator | None = None) -> None:
-        if not isinstance(max_width, int) or max_width < 1:
-            raise ValueError(f"max_width must be an int >= 1 (channels), got {max_width!r}")
-        if not isinstance(n_masks, int) or n_masks < 0:
-            raise ValueError(f"n_masks must be an int >= 0, got {n_masks!r}")
-        self.max_width, self.n_masks, self.generator = max_width, n_masks, generator
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        _check_frames(x)
-        C = x.shape[1]
-        bands = []
-        for _ in range(self.n_masks):
-            w = int(_randint(1, min(self.max_width, C), self.generator))
-            bands.append((int(_randint(0, C - w, self.generator)), w))
-        return channel_mask(x, bands)
-
-    def __repr__(self) -> str:
-        return f"ChannelMask(max_width={self.max_width}, n_masks={self.n_masks})"
+        super().__init__(max_width, n_masks, generator)
 
 
 class CutMix:

@@ -2,18 +2,23 @@
 
 Layout of a cache file (little-endian)::
 
-    bytes [0, 4096)          magic ``SNNFRM01`` + JSON header (padded with spaces)
+    bytes [0, 4096)          magic ``SNNFRM02``, CRC-32 of the JSON (8 hex digits), JSON header
+                             (padded with spaces)
     bytes [4096, 4096+D)     frames, C-contiguous ``[ΣT_i, *frame_shape]`` of ``header["dtype"]``
     then                     ``offsets`` int64 ``[N+1]``: sample ``i`` is rows ``offsets[i]:offsets[i+1]``
     then                     ``labels`` int64 ``[N]``
 
 The header holds the cache key (a hash of the source identity and every preprocessing
-parameter), the shapes, and a CRC-32 of the frame bytes.  The file is written to a temporary
-name in the same folder and moved into place with ``os.replace`` only when complete, so readers
-never see a half-written cache.  On open the magic, key, shapes and file size are checked
-(cheap); ``verify=True`` also recomputes the CRC.  Anything that does not match is reported as
-:class:`CacheError`, which the datasets turn into a warning and a rebuild.  Data are read through
-``np.memmap``, so an epoch over the cache touches only the pages it needs.
+parameter), the shapes, a CRC-32 of the frame bytes and a CRC-32 of the offsets and labels, so
+every byte the reader trusts is covered by a checksum: a flipped bit in the offsets would swap
+samples' frames, one in the labels would change a class, silently.  The file is written to a
+temporary name in the same folder and moved into place with ``os.replace`` only when complete,
+so readers never see a half-written cache; :func:`open_or_build` removes the temporary files of
+builders that were killed.  On open the magic, the header's checksum, the key, shapes and file size
+are checked, and the offsets and labels against their checksum (cheap: 16 bytes per sample);
+``verify=True`` also checks the frames.  Anything that does not match is reported as
+:class:`CacheError`, which :func:`open_or_build` turns into a warning and a rebuild.  Data are read
+through ``np.memmap``, so an epoch over the cache touches only the pages it needs.
 """
 
 from __future__ import annotations
@@ -21,20 +26,22 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from snn.atomic import atomic_open
+from snn.atomic import atomic_open, remove_stale_temps
 
-__all__ = ["CacheError", "FrameCache", "cache_key", "source_identity", "default_cache_dir", "write_frame_cache"]
+__all__ = ["CacheError", "FrameCache", "cache_key", "source_identity", "default_cache_dir", "write_frame_cache",
+           "open_or_build"]
 
-_MAGIC = b"SNNFRM01"
+_MAGIC = b"SNNFRM02"
 _HEADER_BYTES = 4096
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2
 
 
 class CacheError(RuntimeError):
@@ -101,8 +108,8 @@ def write_frame_cache(
         all_len = np.concatenate(lengths) if lengths else np.zeros(0, np.int64)
         offsets = np.zeros(all_len.size + 1, dtype=np.int64)
         np.cumsum(all_len, out=offsets[1:])
-        fh.write(offsets.tobytes())
-        fh.write((np.concatenate(labels) if labels else np.zeros(0, np.int64)).tobytes())
+        index = offsets.tobytes() + (np.concatenate(labels) if labels else np.zeros(0, np.int64)).tobytes()
+        fh.write(index)
         header = {
             "version": _FORMAT_VERSION,
             "key": key,
@@ -111,9 +118,11 @@ def write_frame_cache(
             "n_samples": int(all_len.size),
             "n_rows": int(offsets[-1]),
             "crc32": crc,
+            "index_crc32": zlib.crc32(index),
             "meta": meta or {},
         }
-        blob = _MAGIC + json.dumps(header).encode()
+        body = json.dumps(header).encode()
+        blob = _MAGIC + f"{zlib.crc32(body):08x}".encode() + body
         if len(blob) > _HEADER_BYTES:
             raise ValueError(f"cache header too large ({len(blob)} bytes > {_HEADER_BYTES})")
         fh.seek(0)
@@ -126,7 +135,8 @@ class FrameCache:
     Args:
         path: cache file.
         key: expected cache key; a different key raises :class:`CacheError`.
-        verify: recompute the CRC-32 of the frame bytes (reads the whole file once).
+        verify: recompute the CRC-32 of the frame bytes (reads the whole file once); the header, offsets and
+            labels are always checked.
 
     The memory map is opened lazily and reopened after a fork (DataLoader workers).
     """
@@ -138,9 +148,15 @@ class FrameCache:
         try:
             with open(self.path, "rb") as fh:
                 raw = fh.read(_HEADER_BYTES)
-            if len(raw) < _HEADER_BYTES or not raw.startswith(_MAGIC):
+            if len(raw) < _HEADER_BYTES or not raw[:6] == _MAGIC[:6]:
                 raise CacheError(f"cache file {self.path} has no valid header (truncated or not a cache file)")
-            header = json.loads(raw[len(_MAGIC):].decode().strip())
+            if not raw.startswith(_MAGIC):
+                raise CacheError(f"cache file {self.path} is stale (format {raw[:8].decode(errors='replace')}, "
+                                 f"expected {_MAGIC.decode()})")
+            body = raw[len(_MAGIC) + 8:].rstrip(b" ")
+            if raw[len(_MAGIC):len(_MAGIC) + 8] != f"{zlib.crc32(body):08x}".encode():
+                raise CacheError(f"cache file {self.path}: its header fails its CRC-32 check (corrupt)")
+            header = json.loads(body.decode())
         except (UnicodeDecodeError, json.JSONDecodeError) as err:
             raise CacheError(f"cache file {self.path} has an unreadable header: {err}") from err
         if header.get("version") != _FORMAT_VERSION or header.get("key") != key:
@@ -156,10 +172,13 @@ class FrameCache:
         actual = self.path.stat().st_size
         if actual != expected:
             raise CacheError(f"cache file {self.path} has {actual} bytes, expected {expected} (truncated?)")
-        self.offsets = np.fromfile(self.path, dtype=np.int64, count=self.n_samples + 1,
-                                   offset=_HEADER_BYTES + self._data_bytes)
-        self.labels = np.fromfile(self.path, dtype=np.int64, count=self.n_samples,
-                                  offset=_HEADER_BYTES + self._data_bytes + 8 * (self.n_samples + 1))
+        with open(self.path, "rb") as fh:
+            fh.seek(_HEADER_BYTES + self._data_bytes)
+            index = fh.read(8 * (2 * self.n_samples + 1))
+        if zlib.crc32(index) != header.get("index_crc32"):
+            raise CacheError(f"cache file {self.path}: its sample offsets or labels fail their CRC-32 check (corrupt)")
+        self.offsets = np.frombuffer(index, dtype=np.int64, count=self.n_samples + 1)
+        self.labels = np.frombuffer(index, dtype=np.int64, offset=8 * (self.n_samples + 1))
         if self.offsets[0] != 0 or self.offsets[-1] != self.n_rows or np.any(np.diff(self.offsets) < 0):
             raise CacheError(f"cache file {self.path} has inconsistent sample offsets")
         if verify:
@@ -174,7 +193,7 @@ class FrameCache:
                     crc = zlib.crc32(block, crc)
                     left -= len(block)
             if crc != header["crc32"]:
-                raise CacheError(f"cache file {self.path} fails its CRC-32 check (corrupt)")
+                raise CacheError(f"cache file {self.path}: its frames fail their CRC-32 check (corrupt)")
         self._mm: np.ndarray | None = None
         self._pid: int | None = None
 
@@ -206,3 +225,42 @@ class FrameCache:
         state["_mm"] = None
         state["_pid"] = None
         return state
+
+
+def open_or_build(
+    path: str | os.PathLike,
+    key: str,
+    chunks: Callable[[], Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]]],
+    *,
+    frame_shape: tuple[int, ...],
+    dtype: np.dtype | type,
+    meta: dict[str, Any] | None = None,
+    verify: bool = True,
+    n_samples: int | None = None,
+    what: str = "",
+) -> FrameCache:
+    """Open the cache at ``path``, or (re)build it from ``chunks()`` when missing, stale or corrupt.
+
+    Args:
+        path, key: the cache file and its expected key.
+        chunks: called only when a build is needed; yields chunks as for :func:`write_frame_cache`.
+        frame_shape, dtype, meta: as for :func:`write_frame_cache`.
+        verify: check the frames' checksum of an existing cache (header, offsets and labels are always checked).
+        n_samples: expected number of samples; a cache with another count is rebuilt.
+        what: the source, for the rebuild warning.
+
+    Temporary files that killed builders left in the cache folder are removed first (never a live builder's).
+    """
+    path = Path(path)
+    remove_stale_temps(path.parent, "*.frames")
+    if path.exists():
+        try:
+            cache = FrameCache(path, key, verify=verify)
+            if n_samples is None or len(cache) == n_samples:
+                return cache
+            reason = f"has {len(cache)} samples, the source has {n_samples}"
+        except CacheError as err:
+            reason = str(err)
+        warnings.warn(f"rebuilding frame cache for {what or path.name}: {reason}", RuntimeWarning, stacklevel=3)
+    write_frame_cache(path, key, chunks(), frame_shape=frame_shape, dtype=dtype, meta=meta)
+    return FrameCache(path, key)

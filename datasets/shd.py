@@ -114,6 +114,8 @@ class SHD(_HeidelbergBase):
     files = {"train": "shd_train.h5", "valid": "shd_train.h5", "full_train": "shd_train.h5", "test": "shd_test.h5"}
     subdir = "SHD"
     tonic_name = "SHD"
+    declared_classes = 20
+    declared_max_duration_s = 2.0  # the longest SHD recordings last about 1.4 s
 
     def __init__(
         self,
@@ -162,6 +164,8 @@ class SSC(_HeidelbergBase):
     files = {"train": "ssc_train.h5", "valid": "ssc_valid.h5", "test": "ssc_test.h5"}
     subdir = "SSC"
     tonic_name = "SSC"
+    declared_classes = 35
+    declared_max_duration_s = 2.0  # Speech Commands clips last at most 1 s
 
     def _download(self, split: str) -> None:
         import tonic

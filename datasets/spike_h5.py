@@ -10,9 +10,12 @@ File layout (as distributed at zenkelab.org; ``N`` samples)::
 
 The file is opened lazily, once per process: the handle is dropped on pickling and reopened when
 the process id changes, so DataLoader workers (fork or spawn) each hold their own handle.  On
-construction the layout is checked (readable HDF5, required keys, equal lengths); the spikes are
-checked when they are read (channel ids in range, times finite and ``>= 0``, no empty sample
-unless ``allow_empty=True``), and every error names the file and the sample.
+construction the file's integrity is checked once, before libhdf5 reads it (:mod:`snn.datasets.integrity`:
+the heap structure, whose damage would make libhdf5 loop forever, and the published checksum of SHD/SSC
+files), then the layout (required keys, equal lengths) and the labels (integers, within the stated
+classes); the spikes are checked when they are read (channel ids in range, times finite and ``>= 0``,
+durations plausible, no empty sample unless ``allow_empty=True``; :mod:`snn.datasets.checks`), and every
+error names the file and the sample.
 
 With a :class:`~snn.datasets.binning.ToFrames` transform and ``cache=True`` the whole file is
 binned once, in vectorised chunks, into a cache file (see :mod:`snn.datasets.cache`) keyed by the
@@ -34,9 +37,11 @@ import torch
 from torch.utils.data import Dataset
 
 from snn.datasets.binning import ToFrames
-from snn.datasets.cache import CacheError, FrameCache, cache_key, default_cache_dir, source_identity, write_frame_cache
+from snn.datasets.checks import duration_problems, event_problems, label_problems
+from snn.datasets.cache import FrameCache, cache_key, default_cache_dir, open_or_build, source_identity, write_frame_cache
+from snn.datasets.integrity import verify_h5
 
-__all__ = ["SpikeTrainH5", "DatasetFormatError", "EVENT_DTYPE", "REQUIRED_KEYS"]
+__all__ = ["SpikeTrainH5", "DatasetFormatError", "EVENT_DTYPE", "REQUIRED_KEYS", "layout_problems"]
 
 REQUIRED_KEYS = ("spikes/times", "spikes/units", "labels")
 EVENT_DTYPE = np.dtype([("t", np.int64), ("x", np.int64), ("p", np.int64)])
@@ -64,12 +69,22 @@ class SpikeTrainH5(Dataset):
         indices: optional subset of sample indices (used for held-out splits).
         allow_empty: accept samples without spikes (they bin to one zero frame); else an error.
         verify_cache: recompute the cache's CRC-32 when opening an existing cache.
+        n_classes: the number of classes the file holds, if known (a larger label is an error); subclasses
+            state their dataset's.
+        max_duration_s: the longest sample the dataset can hold, s (a longer one is an error); subclasses
+            state their dataset's.
+        verify_file: check the file's integrity before the first read (once per file version; see
+            :mod:`snn.datasets.integrity`).
 
     Items:
         ``frames``: ``(x, label)`` with ``x`` a float32 tensor ``[T, C]`` (``C = n_channels``) and an
         int ``label``.  ``frames=None``: ``(events, label)`` with ``events`` a structured array with
         fields ``t`` (µs, int64), ``x`` (channel) and ``p`` (always 1), like tonic.
     """
+
+    #: classes and longest sample (s) of the dataset a subclass reads (``None``: unknown)
+    declared_classes: int | None = None
+    declared_max_duration_s: float | None = None
 
     def __init__(
         self,
@@ -83,6 +98,9 @@ class SpikeTrainH5(Dataset):
         indices: Sequence[int] | np.ndarray | None = None,
         allow_empty: bool = False,
         verify_cache: bool = True,
+        n_classes: int | None = None,
+        max_duration_s: float | None = None,
+        verify_file: bool = True,
     ) -> None:
         if frames is not None and not isinstance(frames, ToFrames):
             raise TypeError(f"frames must be a ToFrames or None, got {type(frames).__name__}")
@@ -93,8 +111,15 @@ class SpikeTrainH5(Dataset):
         self.transform = transform
         self.target_transform = target_transform
         self.allow_empty = bool(allow_empty)
+        self.n_classes_stated = n_classes if n_classes is not None else self.declared_classes
+        self.max_duration_s = max_duration_s if max_duration_s is not None else self.declared_max_duration_s
         self._h5: h5py.File | None = None
         self._pid: int | None = None
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        if verify_file:
+            problems = verify_h5(self.path, self.cache_dir)
+            if problems:
+                raise DatasetFormatError(f"{self.path}: {problems[0]}")
         self._check_layout()
         if indices is None:
             self.indices = np.arange(self._n_file, dtype=np.int64)
@@ -106,7 +131,6 @@ class SpikeTrainH5(Dataset):
                     f"got range [{self.indices.min()}, {self.indices.max()}]"
                 )
         self._cache: FrameCache | None = None
-        self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         if frames is not None and cache:
             self._cache = self._open_or_build_cache(verify_cache)
 
@@ -133,20 +157,12 @@ class SpikeTrainH5(Dataset):
 
     def _check_layout(self) -> None:
         with self._open() as f:
-            missing = [k for k in REQUIRED_KEYS if k not in f]
-            if missing:
-                raise DatasetFormatError(
-                    f"{self.path}: missing dataset(s) {missing}; expected the SHD layout with "
-                    f"{list(REQUIRED_KEYS)} (+ optional extra/keys, extra/speaker), found {sorted(_walk(f))}"
-                )
-            n_t, n_u, n_l = (f[k].shape[0] if f[k].shape else -1 for k in REQUIRED_KEYS)
-            if not (n_t == n_u == n_l):
-                raise DatasetFormatError(
-                    f"{self.path}: inconsistent lengths: spikes/times has {n_t} samples, "
-                    f"spikes/units {n_u}, labels {n_l} (truncated file?)"
-                )
+            problems = layout_problems(f)
+            if problems:
+                raise DatasetFormatError(f"{self.path}: {problems[0]}")
+            n_l = f["labels"].shape[0]
             try:
-                self._labels = np.asarray(f["labels"][()], dtype=np.int64)
+                raw_labels = f["labels"][()]
                 self._speakers = (
                     np.asarray(f["extra/speaker"][()], dtype=np.int64) if "extra/speaker" in f else None
                 )
@@ -158,17 +174,17 @@ class SpikeTrainH5(Dataset):
                 f"{self.path}: extra/speaker has {self._speakers.shape[0]} entries, labels {n_l}"
             )
         self._n_file = int(n_l)
+        names = _decode(keys) if keys is not None else None
+        self._labels, errors, notes = label_problems(raw_labels, n_classes=self.n_classes_stated, names=names)
+        if errors:
+            raise DatasetFormatError(f"{self.path}: {errors[0]}")
+        for note in notes:
+            warnings.warn(f"{self.path}: {note}", RuntimeWarning, stacklevel=3)
         n_classes = int(self._labels.max()) + 1 if self._labels.size else 0
-        if keys is not None:
-            self._classes = _decode(keys)
-            if n_classes > len(self._classes):
-                raise DatasetFormatError(
-                    f"{self.path}: label {n_classes - 1} has no class name (extra/keys has {len(self._classes)})"
-                )
+        if names is not None:
+            self._classes = names
         else:
-            self._classes = [str(i) for i in range(n_classes)]
-        if self._labels.size and self._labels.min() < 0:
-            raise DatasetFormatError(f"{self.path}: labels must be >= 0, got {self._labels.min()}")
+            self._classes = [str(i) for i in range(max(n_classes, self.n_classes_stated or 0))]
 
     def read_events(self, j: int) -> tuple[np.ndarray, np.ndarray]:
         """Raw spikes of file sample ``j``: ``(times_s float64 [E], units int64 [E])``, checked."""
@@ -181,30 +197,19 @@ class SpikeTrainH5(Dataset):
         self._check_events([t], [u], j)
         return t, u
 
-    def _check_events(self, times: list[np.ndarray], units: list[np.ndarray], first: int) -> None:
+    def _check_events(self, times: list[np.ndarray], units: list[np.ndarray], first: int,
+                      reference_s: float | None = None) -> None:
+        """Raise :class:`DatasetFormatError` for the first implausible sample among ``first, first + 1, ...``."""
         n_ch = self.frames.n_channels if self.frames is not None else None
         for k, (t, u) in enumerate(zip(times, units)):
-            j = first + k
-            if t.shape != u.shape:
-                raise DatasetFormatError(
-                    f"{self.path}: sample {j} has {t.size} spike times but {u.size} unit ids"
-                )
-            if t.size == 0:
-                if not self.allow_empty:
-                    raise DatasetFormatError(
-                        f"{self.path}: sample {j} has no spikes (pass allow_empty=True to keep empty samples)"
-                    )
-                continue
-            if not np.all(np.isfinite(t)) or t.min() < 0:
-                raise DatasetFormatError(
-                    f"{self.path}: sample {j} has invalid spike times (min {t.min()!r} s); times must be finite and >= 0"
-                )
-            if u.min() < 0 or (n_ch is not None and u.max() >= n_ch):
-                bad = u.min() if u.min() < 0 else u.max()
-                raise DatasetFormatError(
-                    f"{self.path}: sample {j} has channel id {bad} outside [0, {n_ch}) "
-                    f"(set ToFrames(n_channels=...) to the file's channel count)"
-                )
+            problems = event_problems(t, u, first + k, n_channels=n_ch, allow_empty=self.allow_empty)
+            if problems:
+                raise DatasetFormatError(f"{self.path}: {problems[0]}")
+        durations = np.array([float(np.max(t)) if len(t) else 0.0 for t in times])
+        problems = duration_problems(durations, first, max_duration_s=self.max_duration_s, reference_s=reference_s,
+                                     name=type(self).__name__)
+        if problems:
+            raise DatasetFormatError(f"{self.path}: {problems[0]}")
 
     # ------------------------------------------------------------------ cache
     def cache_key(self) -> str:
@@ -215,24 +220,25 @@ class SpikeTrainH5(Dataset):
         return self.cache_dir / f"{self.path.stem}-{self.cache_key()[:20]}.frames"
 
     def _open_or_build_cache(self, verify: bool) -> FrameCache:
-        key, path = self.cache_key(), self.cache_path()
-        if path.exists():
-            try:
-                cache = FrameCache(path, key, verify=verify)
-                if len(cache) == self._n_file:
-                    return cache
-                reason = f"has {len(cache)} samples, file has {self._n_file}"
-            except CacheError as err:
-                reason = str(err)
-            warnings.warn(f"rebuilding frame cache for {self.path}: {reason}", RuntimeWarning, stacklevel=3)
-        self.build_cache(path, key)
-        return FrameCache(path, key)
+        assert self.frames is not None
+        return open_or_build(self.cache_path(), self.cache_key(), self._chunks, frame_shape=(self.frames.n_out,),
+                             dtype=self._cache_dtype(), meta=self._cache_meta(), verify=verify,
+                             n_samples=self._n_file, what=str(self.path))
+
+    def _cache_dtype(self) -> type:
+        assert self.frames is not None
+        return np.uint8 if self.frames.binary else np.uint16
+
+    def _cache_meta(self) -> dict[str, Any]:
+        assert self.frames is not None
+        return {"source": str(self.path), "frames": self.frames.cache_key()}
 
     def _chunks(self):
         assert self.frames is not None
-        dtype = np.uint8 if self.frames.binary else np.uint16
+        dtype = self._cache_dtype()
         with self._open() as f:
             ds_t, ds_u = f["spikes/times"], f["spikes/units"]
+            reference: float | None = None  # typical duration: the median of the first chunk
             for a in range(0, self._n_file, _CHUNK):
                 b = min(a + _CHUNK, self._n_file)
                 try:
@@ -241,7 +247,9 @@ class SpikeTrainH5(Dataset):
                     raise DatasetFormatError(
                         f"{self.path}: cannot read samples {a}..{b - 1} (truncated or corrupt file?): {err}"
                     ) from err
-                self._check_events(ts, us, a)
+                if reference is None:
+                    reference = float(np.median([float(np.max(t)) if len(t) else 0.0 for t in ts]))
+                self._check_events(ts, us, a, reference)
                 counts = np.fromiter((t.size for t in ts), dtype=np.int64, count=b - a)
                 offsets = np.zeros(b - a + 1, dtype=np.int64)
                 np.cumsum(counts, out=offsets[1:])
@@ -257,9 +265,8 @@ class SpikeTrainH5(Dataset):
     def build_cache(self, path: Path, key: str) -> None:
         """Bin every sample of the file and write the cache atomically."""
         assert self.frames is not None
-        dtype = np.uint8 if self.frames.binary else np.uint16
-        write_frame_cache(path, key, self._chunks(), frame_shape=(self.frames.n_out,), dtype=dtype,
-                          meta={"source": str(self.path), "frames": self.frames.cache_key()})
+        write_frame_cache(path, key, self._chunks(), frame_shape=(self.frames.n_out,), dtype=self._cache_dtype(),
+                          meta=self._cache_meta())
 
     # ------------------------------------------------------------------ dataset API
     def __len__(self) -> int:
@@ -318,6 +325,19 @@ class SpikeTrainH5(Dataset):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.extra_repr()})"
+
+
+def layout_problems(f: h5py.File) -> list[str]:
+    """Problems of an open file's layout: missing required datasets, or datasets of different lengths."""
+    missing = [k for k in REQUIRED_KEYS if k not in f]
+    if missing:
+        return [f"missing dataset(s) {missing}; expected the SHD layout with {list(REQUIRED_KEYS)} "
+                f"(+ optional extra/keys, extra/speaker), found {sorted(_walk(f))}"]
+    n_t, n_u, n_l = (f[k].shape[0] if f[k].shape else -1 for k in REQUIRED_KEYS)
+    if not (n_t == n_u == n_l):
+        return [f"inconsistent lengths: spikes/times has {n_t} samples, spikes/units {n_u}, labels {n_l} "
+                f"(truncated file?)"]
+    return []
 
 
 def _walk(f: h5py.File) -> list[str]:

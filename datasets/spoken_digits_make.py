@@ -34,9 +34,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy import signal
 
 from snn.datasets.cochlea import encode
+from snn.datasets.encoder import PRESETS, resample, scale_to_rms, trim_silence
 from snn.datasets.h5_writer import write_spike_h5
 
 __all__ = [
@@ -75,6 +75,9 @@ VOICE_VARIANTS = (
 _ESPEAK_RATE = 22050  # espeak-ng's output sample rate
 
 
+_PRESET = PRESETS["spoken-digits"]
+
+
 @dataclass(frozen=True)
 class DigitsConfig:
     """Everything that defines the generated dataset (stored as JSON in each file's ``config`` attribute).
@@ -88,25 +91,25 @@ class DigitsConfig:
     test_fraction: float = 0.2
     repeats: int = 2
     classes: tuple[int, ...] = tuple(range(20))
-    sample_rate: int = 16000
+    sample_rate: int = _PRESET.sample_rate
     speed_range: tuple[float, float] = (120.0, 210.0)  # per-voice base speed
     speed_jitter: float = 0.12  # per-utterance relative jitter
     pitch_range: tuple[float, float] = (15.0, 85.0)  # per-voice base pitch
     pitch_jitter: float = 10.0
     onset_range: tuple[float, float] = (0.0, 0.12)  # random leading silence (s)
     max_duration: float = 1.0
-    speech_rms: float = 0.05
+    speech_rms: float = _PRESET.rms_level
     level_db: tuple[float, float] = (-3.0, 3.0)
     snr_db: tuple[float, float] = (12.0, 35.0)
-    # cochlea
-    n_channels: int = 700
-    f_min: float = 50.0
-    f_max: float = 7000.0
-    compression: float = 1.0 / 3.0
-    envelope_cutoff: float = 100.0
-    threshold_db: float = -35.0
-    tau: float = 20e-3
-    refractory: float = 30e-3
+    # cochlea: the encoder's "spoken-digits" preset is the single source of these values
+    n_channels: int = _PRESET.n_channels
+    f_min: float = _PRESET.f_min
+    f_max: float = _PRESET.f_max
+    compression: float = _PRESET.compression
+    envelope_cutoff: float = _PRESET.envelope_cutoff
+    threshold_db: float = _PRESET.threshold_db
+    tau: float = _PRESET.tau
+    refractory: float = _PRESET.refractory
 
     def __post_init__(self) -> None:
         if self.n_voices is not None and not (2 <= self.n_voices <= len(VOICE_VARIANTS)):
@@ -189,17 +192,6 @@ def synthesize(text: str, voice: str, *, speed: int = 175, pitch: int = 50) -> t
     return pcm.astype(np.float64) / 32768.0, rate
 
 
-def _trim(x: np.ndarray, rate: int, rel_db: float = -40.0) -> np.ndarray:
-    """Cut leading/trailing silence: keep from the first to the last 5-ms frame within rel_db of the peak."""
-    frame = max(1, rate // 200)
-    n = len(x) // frame
-    if n == 0:
-        return x
-    energy = (x[: n * frame].reshape(n, frame) ** 2).mean(axis=1)
-    loud = np.flatnonzero(energy > energy.max() * 10 ** (rel_db / 10))
-    return x[loud[0] * frame : (loud[-1] + 1) * frame]
-
-
 def _noise(rng: np.random.Generator, n: int, pink: bool) -> np.ndarray:
     white = rng.standard_normal(n)
     if not pink:
@@ -223,18 +215,16 @@ def render_utterance(config: DigitsConfig, voice: Voice, label: int, index: int)
     pitch = float(np.clip(voice.pitch + rng.uniform(-1, 1) * config.pitch_jitter, 0, 99))
     espeak_voice = f"{voice.english if english else voice.german}+{voice.variant}"
     wave, rate = synthesize(word, espeak_voice, speed=int(round(speed)), pitch=int(round(pitch)))
-    wave = _trim(wave, rate)
-    if rate != config.sample_rate:
-        g = np.gcd(rate, config.sample_rate)
-        wave = signal.resample_poly(wave, config.sample_rate // g, rate // g)
+    # the conditioning shared with the encoder's "spoken-digits" preset (snn.datasets.encoder)
+    wave = trim_silence(wave, rate, _PRESET.trim_db)
+    wave = resample(wave, rate, config.sample_rate)
     rate = config.sample_rate
     onset = int(rng.uniform(*config.onset_range) * rate)
     total = int(config.max_duration * rate)
     speech = np.zeros(min(total, onset + len(wave)))
     speech[onset:] = wave[: len(speech) - onset]
-    rms = np.sqrt(np.mean(wave**2)) + 1e-12
     level = config.speech_rms * 10 ** (rng.uniform(*config.level_db) / 20)
-    speech *= level / rms
+    speech = scale_to_rms(speech, level, rms_of=wave)
     snr = rng.uniform(*config.snr_db)
     noise = _noise(rng, len(speech), pink=bool(rng.integers(2)))
     mix = speech + noise * level * 10 ** (-snr / 20)

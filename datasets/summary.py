@@ -1,4 +1,4 @@
-"""Text summary of a spike dataset (used by ``snn data info PATH``)."""
+"""Text summary of a spike dataset and a full check of its content (used by ``snn data info PATH``)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,54 @@ import os
 from pathlib import Path
 from typing import Any
 
+import h5py
 import numpy as np
 
-from snn.datasets.spike_h5 import SpikeTrainH5
+from snn.datasets.checks import duration_problems, event_problems, label_problems
+from snn.datasets.integrity import verify_h5
+from snn.datasets.spike_h5 import SpikeTrainH5, _decode, layout_problems
 
-__all__ = ["summarize", "spike_statistics"]
+__all__ = ["summarize", "spike_statistics", "validate_file"]
+
+
+def validate_file(path: str | os.PathLike, *, n_channels: int = 700, n_classes: int | None = None,
+                  max_duration_s: float | None = None, record_dir: str | os.PathLike | None = None,
+                  limit: int = 50, chunk: int = 512) -> tuple[list[str], list[str]]:
+    """``(errors, warnings)`` of an SHD-layout file: every check the loaders make, over every sample.
+
+    The checks are those of :class:`SpikeTrainH5` (integrity before libhdf5 reads the file, layout, labels,
+    spikes, durations), but all problems are collected, each naming its sample; at most ``limit`` errors.
+    """
+    path = Path(path)
+    errors = verify_h5(path, record_dir)
+    if errors:
+        return errors, []  # libhdf5 must not read this file
+    try:
+        f = h5py.File(path, "r")
+    except OSError as err:
+        return [f"cannot be read as HDF5 (truncated or corrupt download?): {err}"], []
+    with f:
+        errors = layout_problems(f)
+        if errors:
+            return errors, []
+        names = _decode(f["extra/keys"][()]) if "extra/keys" in f else None
+        _, errors, notes = label_problems(f["labels"][()], n_classes=n_classes, names=names)
+        ds_t, ds_u = f["spikes/times"], f["spikes/units"]
+        n = ds_t.shape[0]
+        durations = np.zeros(n)
+        for a in range(0, n, chunk):
+            ts, us = ds_t[a:a + chunk], ds_u[a:a + chunk]
+            for k, (t, u) in enumerate(zip(ts, us)):
+                errors += event_problems(t, u, a + k, n_channels=n_channels)
+                finite = t[np.isfinite(t)] if t.size else t
+                durations[a + k] = float(finite.max()) if finite.size else 0.0
+            if len(errors) >= limit:
+                break
+    reference = float(np.median(durations)) if n else None
+    errors += duration_problems(durations, 0, max_duration_s=max_duration_s, reference_s=reference)
+    if len(errors) > limit:
+        errors = errors[:limit] + [f"... and more (only the first {limit} problems are listed)"]
+    return errors, notes
 
 
 def spike_statistics(ds: SpikeTrainH5, chunk: int = 512) -> dict[str, Any]:

@@ -19,7 +19,6 @@ raises :class:`FileNotFoundError` naming the expected path and archive.
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from snn.datasets.cache import CacheError, FrameCache, cache_key, default_cache_dir, write_frame_cache
+from snn.datasets.cache import FrameCache, cache_key, default_cache_dir, open_or_build
 from snn.datasets.splits import holdout_split
 
 __all__ = ["bin_events_2d", "ToFrames2D", "EventFramesDataset", "DVSGesture", "CIFAR10DVS", "NMNIST"]
@@ -163,12 +162,6 @@ class EventFramesDataset(Dataset):
         return self.cache_dir / f"{self.name}-{self._key[:20]}.frames"
 
     def _open_or_build(self, verify: bool) -> FrameCache:
-        path = self.cache_path()
-        if path.exists():
-            try:
-                return FrameCache(path, self._key, verify=verify)
-            except CacheError as err:
-                warnings.warn(f"rebuilding frame cache for {self.name}: {err}", RuntimeWarning, stacklevel=3)
         def chunks():
             for i in range(len(self.source)):
                 ev, y = self.source[i]
@@ -177,9 +170,9 @@ class EventFramesDataset(Dataset):
                     raise ValueError(f"{self.name} sample {i}: a pixel holds {f.max()} events, more than uint16 holds")
                 yield f.astype(np.uint16), np.array([f.shape[0]]), np.array([int(y)])
 
-        write_frame_cache(path, self._key, chunks(), frame_shape=self.frames.frame_shape, dtype=np.uint16,
-                          meta={"source": self.name, "frames": self.frames.cache_key()})
-        return FrameCache(path, self._key)
+        return open_or_build(self.cache_path(), self._key, chunks, frame_shape=self.frames.frame_shape,
+                             dtype=np.uint16, meta={"source": self.name, "frames": self.frames.cache_key()},
+                             verify=verify, n_samples=len(self.source), what=self.name)
 
     def __len__(self) -> int:
         return int(self.indices.size)

@@ -56,7 +56,8 @@ def _cupy_runner() -> Any:
     except Exception as err:
         raise BackendUnavailable(
             f"the cupy backend failed to load: {type(err).__name__}: {err}. Fix: install the CuPy wheel that "
-            "matches your CUDA toolkit (`pip install snn-sim[cuda]` for CUDA 12, `snn-sim[cuda13]` for CUDA 13), "
+            "matches your CUDA toolkit (from a clone: `pip install -e \".[cuda]\"` for CUDA 12, "
+            "`pip install -e \".[cuda13]\"` for CUDA 13; or `pip install cupy-cuda12x` / `cupy-cuda13x`), "
             "or use backend='torch'."
         ) from err
 

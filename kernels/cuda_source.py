@@ -4,7 +4,7 @@ One thread owns one lane (one neuron of one batch element) and walks all ``T`` s
 The input is viewed as ``[T, L]``: at step ``t`` thread ``l`` loads ``x[t*L + l]``, so a warp reads 32 consecutive
 values (coalesced). The forward stores the spikes and the dynamics' ``saved`` variables; the backward walks time
 in reverse and rebuilds each step's input state with the ``restore`` program, exactly as the numba backend does
-(:mod:`snn.kernels.numba_backend`), with the same argument order plus ``T`` and ``L`` (there are no chunks).
+(:mod:`snn.kernels.numba_backend`), with the argument order of :mod:`snn.kernels.abi` (there are no chunks).
 
 Types. ``scalar_t`` is the storage type of every tensor (the input's dtype); ``acc_t`` is the arithmetic type:
 ``float`` for float32, float16 and bfloat16, ``double`` for float64. Values are converted on load and store with
@@ -18,8 +18,14 @@ Host shim. Everything CUDA-specific is behind the prelude's ``#ifdef SNN_HOST_SH
 (:mod:`snn.kernels.host_shim`) defines ``SNN_HOST_SHIM`` and the CUDA keywords and built-ins, and compiles this
 very source with g++ to test its numerics on the CPU.
 
-Floating-point contraction must be off (``--fmad=false`` for NVRTC/nvcc, ``-ffp-contract=off`` for g++): each
-operation is then rounded as in the torch reference, so float32 spikes are identical to it.
+Floating-point contraction must be off (``--fmad=false`` for NVRTC/nvcc, ``-ffp-contract=off`` for g++) and
+division IEEE (NVRTC's default ``-prec-div=true``; never ``--use_fast_math``): each operation is then rounded as in
+the torch reference, so float32 spikes are identical to it (and, for LIF, to SpikingJelly's).
+
+Spikes in the backward. With a ``fire`` program, float32/float64 backward kernels recompute each step's spike from
+its saved variables (bit-identical: the same operations on the same stored values) instead of reading the spike
+sequence back: one memory stream fewer. Half-precision kernels read the spikes: their saved variables are rounded
+when stored, and a membrane rounded onto the threshold would fire where the float32 forward did not.
 """
 from __future__ import annotations
 
@@ -27,7 +33,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Sequence
 
-from snn.kernels import codecache, ir
+from snn.kernels import abi, codecache, ir
 from snn.kernels.dynamics import Dynamics
 
 DTYPES = ("float32", "float16", "bfloat16", "float64")
@@ -176,11 +182,12 @@ def _named(prefix: str, dtype: str, params: list[tuple[str, str]], body: list[st
     return Kernel(name, tuple(params)), _signature(name, params) + " {\n" + text + "\n}"
 
 
+def _array_params(kind: str, d: Dynamics, record: bool) -> list[tuple[str, str]]:
+    return [(_OUT if a.output else _IN, a.name) for a in abi.arrays(kind, d, record)] + _scalar_params(d)
+
+
 def _forward(d: Dynamics, dtype: str, record: bool) -> tuple[Kernel, str]:
-    params = [(_IN, "a_x"), (_OUT, "a_s")] + [(_OUT, f"a_sv_{n}") for n in d.saved]
-    params += [(_OUT, f"a_rec_{n}") for n in d.states] if record else []
-    params += [(_IN, f"a_p_{n}") for n in d.lane_params] + [(_OUT, f"a_st_{n}") for n in d.states]
-    params += _scalar_params(d)
+    params = _array_params("forward", d, record)
     reads = ir.names_read(d.forward_program)
     known = set(d.states) | set(d.lane_params) | set(d.all_scalars) | {"x"}
     body = [
@@ -202,23 +209,30 @@ def _forward(d: Dynamics, dtype: str, record: bool) -> tuple[Kernel, str]:
 
 def _backward(d: Dynamics, dtype: str, record: bool, param_grads: bool) -> tuple[Kernel, str]:
     states, saved = d.states, d.saved
-    params = [(_IN, "a_gs")] + [(_IN, f"a_gfinal_{n}") for n in states]
-    params += [(_IN, f"a_grec_{n}") for n in states] if record else []
-    params += [(_IN, "a_s")] + [(_IN, f"a_sv_{n}") for n in saved]
-    params += [(_IN, f"a_p_{n}") for n in d.lane_params] + [(_IN, f"a_init_{n}") for n in states]
-    params += [(_OUT, "a_gx")] + [(_OUT, f"a_g_{n}") for n in d.lane_params] + [(_OUT, f"a_g_{n}") for n in states]
-    params += _scalar_params(d)
+    params = _array_params("backward", d, record)
 
     grad_states = [d.grad_name(n) for n in states]
     grad_params = [d.grad_name(n) for n in d.lane_params] if param_grads else []
     program = _live(d.backward_program, {"gx", *grad_states, *grad_params})
     reads = ir.names_read(program)
     needed_states = [n for n in states if n in reads]  # pre-step states the adjoint reads
-    restore = ir.rename(_live(d.restore_program, set(needed_states)), {**{n: f"p_{n}" for n in saved}, "s": "p_s"})
+    to_prev = {**{n: f"p_{n}" for n in saved}, "s": "p_s"}
+    restore = ir.rename(_live(d.restore_program, set(needed_states)), to_prev)
     restore_reads = ir.names_read(restore)
+    # With a `fire` program, float32/float64 kernels recompute each spike from the saved variables (bit-identical:
+    # the same operations on the same stored values) instead of reading the spike sequence: one memory stream
+    # fewer. Half-precision kernels read the spikes: their saved variables are rounded on store, and a membrane
+    # rounded onto the threshold would fire where the float32 forward did not.
+    use_fire = d.fire_program is not None and dtype in ("float32", "float64")
+    fire_now = d.fire_program if use_fire and "s" in reads else []
+    fire_prev = ir.rename(d.fire_program, to_prev) if use_fire and "p_s" in restore_reads else []
+    prev_reads = restore_reads | ir.names_read(fire_prev)
+    now_reads = reads | ir.names_read(fire_now)
     scalars = set(d.all_scalars)
-    restore_known = set(needed_states) | set(d.lane_params) | scalars | restore_reads
-    known = set(states) | set(d.lane_params) | scalars | set(saved) | {"s", "gs"} | set(grad_states) | set(grad_params)
+    restore_known = set(needed_states) | set(d.lane_params) | scalars | prev_reads
+    fire_targets = {st.target for st in fire_now}
+    known = (set(states) | set(d.lane_params) | scalars | set(saved) | {"gs"} | set(grad_states) | set(grad_params)
+             | fire_targets | ({"s"} if not use_fire else set()))
     printer = ir.CPrinter()
     rebuild = []
     if needed_states:
@@ -226,23 +240,25 @@ def _backward(d: Dynamics, dtype: str, record: bool, param_grads: bool) -> tuple
             f"{_I2}acc_t {', '.join(needed_states)};",
             f"{_I2}if (snn_t > 0) {{",
             f"{_I3}const size_t snn_p = snn_i - (size_t)L;",
-            *(f"{_I3}const acc_t p_{n} = SNN_LOAD(a_sv_{n}[snn_p]);" for n in saved if f"p_{n}" in restore_reads),
-            *([f"{_I3}const acc_t p_s = SNN_LOAD(a_s[snn_p]);"] if "p_s" in restore_reads else []),
-            printer.program(restore, indent=_I3, declared=restore_known),
+            *(f"{_I3}const acc_t p_{n} = SNN_LOAD(a_sv_{n}[snn_p]);" for n in saved if f"p_{n}" in prev_reads),
+            *([f"{_I3}const acc_t p_s = SNN_LOAD(a_s[snn_p]);"] if "p_s" in restore_reads and not fire_prev else []),
+            *([printer.program(fire_prev, indent=_I3, declared=restore_known - {"p_s"})] if fire_prev else []),
+            printer.program(restore, indent=_I3, declared=restore_known | {st.target for st in fire_prev}),
             f"{_I2}}} else {{",
             *(f"{_I3}{n} = SNN_LOAD(a_init_{n}[snn_l]);" for n in needed_states),
             f"{_I2}}}",
         ]
     body = [
         *_LANE,
-        *(f"{_I1}const acc_t {n} = SNN_LOAD(a_p_{n}[snn_l]);" for n in d.lane_params if n in reads | restore_reads),
+        *(f"{_I1}const acc_t {n} = SNN_LOAD(a_p_{n}[snn_l]);" for n in d.lane_params if n in now_reads | prev_reads),
         *(f"{_I1}acc_t {g} = SNN_LOAD(a_gfinal_{n}[snn_l]);" for n, g in zip(states, grad_states)),
         *(f"{_I1}acc_t {g} = (acc_t)0;" for g in grad_params),
         f"{_I1}for (int snn_t = T - 1; snn_t >= 0; --snn_t) {{",
         f"{_I2}const size_t snn_i = (size_t)snn_t * (size_t)L + (size_t)snn_l;",
         *rebuild,
-        *(f"{_I2}const acc_t {n} = SNN_LOAD(a_sv_{n}[snn_i]);" for n in saved if n in reads),
-        *([f"{_I2}const acc_t s = SNN_LOAD(a_s[snn_i]);"] if "s" in reads else []),
+        *(f"{_I2}const acc_t {n} = SNN_LOAD(a_sv_{n}[snn_i]);" for n in saved if n in now_reads),
+        *([printer.program(fire_now, indent=_I2, declared=known - fire_targets)] if fire_now else []),
+        *([f"{_I2}const acc_t s = SNN_LOAD(a_s[snn_i]);"] if "s" in reads and not fire_now else []),
         *([f"{_I2}const acc_t gs = SNN_LOAD(a_gs[snn_i]);"] if "gs" in reads else []),
         *((f"{_I2}{g} += SNN_LOAD(a_grec_{n}[snn_i]);" for n, g in zip(states, grad_states)) if record else ()),
         printer.program(program, indent=_I2, declared=known),

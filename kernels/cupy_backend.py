@@ -29,13 +29,13 @@ import torch
 from snn.kernels import cuda_source
 from snn.kernels.backends import BackendUnavailable
 from snn.kernels.dynamics import Dynamics
-from snn.kernels.runner import FusedRunner
+from snn.kernels.runner import DTYPE_NAMES, FusedRunner
 
 BLOCK = 256
 NVRTC_OPTIONS = ("-std=c++17", "--fmad=false")
-SUPPORTED_DTYPES = {torch.float32: "float32", torch.float16: "float16", torch.bfloat16: "bfloat16", torch.float64: "float64"}
-_FIX = ("Fix: install the CuPy wheel that matches your CUDA toolkit (`pip install snn-sim[cuda]` for CUDA 12, "
-        "`pip install snn-sim[cuda13]` for CUDA 13), or use backend='torch'.")
+SUPPORTED_DTYPES = DTYPE_NAMES  # every dtype the CUDA sources are generated for
+_FIX = ("Fix: install the CuPy wheel that matches your CUDA toolkit (from a clone: `pip install -e \".[cuda]\"` for CUDA 12, "
+        "`pip install -e \".[cuda13]\"` for CUDA 13; or `pip install cupy-cuda12x` / `cupy-cuda13x`), or use backend='torch'.")
 
 
 def _import_cupy() -> Any:

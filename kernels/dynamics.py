@@ -1,6 +1,7 @@
 """The declaration every backend is generated from: a neuron's state, parameters and per-step programs.
 
-A :class:`Dynamics` holds four programs in the statement language of :mod:`snn.kernels.ir`:
+A :class:`Dynamics` holds up to five programs in the statement language of :mod:`snn.kernels.ir` (``forward``,
+``restore``, ``backward`` and ``surrogate`` always; ``fire`` optionally):
 
 ``forward``
     one time step. Reads the input ``x``, the state variables (values *before* the step), the lane parameters
@@ -19,14 +20,23 @@ A :class:`Dynamics` holds four programs in the statement language of :mod:`snn.k
     (one memory stream fewer); without it the spikes are read back.
 ``surrogate``
     ``sg = σ'(x)``, the derivative used in place of the Heaviside step's; it may read the scalars listed in
-    ``surrogate_scalars``, which reach the kernels prefixed with ``sg_``.
+    ``surrogate_scalars``, which reach the kernels prefixed with ``sg_``. A torch-only surrogate has no program
+    (``surrogate=None``) and gives ``surrogate_function`` (``x -> σ'(x)``) instead: the torch reference runs it,
+    the fused backends cannot (their generators raise :class:`snn.kernels.ir.IRError` saying so).
 
 The torch reference runs ``forward`` under autograd and is therefore an independent check of ``backward``.
+
+Names. The generated kernels add names of their own, so a declaration may not use them: see
+:data:`snn.kernels.ir.RESERVED` and :data:`snn.kernels.ir.RESERVED_PREFIXES` (``i``, ``t``, ``T``, ``L``, ``np``,
+C keywords, names starting ``a_``, ``c_``, ``p_``, ``q_``, ``r_``, ``snn_``, ``sg_``, ``_``, ...). ``g_<name>``
+is the gradient of a state or lane parameter and appears only in ``backward``. A clash is reported when the
+declaration is built, naming the program and the name.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Callable
 
 from snn.kernels import ir
 
@@ -41,9 +51,10 @@ class Dynamics:
     forward: str
     restore: str
     backward: str
-    surrogate: str
+    surrogate: str | None
     surrogate_scalars: tuple[str, ...] = ()
     fire: str | None = None
+    surrogate_function: Callable | None = None
     doc: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -58,8 +69,18 @@ class Dynamics:
     def all_scalars(self) -> tuple[str, ...]:
         return self.scalars + self.sg_scalars
 
+    @property
+    def declared_surrogate(self) -> bool:
+        """Whether the surrogate is a program (fused backends can compile it) rather than a torch function."""
+        return self.surrogate is not None
+
     @cached_property
     def surrogate_program(self) -> list[ir.Statement]:
+        if self.surrogate is None:
+            raise ir.IRError(
+                f"dynamics {self.key!r}: the surrogate is a torch function, which only the torch reference backend can "
+                "run; give the surrogate a `program` (see snn.surrogate.Surrogate) to use the numba or CUDA kernels"
+            )
         return ir.rename(ir.parse(self.surrogate), {name: "sg_" + name for name in self.surrogate_scalars})
 
     @cached_property
@@ -83,6 +104,11 @@ class Dynamics:
 
     # -- checks -------------------------------------------------------------------------------------------------
     def _validate(self) -> None:
+        if self.surrogate is None and self.surrogate_function is None:
+            raise ir.IRError(f"dynamics {self.key!r}: give a surrogate program or a surrogate_function")
+        if self.surrogate is None and self.surrogate_scalars:
+            raise ir.IRError(f"dynamics {self.key!r}: a surrogate_function takes no surrogate_scalars")
+        self._validate_names()
         known = set(self.states) | set(self.lane_params) | set(self.all_scalars)
         fwd = ir.parse(self.forward)
         _require_assigned(self.key, "forward", fwd, {"s", *self.states, *self.saved})
@@ -94,14 +120,43 @@ class Dynamics:
             fire = ir.parse(self.fire)
             _require_assigned(self.key, "fire", fire, {"s"})
             _require_inputs(self.key, "fire", fire, set(self.saved) | set(self.lane_params) | set(self.all_scalars))
-        sg = ir.parse(self.surrogate)
-        _require_assigned(self.key, "surrogate", sg, {"sg"})
-        _require_inputs(self.key, "surrogate", sg, {"x", *self.surrogate_scalars})
-        bwd = ir.inline_surrogate(ir.parse(self.backward), self.surrogate_program)
+        if self.surrogate is not None:
+            sg = ir.parse(self.surrogate)
+            _require_assigned(self.key, "surrogate", sg, {"sg"})
+            _require_inputs(self.key, "surrogate", sg, {"x", *self.surrogate_scalars})
+            surrogate_program = self.surrogate_program
+        else:  # the backward is still checked, with a stand-in derivative
+            surrogate_program = ir.parse("sg = x")
+        bwd = ir.inline_surrogate(ir.parse(self.backward), surrogate_program)
         grads = {self.grad_name(n) for n in self.states}
         _require_assigned(self.key, "backward", bwd, {"gx"} | grads | {self.grad_name(p) for p in self.lane_params})
         allowed = known | set(self.saved) | {"s", "gs"} | grads | {self.grad_name(p) for p in self.lane_params}
         _require_inputs(self.key, "backward", bwd, allowed)
+
+
+    def _validate_names(self) -> None:
+        grads = {self.grad_name(n) for n in (*self.states, *self.lane_params)}
+        declared = {"states": self.states, "lane_params": self.lane_params, "scalars": self.scalars,
+                    "saved": self.saved, "surrogate_scalars": self.surrogate_scalars}
+        for which, names in declared.items():
+            for name in names:
+                ir.check_name(name, f"dynamics {self.key!r}: {which}")
+                if name.startswith("g_"):
+                    raise ir.IRError(f"dynamics {self.key!r}: {which} name {name!r} starts with 'g_', which is kept "
+                                     "for gradients; rename it")
+        programs = {"forward": self.forward, "restore": self.restore, "backward": self.backward,
+                    "fire": self.fire, "surrogate": self.surrogate}
+        for which, source in programs.items():
+            if source is None:
+                continue
+            for name in sorted(ir.names_used(ir.parse(source))):
+                allowed = {"sg"} if which == "surrogate" else set()
+                if name not in allowed:
+                    ir.check_name(name, f"dynamics {self.key!r}: the {which} program")
+                if name.startswith("g_") and (which != "backward" or name not in grads):
+                    raise ir.IRError(
+                        f"dynamics {self.key!r}: the {which} program uses {name!r}; names 'g_<name>' are the gradients "
+                        f"of states and lane parameters ({sorted(grads)}) and belong to the backward program only")
 
 
 def _require_assigned(key: str, which: str, program: list[ir.Statement], names: set[str]) -> None:

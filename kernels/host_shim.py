@@ -31,12 +31,11 @@ import torch
 from snn.atomic import write_atomic
 from snn.kernels import codecache, cuda_source
 from snn.kernels.dynamics import Dynamics
-from snn.kernels.runner import FusedRunner
+from snn.kernels.runner import DTYPE_NAMES, FusedRunner
 
 BLOCK = 256
 COMPILE_FLAGS = ("-O2", "-shared", "-fPIC", "-std=c++17", "-ffp-contract=off", "-fno-fast-math")
 
-DTYPE_NAMES = {torch.float32: "float32", torch.float64: "float64", torch.float16: "float16", torch.bfloat16: "bfloat16"}
 
 SHIM_PRELUDE = r"""
 /* snn.kernels.host_shim: the CUDA dialect used by snn.kernels.cuda_source, for the host. */

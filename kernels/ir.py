@@ -26,10 +26,38 @@ reference: a wrong derivative cannot hide in one backend only.
 from __future__ import annotations
 
 import ast
+import keyword
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
 FUNCTIONS = ("exp", "abs", "relu", "spike", "sg", "detach")
+
+# Names the generated kernels define themselves (loop indices, sizes, modules, C types and built-ins, the numba
+# and CUDA helpers), and the language's functions: a variable of that name would shadow or clash with them.
+_C_KEYWORDS = (
+    "auto bool break case catch char class const constexpr continue default delete do double else enum explicit "
+    "extern false float for friend goto half if inline int long namespace new nullptr operator private protected "
+    "public register restrict return short signed sizeof static struct switch template this throw true try typedef "
+    "typename union unsigned using virtual void volatile while"
+).split()
+RESERVED = frozenset(
+    keyword.kwlist + _C_KEYWORDS + list(FUNCTIONS)
+    + "i t c lo hi nl T L CH np nb math torch exp32 min max range acc_t scalar_t size_t expf fabs fabsf "
+      "blockIdx threadIdx blockDim gridDim".split()
+)
+# Prefixes of the kernels' own arrays, views, buffers and helpers (a_x, r_s, q_sv_h, c_st_v, p_h, snn_l, sg_alpha,
+# _sg0_x, _k0): no declared name may start with one.
+RESERVED_PREFIXES = ("a_", "c_", "p_", "q_", "r_", "snn_", "sg_", "_")
+
+
+def check_name(name: str, where: str) -> None:
+    """Raise :class:`IRError` if ``name`` is reserved by the generated kernels (see :data:`RESERVED`)."""
+    if name in RESERVED:
+        raise IRError(f"{where}: {name!r} is a reserved name (the generated kernels define it); rename it")
+    for prefix in RESERVED_PREFIXES:
+        if name.startswith(prefix):
+            raise IRError(f"{where}: {name!r} starts with {prefix!r}, a prefix reserved for the generated kernels' "
+                          "own names; rename it")
 
 
 class IRError(ValueError):
@@ -98,6 +126,16 @@ def names_read(statements: Iterable[Statement]) -> set[str]:
             inputs.add(st.target)
         assigned.add(st.target)
     return inputs
+
+
+def names_used(statements: Iterable[Statement]) -> set[str]:
+    """Every variable a program assigns or reads (function names excluded)."""
+    used: set[str] = set()
+    for st in statements:
+        functions = {id(sub.func) for sub in ast.walk(st.expr) if isinstance(sub, ast.Call)}
+        used.add(st.target)
+        used |= {sub.id for sub in ast.walk(st.expr) if isinstance(sub, ast.Name) and id(sub) not in functions}
+    return used
 
 
 def rename(statements: list[Statement], mapping: dict[str, str]) -> list[Statement]:

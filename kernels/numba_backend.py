@@ -8,7 +8,10 @@ in cache for the chunk. The forward stores the spikes and the ``saved`` variable
 LIF); the backward walks time in reverse and rebuilds each step's input state with the ``restore`` program.
 
 No ``fastmath``: the arithmetic is the same IEEE sequence as the torch reference, so float32 spikes are
-bit-identical to it. ``error_model="numpy"``: a float division never raises, so numba adds no zero check per
+bit-identical to it for dynamics whose forward uses only ``+ - * /``, ``abs`` and ``relu`` (every LIF-family
+neuron and AdaptiveLIF). A forward that calls ``exp`` uses :func:`snn.kernels.numba_math.exp32` in float32, which
+may differ from torch's ``exp`` by one ulp: spikes then agree except where a membrane lies within that rounding of
+the threshold. ``error_model="numpy"``: a float division never raises, so numba adds no zero check per
 division — that check alone kept the ATan backward from vectorising (3.7× slower).
 """
 from __future__ import annotations
@@ -24,9 +27,9 @@ import numpy as np
 import torch
 
 from snn.atomic import write_atomic
-from snn.kernels import codecache, ir, numba_math
+from snn.kernels import abi, codecache, ir, numba_math
 from snn.kernels.dynamics import Dynamics
-from snn.kernels.runner import FusedRunner
+from snn.kernels.runner import DTYPE_NAMES, FusedRunner
 
 SUPPORTED_DTYPES = (torch.float32, torch.float64)
 _MATH_DIGEST = codecache.digest(Path(numba_math.__file__).read_text())
@@ -55,7 +58,7 @@ def generate_source(dynamics: Dynamics, dtype: torch.dtype, record: bool, param_
     With ``param_grads=False`` the backward skips the lane-parameter gradients (fixed time constants) and its
     ``a_g_<param>`` arguments are left untouched.
     """
-    numpy_type = {torch.float32: "float32", torch.float64: "float64"}[dtype]
+    numpy_type = DTYPE_NAMES[dtype]  # the numpy type has the same name
     consts = _Constants(numpy_type)
     zero = consts(0.0)
     printer = ir.PythonPrinter(
@@ -72,12 +75,11 @@ def generate_source(dynamics: Dynamics, dtype: torch.dtype, record: bool, param_
     d = dynamics
     scal = list(d.all_scalars)
     states, params, saved = d.states, d.lane_params, d.saved
-    rec_arrays = [f"a_rec_{n}" for n in states] if record else []
     i8 = " " * 16
 
     # ---- forward
-    fwd_args = ["a_x", "a_s"] + [f"a_sv_{n}" for n in saved] + rec_arrays
-    fwd_args += [f"a_p_{n}" for n in params] + [f"a_st_{n}" for n in states] + scal + ["T", "L", "CH", "c_lo", "c_hi"]
+    chunking = ["T", "L", "CH", "c_lo", "c_hi"]
+    fwd_args = [a.name for a in abi.forward_arrays(d, record)] + scal + chunking
     i6 = " " * 12
     # State and parameters of a chunk live in private buffers: they cannot alias the row views, which lets LLVM
     # vectorise the lane loop without runtime alias checks (measured: about 3x faster than working in place).
@@ -118,10 +120,7 @@ def generate_source(dynamics: Dynamics, dtype: torch.dtype, record: bool, param_
     grad_states = [d.grad_name(n) for n in states]
     grad_params = [d.grad_name(n) for n in params]
     backward_program = d.backward_program if param_grads else [st for st in d.backward_program if st.target not in grad_params]
-    grec = [f"a_grec_{n}" for n in states] if record else []
-    bwd_args = ["a_gs"] + [f"a_gfinal_{n}" for n in states] + grec + ["a_s"] + [f"a_sv_{n}" for n in saved]
-    bwd_args += [f"a_p_{n}" for n in params] + [f"a_init_{n}" for n in states]
-    bwd_args += ["a_gx"] + [f"a_{g}" for g in grad_params] + [f"a_{g}" for g in grad_states] + scal + ["T", "L", "CH", "c_lo", "c_hi"]
+    bwd_args = [a.name for a in abi.backward_arrays(d, record)] + scal + chunking
     restore = ir.rename(d.restore_program, {**{n: f"p_{n}" for n in saved}, "s": "p_s"})
     # With a `fire` program the backward recomputes spikes from the saved variables instead of reading them.
     fire = d.fire_program
@@ -246,7 +245,7 @@ class NumbaRunner(FusedRunner):
     def dtype_key(self, t: torch.Tensor) -> str:
         if t.device.type != "cpu" or t.dtype not in SUPPORTED_DTYPES:
             raise ValueError(f"the numba backend runs float32/float64 CPU tensors, got {t.dtype} on {t.device}")
-        return "float32" if t.dtype == torch.float32 else "float64"
+        return DTYPE_NAMES[t.dtype]
 
     def launch(self, kind, dynamics, dtype, record, param_grads, tensors, scalars, T, L) -> None:
         module = _load(dynamics, tensors[0].dtype, record, param_grads)

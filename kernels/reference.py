@@ -22,7 +22,7 @@ _TORCH_FUNCTIONS = {
 }
 
 
-class _HeavisideWithSurrogate(torch.autograd.Function):
+class HeavisideWithSurrogate(torch.autograd.Function):
     """``Θ(u)`` forward (``Θ(0) = 1``), ``σ'(u)`` backward."""
 
     @staticmethod
@@ -56,7 +56,10 @@ def _compile_surrogate(program: str, scalars: tuple[str, ...]) -> Callable[..., 
 @memoize
 def step_function(dynamics: Dynamics) -> Callable[..., tuple]:
     """``step(x, *states, *lane_params, *scalars) -> (s, states_after, saved)`` for one time step."""
-    derivative = _compile_surrogate(_unparse(dynamics.surrogate_program), dynamics.sg_scalars)
+    if dynamics.surrogate_function is not None:  # a torch-only surrogate: called as it is
+        derivative = dynamics.surrogate_function
+    else:
+        derivative = _compile_surrogate(_unparse(dynamics.surrogate_program), dynamics.sg_scalars)
     sg_args = ", ".join(dynamics.sg_scalars)
     functions = dict(_TORCH_FUNCTIONS)
     functions["spike"] = lambda a: f"_spike({a}, _derivative{', ' if sg_args else ''}{sg_args})"
@@ -66,7 +69,7 @@ def step_function(dynamics: Dynamics) -> Callable[..., tuple]:
     states = "".join(f"{n}, " for n in dynamics.states)
     saved = "".join(f"{n}, " for n in dynamics.saved)
     source = f"def step({args}):\n{body}\n    return s, ({states}), ({saved})\n"
-    namespace: dict = {"torch": torch, "_spike": _HeavisideWithSurrogate.apply, "_derivative": derivative}
+    namespace: dict = {"torch": torch, "_spike": HeavisideWithSurrogate.apply, "_derivative": derivative}
     exec(compile(source, f"<{dynamics.key} reference step>", "exec"), namespace)
     step = namespace["step"]
     step.source = source

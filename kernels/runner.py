@@ -1,15 +1,8 @@
-"""What every fused backend shares: output allocation and the kernels' argument order.
+"""What every fused backend shares: output allocation, the tensors in the kernels' argument order
+(:mod:`snn.kernels.abi`), and the dtype names the kernels are generated for.
 
-All generated kernels (numba, CUDA, and CUDA compiled for the host) take their arrays in one order:
-
-forward
-    ``x, s, saved..., [recorded states...], lane params..., states (in: initial, out: final)``
-backward
-    ``gs, g_final states..., [g_recorded...], s, saved..., lane params..., initial states...,
-    gx, g_params..., g_initial states...``
-
-followed by the scalars (``Dynamics.all_scalars`` order) and ``T, L``. A backend subclasses :class:`FusedRunner`
-and supplies :meth:`dtype_key` (which dtypes it runs) and :meth:`launch` (how a kernel is called).
+A backend subclasses :class:`FusedRunner` and supplies :meth:`dtype_key` (which dtypes it runs) and :meth:`launch`
+(how a kernel is called).
 """
 from __future__ import annotations
 
@@ -17,7 +10,14 @@ from typing import Sequence
 
 import torch
 
+from snn.kernels import abi
 from snn.kernels.dynamics import Dynamics
+
+DTYPE_NAMES = {torch.float32: "float32", torch.float64: "float64", torch.float16: "float16", torch.bfloat16: "bfloat16"}
+
+
+def _ordered(kind: str, dynamics: Dynamics, record: bool, named: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+    return [named[a.name] for a in abi.arrays(kind, dynamics, record)]
 
 
 class FusedRunner:
@@ -50,7 +50,10 @@ class FusedRunner:
         rec = [torch.empty_like(x) for _ in dynamics.states] if record else []
         finals = [s.detach().clone(memory_format=torch.contiguous_format) for s in init_states]
         if L > 0 and T > 0:
-            self.launch("forward", dynamics, dtype, record, True, [x, spikes, *saved, *rec, *lane_params, *finals], scalars, T, L)
+            named = {"a_x": x, "a_s": spikes, **_prefixed("a_sv_", dynamics.saved, saved),
+                     **_prefixed("a_rec_", dynamics.states, rec), **_prefixed("a_p_", dynamics.lane_params, lane_params),
+                     **_prefixed("a_st_", dynamics.states, finals)}
+            self.launch("forward", dynamics, dtype, record, True, _ordered("forward", dynamics, record, named), scalars, T, L)
         return spikes, saved, finals, rec
 
     def backward(
@@ -75,15 +78,23 @@ class FusedRunner:
         gx = torch.empty_like(spikes)
         g_params = [torch.empty_like(p) for p in lane_params]
         g_states = [torch.empty_like(s) for s in init_states]
-        tensors = [grad_spikes.to(as_dtype), *(g.to(as_dtype) for g in grad_finals),
-                   *((g.to(as_dtype) for g in grad_rec) if record else ()), spikes, *saved, *lane_params,
-                   *init_states, gx, *g_params, *g_states]
+        d = dynamics
+        named = {"a_gs": grad_spikes.to(as_dtype), **_prefixed("a_gfinal_", d.states, [g.to(as_dtype) for g in grad_finals]),
+                 **_prefixed("a_grec_", d.states, [g.to(as_dtype) for g in grad_rec] if record else []),
+                 "a_s": spikes, **_prefixed("a_sv_", d.saved, saved), **_prefixed("a_p_", d.lane_params, lane_params),
+                 **_prefixed("a_init_", d.states, init_states), "a_gx": gx,
+                 **_prefixed("a_g_", d.lane_params, g_params), **_prefixed("a_g_", d.states, g_states)}
         if L > 0:
             if T > 0:
-                self.launch("backward", dynamics, dtype, record, param_grads, tensors, scalars, T, L)
+                self.launch("backward", dynamics, dtype, record, param_grads, _ordered("backward", d, record, named),
+                            scalars, T, L)
             else:  # nothing happened: the gradients pass straight through to the initial state
                 for g_state, g_final in zip(g_states, grad_finals):
                     g_state.copy_(g_final)
                 for g in g_params:
                     g.zero_()
         return gx, (g_params if param_grads else [None] * len(g_params)), g_states
+
+
+def _prefixed(prefix: str, names: Sequence[str], tensors: Sequence[torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {prefix + n: t for n, t in zip(names, tensors)}

@@ -1,6 +1,6 @@
 r"""Adaptive LIF: a LIF neuron whose threshold rises after each spike and relaxes back (Bellec et al. 2018).
 
-Per time step, with membrane ``V``, adaptation ``A``, decays ``k = 1/τ`` and ``k_a = 1/τ_a`` (steps):
+Per time step, with membrane ``V``, adaptation ``A``, time constants ``τ`` and ``τ_a`` (steps):
 
 .. math::
 
@@ -8,12 +8,14 @@ Per time step, with membrane ``V``, adaptation ``A``, decays ``k = 1/τ`` and ``
     \Theta[t] &= V_{th} + \beta\,A[t-1] \\
     S[t] &= \Theta_{step}(H[t] - \Theta[t]) \\
     V[t] &= H[t](1 - S[t]) + V_{reset} S[t] \ \text{(hard)} \quad\text{or}\quad H[t] - \Theta[t] S[t] \ \text{(soft)} \\
-    A[t] &= A[t-1] + k_a\,(S[t] - A[t-1])
+    A[t] &= A[t-1] + (S[t] - A[t-1]) / \tau_a
 
 ``A`` is a low-pass filter of the neuron's own spikes (it starts at 0), so ``β`` sets how much one recent spike
 raises the threshold and ``τ_a`` how long it lasts. The gradient flows through the threshold and through ``A``
 (only the reset term obeys ``detach_reset``). Forward state saved for the backward: ``H`` and ``A[t-1]``, two
-floats per neuron-step.
+floats per neuron-step. Fixed time constants are divided by (as SpikingJelly's ``LIFNode`` divides by ``τ``);
+learnable ones (``learn_tau=True``, ``1/τ = sigmoid(w)``) are multiplied by (as its ``ParametricLIFNode``). The
+charge is the LIF family's (:mod:`snn.neuron_models.charge`).
 """
 from __future__ import annotations
 
@@ -25,23 +27,36 @@ from snn import surrogate as surrogates
 from snn.kernels.dynamics import Dynamics
 from snn.kernels.memo import memoize
 from snn.neuron_models.base import SpikingNeuron, finite_float, positive_float
+from snn.neuron_models.charge import charge
+
+
+def adaptive_lif_dynamics(hard_reset: bool, decay_input: bool, detach_reset: bool,
+                          surrogate: surrogates.Surrogate | str | None = None, learn_tau: bool = False) -> Dynamics:
+    """The adaptive LIF's dynamics for one combination of options. Fixed time constants (``learn_tau=False``) are
+    lane parameters ``tau``, ``tau_adapt`` and divided by (as SpikingJelly's LIFNode divides by τ); learnable ones
+    are ``decay = 1/τ``, ``decay_adapt = 1/τ_a`` and multiplied (as its ParametricLIFNode)."""
+    return _adaptive_lif_dynamics(bool(hard_reset), bool(decay_input), bool(detach_reset),
+                                  surrogates.resolve(surrogate).form, bool(learn_tau))
 
 
 @memoize
-def adaptive_lif_dynamics(hard_reset: bool, decay_input: bool, detach_reset: bool, surrogate_key: str) -> Dynamics:
-    surrogate_cls = {cls.__name__: cls for cls in surrogates.ALL}[surrogate_key]
-    rest = "v_reset" if hard_reset else "0.0"
-    if decay_input:
-        charge = f"h = v + (x - (v - {rest})) * decay"
-        charge_adjoint = "gx = gh * decay\ng_decay += gh * (h - v) / decay\ng_v = gh * (1.0 - decay)"
-    else:
-        charge = f"h = v - (v - {rest}) * decay + x"
-        charge_adjoint = f"gx = gh\ng_decay += -(gh * (v - {rest}))\ng_v = gh * (1.0 - decay)"
+def _adaptive_lif_dynamics(hard_reset: bool, decay_input: bool, detach_reset: bool, form: surrogates.SurrogateForm,
+                           learn_tau: bool) -> Dynamics:
+    ch = charge(hard_reset, decay_input, "multiply" if learn_tau else "divide")
+    if learn_tau:  # a[t] = a + (s - a) * k_a
+        adapt_param, adapt = "decay_adapt", "a = {a} + (s - {a}) * decay_adapt"
+        adapt_adjoint = ["g_decay_adapt += g_a * (s - a)", "g_a = g_a * (1.0 - decay_adapt) + gtheta * beta"]
+        through_a = "g_a * decay_adapt"
+    else:  # a[t] = a + (s - a) / τ_a
+        adapt_param, adapt = "tau_adapt", "a = {a} + (s - {a}) / tau_adapt"
+        adapt_adjoint = ["g_tau_adapt += -(g_a * (s - a)) / (tau_adapt * tau_adapt)",
+                         "g_a = g_a - g_a / tau_adapt + gtheta * beta"]
+        through_a = "g_a / tau_adapt"
     sr = "detach(s)" if detach_reset else "s"
     reset = "v = h * (1.0 - sr) + v_reset * sr" if hard_reset else "v = h - theta * sr"
-    post = "theta = v_threshold + beta * a_in\n{reset}\na = a_in + (s - a_in) * decay_adapt"
-    forward = f"a_in = a\n{charge}\ntheta = v_threshold + beta * a\ns = spike(h - theta)\nsr = {sr}\n{reset}\na = a + (s - a) * decay_adapt"
-    restore = post.format(reset=reset.replace("sr", "s"))
+    forward = (f"adapt_old = a\n{ch.forward}\ntheta = v_threshold + beta * a\ns = spike(h - theta)\nsr = {sr}\n"
+               f"{reset}\n{adapt.format(a='a')}")
+    restore = f"theta = v_threshold + beta * adapt_old\n{reset.replace('sr', 's')}\n{adapt.format(a='adapt_old')}"
     if hard_reset:
         gs_reset = "" if detach_reset else " + g_v * (v_reset - h)"
         gh_direct, gtheta_reset = "g_v * (1.0 - s)", ""
@@ -51,25 +66,25 @@ def adaptive_lif_dynamics(hard_reset: bool, decay_input: bool, detach_reset: boo
     backward = "\n".join([
         "theta = v_threshold + beta * a",
         "sgv = sg(h - theta)",
-        f"gsum = gs + g_a * decay_adapt{gs_reset}",
+        f"gsum = gs + {through_a}{gs_reset}",
         f"gh = {gh_direct} + gsum * sgv",
         f"gtheta = -(gsum * sgv){gtheta_reset}",
-        "g_decay_adapt += g_a * (s - a)",
-        "g_a = g_a * (1.0 - decay_adapt) + gtheta * beta",
-        charge_adjoint,
+        *adapt_adjoint,
+        ch.adjoint,
     ])
     return Dynamics(
-        key=f"alif[{'hard' if hard_reset else 'soft'},{'decay_input' if decay_input else 'decay_v'},{'detach' if detach_reset else 'attach'},{surrogate_key}]",
+        key=f"alif[{'hard' if hard_reset else 'soft'},{'decay_input' if decay_input else 'decay_v'},{'detach' if detach_reset else 'attach'},{'multiply' if learn_tau else 'divide'},{form.key}]",
         states=("v", "a"),
-        lane_params=("decay", "decay_adapt"),
+        lane_params=(ch.lane_param, adapt_param),
         scalars=("v_threshold", "beta", "v_reset") if hard_reset else ("v_threshold", "beta"),
-        saved=("h", "a_in"),
+        saved=("h", "adapt_old"),
         forward=forward,
         restore=restore,
         backward=backward,
-        fire="theta = v_threshold + beta * a_in\ns = spike(h - theta)",
-        surrogate=surrogate_cls.program,
-        surrogate_scalars=surrogate_cls.parameter_names,
+        fire="theta = v_threshold + beta * adapt_old\ns = spike(h - theta)",
+        surrogate=form.program,
+        surrogate_scalars=form.parameter_names,
+        surrogate_function=form.function,
     )
 
 
@@ -109,12 +124,12 @@ class AdaptiveLIF(SpikingNeuron):
         self._prepare()
 
     def dynamics(self) -> Dynamics:
-        return adaptive_lif_dynamics(self.v_reset is not None, self.decay_input, self.detach_reset, self.surrogate.key)
+        return adaptive_lif_dynamics(self.v_reset is not None, self.decay_input, self.detach_reset, self.surrogate, self.learn_tau)
 
     def lane_parameters(self, dtype: torch.dtype) -> dict[str, torch.Tensor]:
         if self.learn_tau:
             return {"decay": torch.sigmoid(self.w.to(dtype)), "decay_adapt": torch.sigmoid(self.w_adapt.to(dtype))}
-        return {"decay": 1.0 / self.tau.to(dtype), "decay_adapt": 1.0 / self.tau_adapt.to(dtype)}
+        return {"tau": self.tau.to(dtype), "tau_adapt": self.tau_adapt.to(dtype)}
 
     def scalar_values(self) -> dict[str, float]:
         values = {"v_threshold": self.v_threshold, "beta": self.beta}

@@ -66,6 +66,7 @@ class SpikingNeuron(nn.Module):
         self.surrogate = surrogates.resolve(surrogate)
         self.backend = backends.check_name(backend)
         self.check_finite = bool(check_finite)
+        self._check_surrogate_backend()
 
     # -- to be provided by each neuron -------------------------------------------------------------------------
     def dynamics(self) -> Dynamics:
@@ -95,6 +96,13 @@ class SpikingNeuron(nn.Module):
         return {name: torch.full_like(like, value) for name, value in self.initial_values().items()}
 
     def forward(self, x: torch.Tensor, state: NeuronState | None = None):
+        if state is None and self.step_mode == "s":
+            raise RuntimeError(
+                f"{type(self).__name__}: step_mode was set to 's' (e.g. by spikingjelly's functional.set_step_mode), "
+                "but snn neurons are multi-step: forward(x) reads x as [T, B, ...] and starts from rest. For "
+                "single-step use wrap the neuron in snn.interop.SingleStepNeuron(neuron) (it keeps the state between "
+                "calls until reset()), or call neuron.step(x_t, state); set step_mode back to 'm' otherwise."
+            )
         out = self.run(x, state)
         return out.spikes if state is None else (out.spikes, out.state)
 
@@ -113,10 +121,13 @@ class SpikingNeuron(nn.Module):
         state = self._check_state(state, x) if state is not None else self.initial_state(x[0] if x.shape[0] else x.new_zeros(step_shape))
         init = [state[name] for name in dynamics.states]
         params = list(self.lane_parameters(x.dtype).values())
-        scalars = list(self.scalar_values().values()) + list(self.surrogate.parameters)
+        scalars = list(self.scalar_values().values()) + list(self.surrogate.kernel_parameters)
         for name, p in zip(dynamics.lane_params, params):
             self._check_param(name, p, x)
-        runner = backends.select(self.backend, x) if x.shape[0] > 0 else None
+        self._check_surrogate_backend()
+        # a torch-only surrogate runs on the reference (backend="auto" falls back to it; explicit choices raised above)
+        fusable = x.shape[0] > 0 and dynamics.declared_surrogate
+        runner = backends.select(self.backend, x) if fusable else None
         if runner is None:
             params = [p.to(x.dtype) for p in params]
             spikes, finals, rec = reference.run(dynamics, x, init, params, scalars, record)
@@ -135,7 +146,33 @@ class SpikingNeuron(nn.Module):
     def reset(self) -> None:
         """No hidden state to clear: every forward starts from rest unless a state is passed."""
 
+    @property
+    def step_mode(self) -> str:
+        """Always ``"m"``: ``forward`` takes a whole sequence ``[T, B, ...]``.
+
+        SpikingJelly's ``functional.set_step_mode(net, "s")`` sets this attribute on every module that has one; a
+        plain neuron cannot honour it (it would read ``[B, N]`` as ``T = B`` steps), so forward then raises. Wrap the
+        neuron in :class:`snn.interop.SingleStepNeuron` (which keeps the state between calls) or call
+        :meth:`step` with an explicit state.
+        """
+        return self.__dict__.get("_step_mode", "m")
+
+    @step_mode.setter
+    def step_mode(self, value: str) -> None:
+        if value not in ("s", "m"):
+            raise ValueError(f"step_mode: expected 's' or 'm', got {value!r}")
+        self.__dict__["_step_mode"] = value
+
     # -- checks -----------------------------------------------------------------------------------------------
+    def _check_surrogate_backend(self) -> None:
+        if not self.surrogate.declared and self.backend in ("numba", "cupy"):
+            raise ValueError(
+                f"{type(self).__name__}: surrogate {self.surrogate!r} is a torch function, which only the torch "
+                f"reference backend can run, but backend={self.backend!r}. Use backend='torch' (or 'auto', which "
+                "falls back to it), or give the surrogate a `program` (see snn.surrogate.Surrogate) so the fused "
+                "kernels can be generated from it."
+            )
+
     def _check_input(self, x: torch.Tensor) -> None:
         name = type(self).__name__
         if not isinstance(x, torch.Tensor):

@@ -1,19 +1,20 @@
 r"""Leaky integrate-and-fire neurons: ``LIF``, ``ParametricLIF``, ``IF`` and the non-spiking readout ``LI``.
 
-Per time step ``t``, with membrane ``V``, input ``X``, decay ``k = 1/τ`` (τ in time steps):
+Per time step ``t``, with membrane ``V``, input ``X``, time constant ``τ`` (in time steps):
 
 .. math::
 
-    \text{charge (decay\_input=True):}\quad  H[t] &= V[t-1] + k\,(X[t] - (V[t-1] - V_{reset})) \\
-    \text{charge (decay\_input=False):}\quad H[t] &= V[t-1] - k\,(V[t-1] - V_{reset}) + X[t] \\
+    \text{charge (decay\_input=True):}\quad  H[t] &= V[t-1] + (X[t] - (V[t-1] - V_{reset})) / \tau \\
+    \text{charge (decay\_input=False):}\quad H[t] &= V[t-1] - (V[t-1] - V_{reset}) / \tau + X[t] \\
     \text{fire:}\quad S[t] &= \Theta(H[t] - V_{th}),\qquad \Theta(0) = 1 \\
     \text{hard reset:}\quad V[t] &= H[t]\,(1 - S[t]) + V_{reset}\,S[t] \\
     \text{soft reset } (v\_reset=None)\text{:}\quad V[t] &= H[t] - V_{th}\,S[t]
 
 With soft reset ``V_reset`` is 0 in the leak. The backward pass uses the surrogate σ' in place of Θ';
 ``detach_reset=True`` stops the gradient through ``S`` in the reset term. These are SpikingJelly's ``LIFNode``
-equations (``ParametricLIF``: ``ParametricLIFNode``, with ``k = sigmoid(w)``), so models and hyper-parameters
-transfer. ``IF`` has no leak: ``H[t] = V[t-1] + X[t]``. ``V[-1] = V_reset`` (0 with soft reset).
+equations with its operation order: ``LIF`` divides by ``τ`` as ``LIFNode`` does, so float32 spikes are
+bit-identical to SpikingJelly's for any ``τ``; ``ParametricLIF`` multiplies by ``1/τ = k = sigmoid(w)`` as
+``ParametricLIFNode`` does. Models and hyper-parameters transfer. ``IF`` has no leak: ``H[t] = V[t-1] + X[t]``. ``V[-1] = V_reset`` (0 with soft reset).
 
 Parameters are in time steps: a time constant of 20 ms at ``dt = 1 ms`` is ``tau=20``.
 """
@@ -28,6 +29,7 @@ from snn import surrogate as surrogates
 from snn.kernels.dynamics import Dynamics
 from snn.kernels.memo import memoize
 from snn.neuron_models.base import SpikingNeuron, finite_float, positive_float
+from snn.neuron_models.charge import charge
 
 
 def _reset_lines(hard: bool, detach_reset: bool) -> str:
@@ -37,48 +39,60 @@ def _reset_lines(hard: bool, detach_reset: bool) -> str:
     return f"sr = {sr}\nv = h - v_threshold * sr"
 
 
+def lif_dynamics(hard_reset: bool, decay_input: bool, detach_reset: bool, leak: str,
+                 surrogate: surrogates.Surrogate | str | None = None) -> Dynamics:
+    """The LIF family's dynamics for one combination of options.
+
+    ``leak``: ``"divide"`` (LIF: lane parameter ``tau``, divided by as SpikingJelly's ``LIFNode`` does),
+    ``"multiply"`` (ParametricLIF: lane parameter ``decay = 1/τ``) or ``"none"`` (IF); see
+    :mod:`snn.neuron_models.charge`. ``surrogate``: a surrogate object or name (default ``ATan``).
+    """
+    return _lif_dynamics(bool(hard_reset), bool(decay_input), bool(detach_reset), leak, surrogates.resolve(surrogate).form)
+
+
 @memoize
-def lif_dynamics(hard_reset: bool, decay_input: bool, detach_reset: bool, leak: bool, surrogate_key: str) -> Dynamics:
-    """The LIF family's dynamics for one combination of options (``leak=False`` gives IF)."""
-    surrogate_cls = {cls.__name__: cls for cls in surrogates.ALL}[surrogate_key]
-    rest = "v_reset" if hard_reset else "0.0"
-    if not leak:
-        charge = "h = v + x"
-        charge_adjoint = "gx = gh\ng_v = gh"
-    elif decay_input:
-        charge = f"h = v + (x - (v - {rest})) * decay" if hard_reset else "h = v + (x - v) * decay"
-        # dH/dk = X - (V - V_reset) = (H - V) / k: recovered from H, so X need not be kept for the backward.
-        charge_adjoint = "gx = gh * decay\ng_decay += gh * (h - v) / decay\ng_v = gh * (1.0 - decay)"
-    else:
-        charge = f"h = v - (v - {rest}) * decay + x" if hard_reset else "h = v - v * decay + x"
-        charge_adjoint = f"gx = gh\ng_decay += -(gh * (v - {rest}))\ng_v = gh * (1.0 - decay)"
+def _lif_dynamics(hard_reset: bool, decay_input: bool, detach_reset: bool, leak: str, form: surrogates.SurrogateForm) -> Dynamics:
+    ch = charge(hard_reset, decay_input, leak)
     if hard_reset:
         through_h = "g_v * (1.0 - s)"
         through_s = "gs" if detach_reset else "gs + g_v * (v_reset - h)"
     else:
         through_h = "g_v"
         through_s = "gs" if detach_reset else "gs - g_v * v_threshold"
-    backward = f"sgv = sg(h - v_threshold)\ngh = {through_h} + ({through_s}) * sgv\n{charge_adjoint}"
-    key = f"lif[{'hard' if hard_reset else 'soft'},{'decay_input' if decay_input else 'decay_v'},{'detach' if detach_reset else 'attach'},{'leak' if leak else 'noleak'},{surrogate_key}]"
+    backward = f"sgv = sg(h - v_threshold)\ngh = {through_h} + ({through_s}) * sgv\n{ch.adjoint}"
+    key = f"lif[{'hard' if hard_reset else 'soft'},{'decay_input' if decay_input else 'decay_v'},{'detach' if detach_reset else 'attach'},{leak},{form.key}]"
     return Dynamics(
         key=key,
         states=("v",),
-        lane_params=("decay",) if leak else (),
+        lane_params=(ch.lane_param,) if ch.lane_param else (),
         scalars=("v_threshold", "v_reset") if hard_reset else ("v_threshold",),
         saved=("h",),
-        forward=f"{charge}\ns = spike(h - v_threshold)\n{_reset_lines(hard_reset, detach_reset)}",
+        forward=f"{ch.forward}\ns = spike(h - v_threshold)\n{_reset_lines(hard_reset, detach_reset)}",
         restore=_reset_lines(hard_reset, False),
         backward=backward,
         fire="s = spike(h - v_threshold)",
-        surrogate=surrogate_cls.program,
-        surrogate_scalars=surrogate_cls.parameter_names,
+        surrogate=form.program,
+        surrogate_scalars=form.parameter_names,
+        surrogate_function=form.function,
     )
+
+
+def _tau_tensor(tau) -> torch.Tensor:
+    if isinstance(tau, bool) or not isinstance(tau, (int, float, torch.Tensor)):
+        raise TypeError(f"tau: expected a number or a tensor, got {type(tau).__name__}")
+    # a number is kept in float64, so float64 inputs divide by the very value SpikingJelly divides by; a float32
+    # input divides by float32(τ), which is what torch does with SpikingJelly's Python-float τ
+    tau_t = torch.as_tensor(tau, dtype=tau.dtype if isinstance(tau, torch.Tensor) and tau.is_floating_point()
+                            else torch.float64).detach().clone()
+    if not torch.isfinite(tau_t).all() or (tau_t <= 0).any():
+        raise ValueError(f"tau: expected finite values > 0, got {tau!r}")
+    return tau_t
 
 
 class _LIFBase(SpikingNeuron):
     """Options shared by the LIF family."""
 
-    _leak = True
+    _leak = "multiply"  # the LIF family's charge (snn.neuron_models.charge); LIF divides, IF has no leak
 
     def __init__(self, *, v_threshold: float, v_reset: float | None, decay_input: bool, detach_reset: bool,
                  surrogate, backend: str, check_finite: bool):
@@ -89,7 +103,7 @@ class _LIFBase(SpikingNeuron):
         self.detach_reset = bool(detach_reset)
 
     def dynamics(self) -> Dynamics:
-        return lif_dynamics(self.v_reset is not None, self.decay_input, self.detach_reset, self._leak, self.surrogate.key)
+        return lif_dynamics(self.v_reset is not None, self.decay_input, self.detach_reset, self._leak, self.surrogate)
 
     def scalar_values(self) -> dict[str, float]:
         values = {"v_threshold": self.v_threshold}
@@ -128,14 +142,21 @@ class LIF(_LIFBase):
                  check_finite: bool = False):
         super().__init__(v_threshold=v_threshold, v_reset=v_reset, decay_input=decay_input,
                          detach_reset=detach_reset, surrogate=surrogate, backend=backend, check_finite=check_finite)
-        tau_t = torch.as_tensor(tau, dtype=torch.get_default_dtype()).clone()
-        if not torch.isfinite(tau_t).all() or (tau_t <= 0).any():
-            raise ValueError(f"tau: expected finite values > 0, got {tau!r}")
-        self.register_buffer("tau", tau_t)
+        self.register_buffer("tau", _tau_tensor(tau))
         self._prepare()
 
+    _leak = "divide"
+
+    def __setattr__(self, name: str, value) -> None:
+        # `lif.tau = 3.0` works as in SpikingJelly: numbers (and tensors) are checked and kept in the `tau` buffer
+        if name == "tau" and "tau" in self._buffers:
+            tau = _tau_tensor(value)
+            old = self._buffers["tau"]
+            value = tau.to(old.device) if old is not None else tau
+        super().__setattr__(name, value)
+
     def lane_parameters(self, dtype: torch.dtype) -> dict[str, torch.Tensor]:
-        return {"decay": 1.0 / self.tau.to(dtype)}
+        return {"tau": self.tau.to(dtype)}
 
     def extra_repr(self) -> str:
         tau = self.tau.item() if self.tau.dim() == 0 else f"tensor{tuple(self.tau.shape)}"
@@ -179,7 +200,7 @@ class ParametricLIF(_LIFBase):
 class IF(_LIFBase):
     r"""Integrate-and-fire neuron without leak: ``H[t] = V[t-1] + X[t]``, then fire and reset as LIF."""
 
-    _leak = False
+    _leak = "none"
 
     def __init__(self, v_threshold: float = 1.0, v_reset: float | None = 0.0, detach_reset: bool = False,
                  surrogate=None, backend: str = "auto", check_finite: bool = False):

@@ -45,6 +45,21 @@ class ConfigError(ValueError):
     """A config file or override is invalid (unknown key, wrong type, value not allowed)."""
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping (plain YAML keeps the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise ConfigError(f"key {key!r} appears twice in one section (lines {seen[key]} and {line}); "
+                                  f"the first would be silently dropped: merge them")
+            seen[key] = line
+        return super().construct_mapping(node, deep)
+
+
 @dataclass
 class DataConfig:
     """Dataset and preprocessing.
@@ -252,6 +267,8 @@ def _check_value(path: str, tp: Any, value: Any) -> Any:
                 return _check_value(path, a, value)
             except ConfigError as err:
                 errors.append(err)
+        if len(errors) == 1:  # ``X | None``: X's own message says more (e.g. "expected a finite number")
+            raise errors[0]
         raise ConfigError(f"{path}: expected {_type_name(tp)}, got {value!r} ({type(value).__name__})")
     if origin is dict:
         key_tp, value_tp = typing.get_args(tp)
@@ -274,13 +291,18 @@ def _check_value(path: str, tp: Any, value: Any) -> Any:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
     elif tp is float:
+        number = None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # YAML 1.1 reads "1e-6" (no dot) as a string
+            number = float(value)
+        elif isinstance(value, str):  # YAML 1.1 reads "1e-6" (no dot) as a string
             try:
-                return float(value)
+                number = float(value)
             except ValueError:
                 pass
+        if number is not None:
+            if not math.isfinite(number):
+                raise ConfigError(f"{path}: expected a finite number, got {value!r}")
+            return number
     elif tp is str:
         if isinstance(value, str):
             return value
@@ -492,7 +514,9 @@ def load_config(source: str | os.PathLike | Config | dict, overrides: list[str] 
         if not path.is_file():
             raise FileNotFoundError(f"config file not found: {path}")
         try:
-            data = yaml.safe_load(path.read_text())
+            data = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        except ConfigError as err:
+            raise ConfigError(f"{path}: {err}") from None
         except yaml.YAMLError as err:
             raise ConfigError(f"{path}: not valid YAML: {err}") from err
         try:

@@ -3,7 +3,8 @@
 Sub-commands::
 
     snn data make-digits --out DIR [--seed 0] [--voices 64] [--repeats 2] [--jobs N]
-    snn data encode FILES... --out file.h5 [--labels-from dirname | --label N] [--sample-rate HZ]
+    snn data encode FILES... --out file.h5 [--preset spoken-digits|shd-like] [--labels-from dirname | --label N]
+                    [--jobs N]
     snn data info PATH
 """
 from __future__ import annotations
@@ -51,10 +52,16 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     enc = cmds.add_parser(
         "encode",
         help="encode WAV files into one SHD-format HDF5 file of spikes",
-        description="Read WAV files (scipy.io.wavfile; stereo is averaged to mono), pass each through "
-        "snn.datasets.cochlea.encode and write all of them to one HDF5 file in the SHD layout. Labels come "
-        "from the parent folder names (--labels-from dirname; classes sorted by name) or one fixed --label.",
+        description="Read WAV files (scipy.io.wavfile; stereo is averaged to mono), trim silence, resample, set "
+        "the level and pass each through the cochlea (snn.datasets.encoder) with the settings of a named --preset "
+        "(default spoken-digits: exactly the embedded set's encoding, so its models apply), in parallel, and write "
+        "all of them to one HDF5 file in the SHD layout; the preset and every setting are stored in the file's "
+        "attributes. Labels come from the parent folder names (--labels-from dirname; classes sorted by name) or "
+        "one fixed --label.",
     )
+    enc.add_argument("--preset", default="spoken-digits", choices=["spoken-digits", "shd-like"],
+                     help="encoder settings (default: spoken-digits, the embedded dataset's); the options below "
+                     "override single settings")
     enc.add_argument("files", nargs="+", type=Path, metavar="FILES", help="WAV files")
     enc.add_argument("--out", required=True, type=Path, help="output .h5 file")
     group = enc.add_mutually_exclusive_group()
@@ -65,18 +72,21 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     group.add_argument("--label", type=int, default=None, help="give every file this label (default: 0)")
     enc.add_argument(
         "--sample-rate", type=int, default=None,
-        help="resample every file to this rate (Hz) before encoding (default: keep each file's rate)",
+        help="resample every file to this rate (Hz) before encoding (default: the preset's, 16000)",
     )
-    enc.add_argument("--channels", type=int, default=700, help="cochlear channels (default: 700)")
+    enc.add_argument("--channels", type=int, default=None, help="cochlear channels (default: the preset's, 700)")
     enc.add_argument(
-        "--rms-level", type=float, default=0.05,
+        "--rms-level", type=float, default=None,
         help="scale each waveform to this RMS level before encoding, full scale 1.0; 0 keeps the level "
-        "(default: 0.05)",
+        "(default: the preset's, 0.05)",
     )
     enc.add_argument(
-        "--threshold-db", type=float, default=-40.0,
-        help="level (dB re full scale) of a sine at a channel's centre frequency that makes it fire (default: -40)",
+        "--threshold-db", type=float, default=None,
+        help="level (dB re full scale) of a sine at a channel's centre frequency that makes it fire "
+        "(default: the preset's)",
     )
+    enc.add_argument("--jobs", type=int, default=None, help="worker processes (default: all CPUs)")
+    enc.add_argument("--quiet", action="store_true", help="no progress bar")
     enc.add_argument(
         "--times-dtype", choices=["float16", "float32"], default="float16",
         help="dtype of the stored spike times; float16 as SHD (0.5 ms resolution below 1 s), "
@@ -87,9 +97,13 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     info = cmds.add_parser(
         "info",
         help="summarise an SHD-format HDF5 file",
-        description="Print samples, classes, speakers, channels, durations and spike counts of an SHD-format file.",
+        description="Check every sample of an SHD-format file as the loaders do (file integrity, layout, labels, "
+        "spike times and channel ids, durations) and list each problem with its sample index (exit code 1); "
+        "for a valid file print samples, classes, speakers, channels, durations and spike counts.",
     )
     info.add_argument("path", type=Path, help="HDF5 file")
+    info.add_argument("--channels", type=int, default=700,
+                      help="channel count of the file; larger channel ids are errors (default: 700, the SHD layout)")
     info.set_defaults(func=_info)
     return data
 
@@ -122,9 +136,9 @@ def _make_digits(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_wav(path: Path, sample_rate: int | None):
+def _load_wav(path: Path):
+    """A WAV file as a float64 mono waveform (full scale 1.0) and its rate; resampling is the encoder's job."""
     import numpy as np
-    from scipy import signal
     from scipy.io import wavfile
 
     rate, data = wavfile.read(path)
@@ -137,17 +151,14 @@ def _read_wav(path: Path, sample_rate: int | None):
         wave = data.astype(np.float64)
     if wave.ndim == 2:
         wave = wave.mean(axis=1)
-    if sample_rate is not None and sample_rate != rate:
-        g = int(np.gcd(int(rate), int(sample_rate)))
-        wave = signal.resample_poly(wave, sample_rate // g, rate // g)
-        rate = sample_rate
     return wave, int(rate)
 
 
 def _encode(args: argparse.Namespace) -> int:
+    import dataclasses
+
     import numpy as np
 
-    from snn.datasets.cochlea import encode
     from snn.datasets.h5_writer import write_spike_h5
 
     missing = [str(f) for f in args.files if not f.is_file()]
@@ -167,23 +178,24 @@ def _encode(args: argparse.Namespace) -> int:
             return 2
         keys = [str(i) for i in range(label + 1)]
         labels = [label] * len(args.files)
-    times, units = [], []
-    for f in args.files:
-        wave, rate = _read_wav(f, args.sample_rate)
-        try:
-            t, u = encode(
-                wave, rate, n_channels=args.channels, threshold_db=args.threshold_db,
-                rms_level=args.rms_level if args.rms_level > 0 else None,
-            )
-        except ValueError as err:
-            print(f"error: {f}: {err}", file=sys.stderr)
-            return 2
-        times.append(t)
-        units.append(u)
+    from snn.datasets.encoder import encode_many, preset
+
+    overrides = {"n_channels": args.channels, "threshold_db": args.threshold_db, "sample_rate": args.sample_rate,
+                 "rms_level": None if args.rms_level == 0 else args.rms_level}
+    given = {k: v for k, v in overrides.items() if v is not None or (k == "rms_level" and args.rms_level == 0)}
+    try:
+        settings = dataclasses.replace(preset(args.preset), **given)
+        results = encode_many(args.files, _load_wav, settings, processes=args.jobs, progress=not args.quiet)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    times, units = [r[0] for r in results], [r[1] for r in results]
     out = write_spike_h5(
         args.out, times, units, np.asarray(labels, dtype=np.int64), keys,
         times_dtype=np.float16 if args.times_dtype == "float16" else np.float32,
-        attrs={"generator": "snn data encode", "files": "\n".join(str(f) for f in args.files)},
+        attrs={"generator": "snn data encode", "files": "\n".join(str(f) for f in args.files),
+               "encoder_preset": args.preset + (" (modified)" if given else ""),
+               "encoder_settings": settings.to_json()},
     )
     n_spikes = sum(len(t) for t in times)
     print(f"wrote {out}: {len(times)} samples, {len(keys)} classes, {n_spikes} spikes")
@@ -194,7 +206,27 @@ def _info(args: argparse.Namespace) -> int:
     if not args.path.is_file():
         print(f"error: no such file: {args.path}", file=sys.stderr)
         return 2
-    from snn.datasets.summary import summarize
+    from snn.datasets import SHD, SSC, SpokenDigits
+    from snn.datasets.summary import summarize, validate_file
 
-    print(summarize(args.path))
+    # a file named like a known dataset's is held to that dataset's classes and durations
+    known = next((c for c in (SpokenDigits, SHD, SSC) if args.path.name in c.files.values()), None)
+    errors, notes = validate_file(args.path, n_channels=args.channels,
+                                  n_classes=known.declared_classes if known else None,
+                                  max_duration_s=known.declared_max_duration_s if known else None)
+    for note in notes:
+        print(f"warning: {args.path}: {note}", file=sys.stderr)
+    if len(errors) == 1:
+        print(f"snn data info: {args.path}: {errors[0]}", file=sys.stderr)
+    elif errors:
+        print(f"snn data info: {args.path}: {len(errors)} problems:", file=sys.stderr)
+        for e in errors:
+            print(f"  {e}", file=sys.stderr)
+    if errors:
+        return 1
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # already printed above
+        print(summarize(args.path))
     return 0

@@ -45,24 +45,38 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="batches to run: a tensor [T, B, ...], a tuple (x, ...) or a list of them (default: the run's "
                         "test data)")
     p.add_argument("--batches", type=int, default=None, metavar="N", help="count at most N batches")
-    p.add_argument("--ann-convention", default="once", choices=("once", "per_step"),
-                   help="ANN equivalent charged once per sample (default) or at every time step, for the ratio")
+    p.add_argument("--ann-convention", default="per_step", choices=("per_step", "once"),
+                   help="ANN equivalent on the same real frames as the SNN (like-for-like, default) or once per "
+                        "sample, for the headline ratio (the table gives both)")
+    p.add_argument("--form", default="evaluation", choices=("evaluation", "as_is"),
+                   help="count the model inside its evaluation() context when it has one (default: the inference "
+                        "form, e.g. integer delays) or as it is")
+    p.add_argument("--integer-inputs", default="events", choices=("events", "macs"),
+                   help="non-negative integer inputs (spike counts) are events (default) or charged as MACs")
     p.add_argument("--out", default=None, metavar="DIR", help="where to write the JSON and PNG (default: the run folder)")
+    p.add_argument("--trust-checkpoint", action="store_true",
+                   help="load .pt files that hold pickled Python objects (a whole nn.Module); unpickling can run "
+                        "code, so only for files whose source you trust (default: tensors and plain data only)")
     p.set_defaults(func=_energy)
 
 
 def _load_data(path: str) -> Any:
     import torch
 
-    obj = torch.load(path, map_location="cpu", weights_only=False)
-    if isinstance(obj, torch.Tensor):
-        return obj
-    if isinstance(obj, tuple):
-        return [obj]
-    if isinstance(obj, list):
-        return obj
-    raise ValueError(f"--data {path}: expected a tensor [T, B, ...], a tuple (x, ...) or a list of batches, "
-                     f"got {type(obj).__name__}")
+    from snn.training.checkpoint import load_torch_file
+
+    obj = load_torch_file(path, what="--data file")
+    batches = [obj] if isinstance(obj, (torch.Tensor, tuple)) else obj
+    if not isinstance(batches, list) or not batches:
+        raise ValueError(f"--data {path}: expected a tensor [T, B, ...], a tuple (x, ...) or a non-empty list of "
+                         f"batches, got {type(obj).__name__}")
+    for i, batch in enumerate(batches):
+        x = batch[0] if isinstance(batch, (tuple, list)) and batch else batch
+        if not isinstance(x, torch.Tensor) or x.dim() < 3 or x.numel() == 0 or x.is_complex() or x.dtype == torch.bool:
+            got = f"shape {list(x.shape)} {x.dtype}" if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"--data {path}: batch {i} must hold a non-empty real tensor x [T, B, ...] (time-major, "
+                             f"at least 3 dimensions), got {got}")
+    return obj if isinstance(obj, list) else batches
 
 
 def _data_from_module(data: Any) -> Any:
@@ -78,8 +92,14 @@ def _load_model(path: Path) -> tuple[Any, Any, Path]:
     import torch
     from torch import nn
 
+    from snn.training.checkpoint import UntrustedCheckpointError, load_torch_file
+
     if path.is_file() and path.suffix == ".pt":
-        obj = torch.load(path, map_location="cpu", weights_only=False)
+        try:
+            obj = load_torch_file(path)
+        except UntrustedCheckpointError as err:
+            raise UntrustedCheckpointError(f"{err}. A saved nn.Module needs --trust-checkpoint: it is a pickle of "
+                                           f"Python objects") from None
         if isinstance(obj, nn.Module):
             return obj, None, path.parent
     try:
@@ -102,24 +122,31 @@ def _energy(args: argparse.Namespace) -> int:
     if args.batches is not None and args.batches < 1:
         print(f"snn energy: --batches must be >= 1, got {args.batches}", file=sys.stderr)
         return 2
+    from snn.training.checkpoint import trust_checkpoints
+
     try:
         profiles = [load_profile(p) for p in (args.profile or ["45nm_fp32"])]
-        model, data, out_dir = _load_model(path)
-        if args.data is not None:
-            data = _load_data(args.data)
+        with trust_checkpoints(args.trust_checkpoint):
+            model, data, out_dir = _load_model(path)
+            if args.data is not None:
+                data = _load_data(args.data)
         if data is None:
             raise ValueError(f"{path} holds a model but no data: pass --data FILE.pt")
     except (ValueError, RuntimeError, FileNotFoundError) as err:
         print(f"snn energy: {err}", file=sys.stderr)
         return 2
     out_dir = Path(args.out) if args.out else out_dir
-    import contextlib
+    from snn.energy import build_report, count_model
 
-    from snn.energy import build_report, count_operations
-
-    ctx = model.evaluation() if hasattr(model, "evaluation") else contextlib.nullcontext()
-    with ctx:  # e.g. DelayNet: rounded integer delays, as evaluated
-        counter = count_operations(model, data, max_batches=args.batches)  # one pass, priced by every profile
+    # the pass of snn.energy.estimate (same form, same totals), priced by every profile
+    try:
+        counter = count_model(model, data, max_batches=args.batches, form=args.form,
+                              integer_inputs=args.integer_inputs)
+    except RuntimeError as err:  # torch's shape/dtype errors from the forward pass
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        print(f"snn energy: the model cannot run on this data ({first}); --data must hold batches x [T, B, ...] "
+              f"shaped like the model's training input", file=sys.stderr)
+        return 2
     for profile in profiles:
         report = build_report(counter, profile, ann_convention=args.ann_convention)
         print(report.table())

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 __all__ = ["add_parser"]
 
@@ -36,8 +35,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", metavar="RUN", default=None,
                    help="continue an interrupted run from its folder (or its last.pt); the config must be the same, "
                         "and the final weights equal those of an uninterrupted run")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run already in --out (its checkpoints, metrics, plots are deleted); without it "
+                        "a non-empty run folder is refused")
+    p.add_argument("--trust-checkpoint", action="store_true",
+                   help="with --resume: load a last.pt that holds pickled Python objects (only for files whose source "
+                        "you trust; unpickling can run code)")
     p.add_argument("--device", default=None, help="'cpu', 'cuda', 'cuda:1' or 'auto' (overrides training.device)")
-    p.add_argument("--epochs", type=int, default=None, help="number of epochs (overrides training.epochs)")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="number of epochs (overrides training.epochs); with --resume, extends a run to this many "
+                        "epochs, its schedules continuing as if configured so from the start")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (one line per epoch instead)")
     p.set_defaults(func=_train)
 
@@ -50,6 +57,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--split", default="test", choices=("train", "valid", "test"), help="split to evaluate (default test)")
     e.add_argument("--device", default=None, help="'cpu', 'cuda', ... (default: the run's training.device)")
     e.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    e.add_argument("--trust-checkpoint", action="store_true",
+                   help="load a checkpoint that holds pickled Python objects (only for files whose source you trust)")
     e.set_defaults(func=_eval)
 
     q = sub.add_parser(
@@ -62,35 +71,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     q.set_defaults(func=_plot)
 
 
-def _errors():
-    from snn.config import ConfigError
-    from snn.datasets import DatasetFormatError
-    from snn.training.checkpoint import CheckpointMismatchError
-
-    return (ConfigError, CheckpointMismatchError, DatasetFormatError, FileNotFoundError, ValueError)
-
-
 def _train(args: argparse.Namespace) -> int:
+    from snn.training.checkpoint import trust_checkpoints
     from snn.training.experiment import run
 
-    try:
+    extra = {"overwrite": True} if args.overwrite else {}
+    with trust_checkpoints(args.trust_checkpoint):  # errors: one line and exit code 2, in snn.cli.main
         result = run(args.config, args.overrides, out=args.out, resume=args.resume, device=args.device,
-                     epochs=args.epochs, progress=False if args.no_progress else None)
-    except _errors() as err:
-        print(f"snn train: error: {err}", file=sys.stderr)
-        return 2
+                     epochs=args.epochs, progress=False if args.no_progress else None, **extra)
     print(f"done in {result.elapsed_s:.0f} s; run folder {result.run_dir}")
     return 0
 
 
 def _eval(args: argparse.Namespace) -> int:
+    from snn.training.checkpoint import trust_checkpoints
     from snn.training.experiment import evaluate_run
 
-    try:
+    with trust_checkpoints(args.trust_checkpoint):
         metrics = evaluate_run(args.path, split=args.split, device=args.device)
-    except _errors() as err:
-        print(f"snn eval: error: {err}", file=sys.stderr)
-        return 2
     if args.json:
         print(json.dumps(metrics, indent=2))
     else:
@@ -106,11 +104,7 @@ def _eval(args: argparse.Namespace) -> int:
 def _plot(args: argparse.Namespace) -> int:
     from snn.training.experiment import plot_run
 
-    try:
-        paths = plot_run(args.run, device=args.device)
-    except _errors() as err:
-        print(f"snn plot: error: {err}", file=sys.stderr)
-        return 2
+    paths = plot_run(args.run, device=args.device)
     for p in paths:
         print(p)
     return 0

@@ -1,37 +1,36 @@
-r"""Operation counting from a real forward pass (forward hooks; no assumed firing rates).
+r"""Operation counting from a real forward pass (no assumed firing rates).
 
-For every layer the counter records, per time step ``t`` (summed over the batch and over batches):
+Three sources feed one :class:`OperationCounter`:
 
-* **synaptic operations** of a layer whose input is binary (values in ``{-1, 0, 1}``, i.e. spikes):
-  :math:`\mathrm{SynOps}_t = \sum_{\text{input } i \ne 0} \mathrm{fanout}(i)`, the real fan-out of each spike:
-  ``out_features`` for ``nn.Linear``; for ``nn.Conv1d/2d`` the number of (output position, output channel) pairs
-  the input position reaches, padding, stride, dilation and groups included (computed exactly once per input
-  shape as the gradient of ``Σ conv(x, 1)`` with respect to ``x``); for :class:`snn.layers.LearnableDelay` the
-  non-zero kernel taps of the input channel (``Σ_o nonzero_taps[o, i]``);
-* **MACs** of a layer whose input is not binary (the encoding layer, or an ANN): *dense* MACs, one per
-  connection of every input element (``FLOPs / 2``; zeros in the input are charged too), and *effective* MACs
-  (non-zero inputs × fan-out, NeuroBench's "effective MACs");
-* the **dense MACs** of every layer whatever its input (the ANN-equivalent cost) and the **rate-scaled**
-  synaptic operations ``fr_t × dense MACs_t`` of the spike-driven transformer papers;
-* **neuron updates** (one per neuron per step, per neuron module), output spikes and the number of state
-  variables, for :class:`snn.neuron_models.SpikingNeuron` modules (``LI`` returns its membrane: it updates but
-  does not spike);
-* input / output elements and non-zero inputs, for the memory-traffic model.
+* **the dispatcher** (:mod:`snn.energy.dispatch`): every matrix product and convolution torch runs — ``nn.Linear``,
+  ``F.linear`` with a layer's weight, ``lin(input=s)``, ``torch.matmul``/``@`` of two spike tensors, convs — with
+  the row named after the module that owns the weight (``fc``; ``block.w_rec`` for a weight not called ``weight``)
+  or, for a product of two activations, after the module that ran it (``attn.matmul0``, ``attn.matmul1``);
+* **declared layers** (:mod:`snn.energy.protocol`): a module with ``count_operations(inputs, output, ctx)``
+  returns its own :class:`~snn.energy.protocol.OpCount` records (e.g. :class:`snn.layers.LearnableDelay`); torch
+  operations inside it are not counted again;
+* **neurons** (:class:`snn.neuron_models.SpikingNeuron`, fused kernels): one update per neuron per step, output
+  spikes, state variables (``LI`` returns its membrane: it updates but does not spike).
 
-BatchNorm layers are counted as 0 operations: at inference they fold into the preceding layer's weights and bias.
-Binary inputs: the output of a spiking :class:`~snn.neuron_models.SpikingNeuron` (not ``LI``) is a spike tensor in
-``{0, 1}`` by construction; a layer input that is that tensor or a contiguous view of it reuses the neuron's
-per-step spike counts (this keeps the energy pass cheap); any other input is checked value by value. (A spike
-tensor modified in place between the neuron and the layer would defeat this.)
+For every row the counter records, per time step (summed over the samples' *real* steps only):
 
-Parameter-free modules (pooling, dropout, activation functions, reshapes) are not counted. A module of another
-type that owns parameters and runs in the forward gets a ``warnings.warn`` naming it: its operations are skipped,
-so totals are lower bounds.
+* **synaptic operations** of event inputs: ``Σ |x| · fanout`` — binary spikes, signed spikes and non-negative
+  integer counts (a count ``k`` is ``k`` events; see :mod:`snn.energy.inputs`);
+* **MACs** of real-valued inputs (dense: every connection of every input element, ``FLOPs / 2``) and *effective*
+  MACs (non-zero inputs × fan-out, NeuroBench's);
+* the **dense MACs** whatever the input (the ANN with the same architecture) and the **rate-scaled** synaptic
+  operations ``fr · dense MACs`` of the spike-driven transformer papers;
+* input / output elements, non-zero inputs and input events, for the memory model.
 
-Layouts: time-major ``[T, B, ...]`` (``nn.Linear`` applied to ``[T, B, C]``, neurons, the delay layer), flattened
-``[T*B, ...]`` (time-major flattening, e.g. convolutions applied to ``x.flatten(0, 1)``), and step-by-step calls on
-``[B, ...]`` (a layer called exactly ``T`` times per forward). A layer whose time steps cannot be told apart
-(e.g. ``nn.Conv1d`` over ``[B, C, T]``) is counted in total only (``steps = 0``).
+**Real steps.** ``begin(T, B, lengths)`` gives each sample's unpadded length ``L_b``. A time axis of ``S`` steps
+(``S = T + R`` after a layer that appends ``R`` steps) holds ``L_b + S - T`` real steps of sample ``b``: every count
+on a later step is dropped, so a padded batch counts exactly what its samples count alone.
+
+Layouts: time-major ``[T, B, ...]``, flattened ``[T*B, ...]`` (time-major), and step-by-step calls on ``[B, ...]``
+(an operation called exactly ``T`` times per forward). Operations whose steps cannot be told apart are counted in
+total only (``steps = 0``; padded steps then cannot be dropped and ``unmasked`` is set). BatchNorm is 0 operations
+(it folds into the preceding layer at inference). An operation that reads a parameter and that the counter cannot
+price is named in a warning (``skipped``): its operations are missing, so totals are lower bounds.
 """
 from __future__ import annotations
 
@@ -44,155 +43,79 @@ import numpy as np
 import torch
 from torch import nn
 
+from snn.energy.dispatch import DispatchCounter, RowCounts
+from snn.energy.inputs import BINARY, INTEGER_INPUTS, InputClass, classify_input
+from snn.energy.protocol import CountContext, NeuronCount, OpCount, declares_operations
 from snn.neuron_models import LI, SpikingNeuron
 
-__all__ = ["LayerCounts", "OperationCounter", "count_operations", "fanout_map", "synaptic_kind"]
+__all__ = ["LayerCounts", "OperationCounter", "count_operations"]
 
-_NORM_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
-
-
-def _delay_type() -> type | None:
-    try:
-        from snn.layers.delay import LearnableDelay
-    except ImportError:  # the delay layer is optional for counting
-        return None
-    return LearnableDelay
+_SERIES = ("synops", "macs", "macs_dense", "macs_effective", "synops_rate_scaled", "input_events", "input_nonzero",
+           "input_elements", "output_elements", "updates", "spikes")
 
 
-_CONV_FANOUT: dict[tuple, torch.Tensor] = {}  # convolution geometry + input shape -> fan-out map (FIFO-bounded)
-_CONV_FANOUT_MAX = 256
-
-
-def _is_binary(x: torch.Tensor) -> bool:
-    """True when every value of ``x`` is in ``{-1, 0, 1}`` (spikes, signed spikes).
-
-    Float arithmetic only (boolean reductions are slow on CPU): with ``a = |x| ∈ [0, 1]``, ``a - a²`` is ``0`` at
-    ``0`` and ``1`` and strictly positive in between (also after float rounding), so the sum is zero iff binary.
-    """
-    if x.numel() == 0:
-        return True
-    if not x.is_floating_point():
-        x = x.double()
-    lo, hi = torch.aminmax(x)
-    if lo < -1 or hi > 1:
-        return False
-    a = x.abs()
-    return bool((a - a * a).sum() == 0)
-
-
-def _nonzero_indicator(x: torch.Tensor) -> torch.Tensor:
-    """``1.0`` where ``x != 0`` else ``0.0``, in float arithmetic (faster than boolean reductions on CPU)."""
-    return x.sign().abs_() if x.is_floating_point() else (x != 0).to(torch.float32)
-
-
-def synaptic_kind(module: nn.Module) -> str | None:
-    """``linear``, ``conv1d``, ``conv2d``, ``delay`` for the synaptic layers the counter knows, else ``None``."""
-    if isinstance(module, nn.Linear):
-        return "linear"
-    if isinstance(module, nn.Conv1d):
-        return "conv1d"
-    if isinstance(module, nn.Conv2d):
-        return "conv2d"
-    delay_type = _delay_type()
-    if delay_type is not None and isinstance(module, delay_type):
-        return "delay"
-    return None
-
-
-def fanout_map(module: nn.Module, kind: str, x: torch.Tensor, cache: dict | None = None) -> torch.Tensor:
-    """Fan-out of every input element of one sample (float64, no autograd).
-
-    ``[C_in]`` for ``linear`` (all ``out_features``) and ``delay`` (``Σ_o`` non-zero taps); ``[C_in, *spatial]`` for
-    convolutions: the gradient of ``Σ conv(ones, weight=1)`` with respect to its input, i.e. the number of
-    (output channel, output position) pairs each input position feeds, padding/stride/dilation/groups and
-    ``padding_mode`` included. ``x`` is a batched input (``[N, C_in, *spatial]`` for convolutions).
-    """
-    cache = {} if cache is None else cache
-    if kind == "linear":
-        return torch.full((module.in_features,), float(module.out_features), dtype=torch.float64, device=x.device)
-    if kind == "delay":
-        w, p = module.weight, module.positions
-        state = (w._version, p._version, float(module.sigma), module.version, w.data_ptr(), p.data_ptr())
-        entry = cache.get(("delay", id(module)))
-        if entry is None or entry[0] != state:  # one entry per layer, replaced when its kernel changes
-            entry = cache[("delay", id(module))] = (state, module.nonzero_taps_per_synapse().sum(0).to(torch.float64))
-        return entry[1]
-    # the map depends only on the convolution's geometry and the input shape, not on the weights: shared cache
-    key = (kind, tuple(x.shape[1:]), str(x.device), tuple(module.weight.shape), module.stride, module.padding,
-           module.dilation, module.groups, module.padding_mode)
-    cached = _CONV_FANOUT.get(key)
-    if cached is None:
-        ones_w = torch.ones(module.weight.shape, dtype=torch.float64, device=x.device)
-        probe = torch.ones((1,) + tuple(x.shape[1:]), dtype=torch.float64, device=x.device, requires_grad=True)
-        with torch.enable_grad():
-            out = module._conv_forward(probe, ones_w, None)
-            (grad,) = torch.autograd.grad(out.sum(), probe)
-        cached = grad[0].round()
-        if len(_CONV_FANOUT) >= _CONV_FANOUT_MAX:
-            _CONV_FANOUT.pop(next(iter(_CONV_FANOUT)))
-        _CONV_FANOUT[key] = cached
-    return cached
+def _empty() -> np.ndarray:
+    return np.zeros(0)
 
 
 @dataclass
 class LayerCounts:
-    """Counts of one layer, summed over samples; per-step arrays have length ``steps`` (``0``: totals only).
+    """Counts of one row (layer or operation), summed over samples and their real steps.
 
     Attributes:
-        name: qualified module name in the model (``""`` for the model itself).
-        kind: ``linear``, ``conv1d``, ``conv2d``, ``delay``, ``neuron``, ``norm``.
-        steps: number of time steps of the per-step arrays (may exceed the input's ``T`` after a delay layer).
-        binary_input: True when every input seen was binary (synaptic layer).
-        synops, macs_dense, macs_effective, synops_rate_scaled: per step ``[steps]`` (or ``[1]`` when unresolved).
-        input_nonzero, input_elements, output_elements: per step.
-        updates, spikes: neuron updates and output spikes per step (neuron layers).
-        neurons: neurons per sample and step (neuron layers).
-        state_vars: state variables per neuron (neuron layers).
-        spiking: the neuron emits spikes (``False`` for ``LI``).
-        params: number of parameters the layer reads (weights incl. bias; delay layer: non-zero taps).
-        in_features: fan-in per output element of the dense layer (for the memory model).
+        name: row name (module name; ``module.param`` or ``module.matmulN`` for operations; ``""``: the model).
+        kind: ``linear``, ``conv1d``/``conv2d``/``conv3d``, ``conv_transpose*``, ``matmul``, a declared kind
+            (``delay``), ``neuron`` or ``norm``.
+        steps: length of the per-step arrays (``0``: totals only); may exceed the input's ``T`` after delays.
+        binary_input: every call of the row got event input (spikes or integer counts).
+        rules: ``{reason: "events" or "MACs"}``: the rule each call got and why
+            (:func:`snn.energy.inputs.classify_input`).
+        synops: synaptic operations of event inputs per step ``[steps]`` (``[1]`` when unresolved); likewise
+            ``macs`` (real-valued inputs), ``macs_dense``, ``macs_effective``, ``synops_rate_scaled``,
+            ``input_events``, ``input_nonzero``, ``input_elements``, ``output_elements``, ``updates``, ``spikes``.
+        sample_steps: Σ over samples of the real steps the row ran (the per-sample ``T`` of the row × samples).
+        neurons: neurons per sample (neuron rows); ``state_vars`` and ``spiking`` likewise.
+        params: parameters the row reads.
+        calls: forward calls seen.
+        unmasked: some calls' steps could not be told apart, so their padded steps could not be dropped.
     """
 
     name: str
     kind: str
     steps: int = 0
     binary_input: bool = True
-    synops: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    macs_dense: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    macs_effective: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    synops_rate_scaled: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    input_nonzero: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    input_elements: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    output_elements: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    updates: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    spikes: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    rules: dict[str, str] = field(default_factory=dict)
+    synops: np.ndarray = field(default_factory=_empty)
+    macs: np.ndarray = field(default_factory=_empty)
+    macs_dense: np.ndarray = field(default_factory=_empty)
+    macs_effective: np.ndarray = field(default_factory=_empty)
+    synops_rate_scaled: np.ndarray = field(default_factory=_empty)
+    input_events: np.ndarray = field(default_factory=_empty)
+    input_nonzero: np.ndarray = field(default_factory=_empty)
+    input_elements: np.ndarray = field(default_factory=_empty)
+    output_elements: np.ndarray = field(default_factory=_empty)
+    updates: np.ndarray = field(default_factory=_empty)
+    spikes: np.ndarray = field(default_factory=_empty)
+    sample_steps: float = 0.0
     neurons: int = 0
     state_vars: int = 0
     spiking: bool = True
     params: int = 0
     calls: int = 0
+    unmasked: bool = False
 
     @property
     def is_synaptic(self) -> bool:
-        return self.kind in ("linear", "conv1d", "conv2d", "delay")
+        return self.kind not in ("neuron", "norm")
+
+    @property
+    def rule(self) -> str:
+        """``events``, ``MACs`` or ``mixed`` (some calls each)."""
+        kinds = set(self.rules.values())
+        return "mixed" if len(kinds) > 1 else next(iter(kinds), "events")
 
     def total(self, key: str) -> float:
         return float(np.asarray(getattr(self, key), dtype=np.float64).sum())
-
-
-_SYN_KEYS = ("synops", "macs_dense", "macs_effective", "synops_rate_scaled", "input_nonzero", "input_elements",
-             "output_elements")
-_NEURON_KEYS = ("updates", "spikes", "output_elements")
-
-
-def _finish(series: dict[str, Any]) -> dict[str, np.ndarray]:
-    """Series of one call as float64 numpy arrays; adds the rate-scaled synaptic operations of synaptic layers."""
-    out = {k: (v.double().cpu().numpy() if isinstance(v, torch.Tensor) else np.asarray(v, dtype=np.float64))
-           for k, v in series.items() if k != "binary"}
-    if "binary" in series:
-        rate = out["input_nonzero"] / np.maximum(out["input_elements"], 1)
-        out["synops_rate_scaled"] = rate * out["macs_dense"] if series["binary"] else np.zeros_like(rate)
-    return out
 
 
 def _add_series(counts: LayerCounts, key: str, values: np.ndarray) -> None:
@@ -204,224 +127,357 @@ def _add_series(counts: LayerCounts, key: str, values: np.ndarray) -> None:
     setattr(counts, key, current + values)
 
 
-def _other_kind(module: nn.Module) -> str | None:
-    """``"neuron"``, ``"norm"``, ``"unknown"`` (has parameters the counter cannot price) or ``None`` (nothing to count)."""
-    if isinstance(module, SpikingNeuron):
-        return "neuron"
-    if isinstance(module, _NORM_TYPES):
-        return "norm"
-    if any(True for _ in module.parameters(recurse=False)):
-        return "unknown"
-    return None
+class _Entry:
+    """Series of one call as ``[S, B']`` tensors or numbers (``mode``: ``whole``, ``step`` or ``unresolved``)."""
+
+    __slots__ = ("series", "mode", "S", "b")
+
+    def __init__(self, series: dict[str, Any], mode: str, S: int, b: int) -> None:
+        self.series, self.mode, self.S, self.b = series, mode, S, b
 
 
 class OperationCounter:
-    """Hooks on a model that count operations during real forward passes.
+    """Counts operations during real forward passes (dispatch mode + hooks on neurons and declared layers).
 
-    Use as a context manager around forward passes, telling it the batch's time steps and batch size::
+    Use as a context manager around forward passes, declaring each batch's layout ``[T, B, ...]`` and, for padded
+    batches, each sample's real length::
 
         counter = OperationCounter(model)
         with counter:
-            for x in batches:              # x: [T, B, ...]
-                counter.begin(x.shape[0], x.shape[1])
+            for x, labels, lengths in batches:     # x: [T, B, ...]
+                counter.begin(x.shape[0], x.shape[1], lengths=lengths)
                 model(x)
                 counter.end()
-        counter.layers                      # {name: LayerCounts}
+        counter.layers                               # {name: LayerCounts}
+
+    Args:
+        model: the network.
+        integer_inputs: ``"events"`` (non-negative integer counts are events) or ``"macs"`` (only ``{-1, 0, 1}``).
+
+    Attributes:
+        layers: ``{row name: LayerCounts}``.
+        samples: samples counted.
+        time_steps: the longest padded ``T``.
+        frames: Σ of the real input steps over samples.
+        skipped: ``{row: what}`` operations that were not priced.
+        form: which form of the model was counted (set by :func:`snn.energy.estimate.count_model`).
     """
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module, integer_inputs: str = "events") -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
+        if integer_inputs not in INTEGER_INPUTS:
+            raise ValueError(f"integer_inputs: expected one of {INTEGER_INPUTS}, got {integer_inputs!r}")
         self.model = model
+        self.integer_inputs = integer_inputs
         self.layers: dict[str, LayerCounts] = {}
         self.samples = 0
         self.time_steps = 0
+        self.frames = 0.0
         self.skipped: dict[str, str] = {}
+        self.form: str | None = None
         self._handles: list[Any] = []
-        self._pending: dict[str, list[tuple[dict[str, torch.Tensor], bool]]] = {}
-        self._fanout_cache: dict[tuple, torch.Tensor] = {}
+        self._mode: DispatchCounter | None = None
+        self._pending: dict[str, list[_Entry]] = {}
         self._spikes: dict[int, tuple[weakref.ref, torch.Tensor]] = {}
-        self._T = 0
-        self._B = 0
-        self._modules: list[tuple[str, nn.Module, str]] = []
-        for name, module in model.named_modules():
-            kind = synaptic_kind(module) or _other_kind(module)
-            if kind is not None:
-                self._modules.append((name, module, kind))
+        self._owners: dict[int, tuple[str, nn.Module]] = {}
+        self._stack: list[tuple[str, dict[str, int]]] = []
+        self._suppress = 0
+        self._declaring = 0
+        self._axes: set[int] = set()
+        self._ctx = CountContext(0, 0)
 
-    # ------------------------------------------------------------------ hooks
+    # ------------------------------------------------------------------ context
     def __enter__(self) -> "OperationCounter":
-        for name, module, kind in self._modules:
-            self._handles.append(module.register_forward_hook(self._make_hook(name, kind)))
+        self._owners = {}
+        for name, module in self.model.named_modules():
+            for pname, p in list(module.named_parameters(recurse=False)) + list(module.named_buffers(recurse=False)):
+                if p is not None and p.numel():
+                    row = name if pname == "weight" else (f"{name}.{pname}" if name else pname)
+                    self._owners.setdefault(p.untyped_storage().data_ptr(), (row, module))
+            special = declares_operations(module) or isinstance(module, SpikingNeuron)
+            hides = special and not getattr(module, "count_torch_ops_inside", False)  # torch ops inside not counted
+            self._handles.append(module.register_forward_pre_hook(self._pre_hook(name, hides, special)))
+            self._handles.append(module.register_forward_hook(self._post_hook(name, module, special, hides)))
+        self._mode = DispatchCounter(self)
+        self._mode.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self._mode is not None:
+            self._mode.__exit__(*exc)
+            self._mode = None
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
-        if self.skipped:
-            for name, what in self.skipped.items():
-                warnings.warn(f"energy: layer {name or '<model>'!r} ({what}) has parameters but its type is not "
-                              "counted; its operations were skipped, so the totals are lower bounds", stacklevel=2)
+        for name, what in self.skipped.items():
+            warnings.warn(f"energy: layer {name or '<model>'!r} ({what}) was not counted; its operations were "
+                          "skipped, so the totals are lower bounds", stacklevel=2)
 
-    def begin(self, time_steps: int, batch_size: int) -> None:
-        """Declare the next forward pass's input layout ``[T, B, ...]``."""
+    def begin(self, time_steps: int, batch_size: int, lengths: torch.Tensor | None = None) -> None:
+        """Declare the next forward pass: input ``[T, B, ...]`` and optionally each sample's real steps ``[B]``."""
         if time_steps < 1 or batch_size < 1:
             raise ValueError(f"begin: expected T >= 1 and B >= 1, got T={time_steps}, B={batch_size}")
-        self._T, self._B = int(time_steps), int(batch_size)
+        if lengths is not None:
+            lengths = torch.as_tensor(lengths)
+            if lengths.dim() != 1 or lengths.shape[0] != batch_size or lengths.is_floating_point():
+                raise ValueError(f"lengths: expected an integer tensor [B] = [{batch_size}], got "
+                                 f"{lengths.dtype} {tuple(lengths.shape)}")
+            if bool((lengths < 0).any()) or bool((lengths > time_steps).any()):
+                raise ValueError(f"lengths: expected values in [0, T={time_steps}], got {lengths.tolist()}")
+            lengths = lengths.detach().to(torch.int64).cpu()
+        self._ctx = CountContext(time_steps, batch_size, lengths)
         self._pending = {}
         self._spikes = {}
+        self._stack = []
+        self._suppress = 0
+        self._declaring = 0
+        self._axes = {int(time_steps)}
 
     def end(self) -> None:
-        """Close the forward pass: resolve step-by-step calls and add this pass's counts to the totals."""
+        """Close the forward pass: drop padded steps, resolve step-by-step calls, add to the totals."""
+        ctx = self._ctx
+        T, B = ctx.time_steps, ctx.batch_size
         for name, entries in self._pending.items():
-            per_step_calls = [e for e, step_mode in entries if step_mode]
-            whole = [e for e, step_mode in entries if not step_mode]
             counts = self.layers[name]
-            for series in whole:
-                for key, value in _finish(series).items():
-                    _add_series(counts, key, value)
-            if per_step_calls:
-                resolved = len(per_step_calls) == self._T
-                done = [_finish(e) for e in per_step_calls]
-                for key in done[0]:
-                    stacked = np.concatenate([d[key].reshape(-1) for d in done])
-                    _add_series(counts, key, stacked if resolved else np.array([stacked.sum()]))
-            counts.steps = max(counts.steps, max((v.size for v in (counts.synops, counts.updates)), default=0))
+            whole = [e for e in entries if e.mode == "whole"]
+            steps = [e for e in entries if e.mode == "step"]
+            other = [e for e in entries if e.mode == "unresolved"]
+            if steps:
+                if len(steps) == T:
+                    whole.append(_Entry({k: _stack_steps([e.series[k] for e in steps]) for k in steps[0].series},
+                                        "whole", T, B))
+                else:
+                    other.extend(steps)
+            for e in whole:
+                self._add_entry(counts, e, ctx.valid_mask(e.S))
+            if other:
+                counts.unmasked = counts.unmasked or ctx.lengths is not None
+                for e in other:
+                    self._add_entry(counts, e, None, collapse=True)
+            counts.steps = max(counts.steps, max(getattr(counts, k).size for k in _SERIES))
         self._pending = {}
         self._spikes = {}
-        self.samples += self._B
-        self.time_steps = max(self.time_steps, self._T)
+        self.samples += B
+        self.time_steps = max(self.time_steps, T)
+        self.frames += float(ctx.lengths.sum()) if ctx.lengths is not None else float(T * B)
+        self._ctx = CountContext(0, 0)
 
-    def _make_hook(self, name: str, kind: str):
-        def hook(module: nn.Module, inputs: tuple, output: Any) -> None:
-            if kind == "unknown":
-                self.skipped[name] = f"{type(module).__name__}, {sum(p.numel() for p in module.parameters(recurse=False))} parameters"
-                return
-            x = inputs[0] if inputs else None
-            y = output[0] if isinstance(output, (tuple, list)) else output
-            if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
-                return
-            counts = self.layers.get(name)
-            if counts is None:
-                counts = self.layers[name] = LayerCounts(name=name, kind=kind)
-            counts.calls += 1
-            with torch.no_grad():
-                if kind == "neuron":
-                    series, step_mode = self._count_neuron(module, counts, x, y)
-                elif kind == "norm":
-                    return
-                else:
-                    series, step_mode = self._count_synaptic(module, kind, counts, x, y)
-            self._pending.setdefault(name, []).append((series, step_mode))
+    @staticmethod
+    def _add_entry(counts: LayerCounts, e: _Entry, mask: torch.Tensor | None, collapse: bool = False) -> None:
+        S, b = e.S, e.b
+        m = mask.to(torch.float64) if mask is not None and not collapse else None
+        out: dict[str, np.ndarray] = {}
+        for key, v in e.series.items():
+            t = v if isinstance(v, torch.Tensor) else torch.full((S, b), float(v), dtype=torch.float64)
+            t = t.to(device="cpu", dtype=torch.float64).expand(S, b)
+            if m is not None:
+                t = t * m
+            out[key] = t.sum(1).numpy()
+        if "input_events" in out:
+            elems = out["input_elements"]
+            rate = np.divide(out["input_events"], elems, out=np.zeros(S), where=elems > 0)
+            out["synops_rate_scaled"] = rate * out["macs_dense"]
+        if not collapse:  # steps that cannot be told apart have no per-step cost (the report prices them per sample)
+            counts.sample_steps += float(m.sum()) if m is not None else float(S * b)
+        for key, value in out.items():
+            _add_series(counts, key, np.array([value.sum()]) if collapse else value)
+
+    # ------------------------------------------------------------------ hooks
+    def _pre_hook(self, name: str, hides: bool, special: bool):
+        def hook(module: nn.Module, inputs: tuple) -> None:
+            self._stack.append((name, {}))
+            self._suppress += int(hides)
+            self._declaring += int(special)
         return hook
 
-    # ------------------------------------------------------------------ layouts
-    def _leading_steps(self, n: int) -> tuple[int, bool]:
-        """Time steps folded into a leading dimension of size ``n`` (flattened ``[T*B]``) → (steps, step_mode)."""
-        if self._B and n == self._B and self._T > 1:
-            return 1, True
-        if self._B and n % self._B == 0:
-            return n // self._B, False
-        return 1, False  # cannot tell the steps apart: count the call as one unresolved step
+    def _post_hook(self, name: str, module: nn.Module, special: bool, hides: bool):
+        def hook(module: nn.Module, inputs: tuple, output: Any) -> None:
+            if self._stack:
+                self._stack.pop()
+            if not special:
+                return
+            self._declaring = max(self._declaring - 1, 0)
+            self._suppress += 0 if hides else 1  # the counting's own torch ops are never counted
+            try:
+                # a declared layer inside another one that hides its torch ops is counted by the outer one
+                nested = self._suppress > 1 and not isinstance(module, SpikingNeuron)
+                if nested or not self._ctx.batch_size:
+                    return
+                with torch.no_grad():
+                    if isinstance(module, SpikingNeuron):
+                        y = output[0] if isinstance(output, (tuple, list)) else output
+                        self._count_neurons(name, y, len(module.dynamics().states), not isinstance(module, LI))
+                    else:
+                        for op in module.count_operations(inputs, output, self._ctx):
+                            row = ".".join(p for p in (name, op.label) if p)
+                            if isinstance(op, NeuronCount):
+                                self._count_neurons(row, op.output, op.state_vars, op.spiking)
+                            else:
+                                self._count_declared(row, op)
+                        y = output[0] if isinstance(output, (tuple, list)) else output
+                        self._note_axis(y)
+            finally:
+                self._suppress = max(self._suppress - 1, 0)
+        return hook
 
-    # ------------------------------------------------------------------ synaptic layers
-    def _count_synaptic(self, module, kind, counts, x, y):
-        if kind in ("conv1d", "conv2d"):
-            spatial = 1 if kind == "conv1d" else 2
-            if x.dim() != spatial + 2:  # unbatched conv input
-                x, y = x.unsqueeze(0), y.unsqueeze(0)
-            steps, step_mode = self._leading_steps(x.shape[0])
-            fan_in = module.weight.shape[1] * int(np.prod(module.weight.shape[2:]))
-            counts.params = module.weight.numel() + (module.bias.numel() if module.bias is not None else 0)
-        else:
-            if x.dim() >= 3:
-                steps, step_mode = x.shape[0], False
-            elif x.dim() == 2:
-                steps, step_mode = self._leading_steps(x.shape[0])
-            else:
-                x, y = x.reshape(1, -1), y.reshape(1, -1)
-                steps, step_mode = 1, self._T > 1 and self._B == 1
-            if kind == "linear":
-                fan_in = module.in_features
-                counts.params = module.weight.numel() + (module.bias.numel() if module.bias is not None else 0)
-        fanout = fanout_map(module, kind, x, self._fanout_cache)
-        if kind == "delay":
-            counts.params = int(fanout.sum().item())
-            fan_in = None
-        in_feat = fanout.numel()
-        known = self._known_spikes(x)
-        if known is not None:  # a spiking neuron's output: binary by construction, its per-step counts are known
-            binary = True
-            if kind == "linear" and known.numel() == steps:
-                nonzero = known
-                effective = nonzero * float(module.out_features)
-            else:
-                per_input = x.reshape(steps, -1, in_feat).sum(1).to(torch.float64)
-                effective = per_input @ fanout.reshape(-1)
-                nonzero = per_input.sum(1)
-        else:
-            binary = _is_binary(x)
-            # per-step non-zero inputs and effective ops (non-zero input × fan-out)
-            if kind == "linear":  # uniform fan-out: counts per step suffice
-                nonzero = _nonzero_indicator(x.reshape(steps, -1)).sum(1, dtype=torch.float64)
-                effective = nonzero * float(module.out_features)
-            else:
-                nz_steps = _nonzero_indicator(x.reshape(steps, -1, in_feat)).sum(1, dtype=torch.float64)
-                effective = nz_steps @ fanout.reshape(-1)
-                nonzero = nz_steps.sum(1)
-        counts.binary_input = counts.binary_input and binary
-        # data-dependent series stay tensors (no device sync here); constants are numpy, combined in end()
-        in_elems = np.full(steps, x.numel() / steps)
-        out_elems = np.full(steps, y.numel() / steps)
-        if kind == "delay":
-            dense = in_elems / in_feat * float(fanout.sum())
-        else:
-            dense = out_elems * fan_in
-        zero = np.zeros(steps)
-        series = {
-            "synops": effective if binary else zero,
-            "macs_dense": dense,
-            "macs_effective": zero if binary else effective,
-            "input_nonzero": nonzero,
-            "input_elements": in_elems,
-            "output_elements": out_elems,
-            "binary": binary,
-        }
-        return series, step_mode
+    # ------------------------------------------------------------------ the dispatch mode's environment
+    def active(self) -> bool:
+        return self._suppress == 0 and self._ctx.batch_size > 0
 
-    def _known_spikes(self, x: torch.Tensor) -> torch.Tensor | None:
-        """Per-step spike counts when ``x`` is (a view of) a spiking neuron's output of this forward, else None.
+    def weight_owner(self, t: torch.Tensor) -> tuple[str, nn.Module] | None:
+        try:
+            return self._owners.get(t.untyped_storage().data_ptr()) if t.numel() else None
+        except (RuntimeError, NotImplementedError):
+            return None
 
-        The neuron's tensor is held by a weak reference: while it lives its memory cannot be reused, so a match of
-        data pointer and size identifies the same spikes (a freed tensor falls back to checking the values).
-        """
+    def scope_name(self, op: str) -> str:
+        scope, ops = self._stack[-1] if self._stack else ("", {})
+        i = ops.get(op, 0)
+        ops[op] = i + 1
+        return f"{scope}.{op}{i}" if scope else f"{op}{i}"
+
+    def classify(self, x: torch.Tensor) -> InputClass:
+        return classify_input(x, self.integer_inputs)
+
+    def known_spikes(self, x: torch.Tensor) -> torch.Tensor | None:
+        """Per-(step, sample) spike counts ``[S*B]`` when ``x`` is (a view of) a spiking neuron's output."""
         entry = self._spikes.get(x.data_ptr())
         if entry is None:
             return None
-        ref, per_step = entry
+        ref, per_row = entry
         y = ref()
         if y is None or y.numel() != x.numel() or y.dtype != x.dtype or not x.is_contiguous():
             return None
-        return per_step
+        return per_row
 
-    # ------------------------------------------------------------------ neurons
-    def _count_neuron(self, module, counts, x, y):
-        steps = x.shape[0]
-        counts.spiking = not isinstance(module, LI)
-        counts.state_vars = len(module.dynamics().states)
-        per_step = x.numel() / max(steps, 1)
-        counts.neurons = int(round(per_step / max(self._B, 1)))
-        per_step_np = np.full(steps, per_step)
-        if counts.spiking:
-            flat = y.reshape(steps, -1)
-            exact32 = flat.shape[1] < 2**24  # float32 sums of 0/1 are exact below 2^24 terms
-            spikes = (flat.sum(1) if exact32 else flat.sum(1, dtype=torch.float64)).to(torch.float64)
-            self._spikes[y.data_ptr()] = (weakref.ref(y), spikes)
+    def norm(self, name: str) -> None:
+        self._layer(name, "norm").calls += 1
+
+    def skip(self, name: str, module: nn.Module | None, op: str) -> None:
+        if self._declaring:  # inside a layer that declares its operations: it answers for what torch cannot show
+            return
+        if module is not None:
+            n = sum(p.numel() for p in module.parameters(recurse=False))
+            nb = sum(b.numel() for b in module.buffers(recurse=False))
+            what = f"{type(module).__name__}, {n} parameters" + (f" + {nb} buffer values" if nb else "")
+            self.skipped.setdefault(name, f"{what}: {op} is not priced")
         else:
-            spikes = np.zeros(steps)
-        series = {"updates": per_step_np, "spikes": spikes, "output_elements": per_step_np}
-        return series, False
+            self.skipped.setdefault(name, f"{op} on activations is not priced")
+
+    def emit(self, rc: RowCounts) -> None:
+        """Add one dispatched operation's per-row counts (resolving the leading rows into steps × samples)."""
+        S, r, mode = self._layout(rc.rows)
+        b = self._ctx.batch_size if mode != "unresolved" else 1
+        series = {}
+        for key, v in rc.series.items():
+            if isinstance(v, torch.Tensor):
+                series[key] = v.reshape(S, b, -1).sum(2)
+            else:
+                series[key] = float(v) * r
+        self._record(rc.name, rc.kind, rc.rule, rc.params, _Entry(series, mode, S, b))
+
+    # ------------------------------------------------------------------ recording
+    def _layer(self, name: str, kind: str) -> LayerCounts:
+        counts = self.layers.get(name)
+        if counts is None:
+            counts = self.layers[name] = LayerCounts(name=name, kind=kind)
+        return counts
+
+    def _record(self, name: str, kind: str, rule: InputClass, params: int, entry: _Entry) -> None:
+        counts = self._layer(name, kind)
+        counts.calls += 1
+        counts.params = max(counts.params, int(params))
+        counts.binary_input = counts.binary_input and rule.events
+        counts.rules[rule.reason] = "events" if rule.events else "MACs"
+        self._pending.setdefault(name, []).append(entry)
+
+    def _layout(self, rows: int) -> tuple[int, int, str]:
+        """Leading rows ``N`` → (steps, rows per sample and step, mode), assuming time-major flattening."""
+        B = self._ctx.batch_size
+        for S in sorted(self._axes, reverse=True):
+            if S > 1 and rows % (S * B) == 0:
+                return S, rows // (S * B), "whole"
+        if rows % B == 0:
+            return 1, rows // B, ("whole" if self._ctx.time_steps == 1 else "step")
+        return 1, rows, "unresolved"
+
+    def _note_axis(self, y: Any) -> None:
+        if isinstance(y, torch.Tensor) and y.dim() >= 2 and y.shape[1] == self._ctx.batch_size:
+            self._axes.add(int(y.shape[0]))
+
+    def _count_declared(self, name: str, op: OpCount) -> None:
+        x = op.x
+        B = self._ctx.batch_size
+        if not isinstance(x, torch.Tensor) or x.dim() < 2 or x.shape[1] != B:
+            raise ValueError(f"{name}.count_operations: OpCount.x must be time-major [S, B={B}, ...], got "
+                             f"{getattr(x, 'shape', type(x).__name__)}")
+        S = x.shape[0]
+        self._note_axis(x)
+        rule = BINARY if self.known_spikes(x) is not None else self.classify(x)
+        fan = op.fanout
+        xa = x.abs().to(torch.float64)
+        if isinstance(fan, torch.Tensor):
+            fan = fan.to(device=x.device, dtype=torch.float64)
+            fan_full = torch.broadcast_to(fan, x.shape).reshape(S, B, -1)
+            weighted = (xa * fan).reshape(S, B, -1).sum(2)
+            nz_weighted = ((x != 0).to(torch.float64) * fan).reshape(S, B, -1).sum(2)
+            fan_sum = fan_full.sum(2)
+        else:
+            units = xa.reshape(S, B, -1).sum(2)
+            weighted = units * float(fan)
+            nz_weighted = (x != 0).reshape(S, B, -1).sum(2, dtype=torch.float64) * float(fan)
+            fan_sum = float(fan) * (x[0, 0].numel())
+        dense = float(op.dense_macs) if op.dense_macs is not None else fan_sum
+        in_elems = float(x[0, 0].numel())
+        series = {
+            "synops": weighted if rule.events else 0.0,
+            "macs": 0.0 if rule.events else dense,
+            "macs_dense": dense,
+            "macs_effective": 0.0 if rule.events else nz_weighted,
+            "input_events": xa.reshape(S, B, -1).sum(2) if rule.events else 0.0,
+            "input_nonzero": (x != 0).reshape(S, B, -1).sum(2, dtype=torch.float64),
+            "input_elements": in_elems,
+            "output_elements": float(op.output_elements or 0.0),
+        }
+        self._record(name, op.kind, rule, op.params, _Entry(series, "whole", S, B))
+
+    def _count_neurons(self, name: str, y: Any, state_vars: int, spiking: bool) -> None:
+        """One update per neuron and step, and the spikes of ``y`` (time-major, or one step ``[B, ...]``)."""
+        if not isinstance(y, torch.Tensor):
+            return
+        B = self._ctx.batch_size
+        if y.dim() >= 2 and y.shape[1] == B:
+            S, b, mode = y.shape[0], B, "whole"
+            self._axes.add(int(S))
+        elif y.dim() >= 1 and y.shape[0] == B:
+            S, b, mode = 1, B, ("whole" if self._ctx.time_steps == 1 else "step")
+        else:
+            S, b, mode = 1, 1, "unresolved"
+        counts = self._layer(name, "neuron")
+        counts.calls += 1
+        counts.spiking = spiking
+        counts.state_vars = int(state_vars)
+        per = y.numel() / max(S * b, 1)
+        counts.neurons = int(round(per))
+        if counts.spiking:
+            flat = y.reshape(S, b, -1)
+            exact32 = flat.shape[2] < 2**24  # float32 sums of 0/1 are exact below 2^24 terms
+            spikes = (flat.sum(2) if exact32 else flat.sum(2, dtype=torch.float64)).to(torch.float64)
+            self._spikes[y.data_ptr()] = (weakref.ref(y), spikes.reshape(-1))
+        else:
+            spikes = 0.0
+        series = {"updates": per, "spikes": spikes, "output_elements": per}
+        self._pending.setdefault(name, []).append(_Entry(series, mode, S, b))
+
+
+def _stack_steps(values: list[Any]) -> Any:
+    """Per-call ``[1, B]`` series (or numbers) of step-by-step calls → ``[T, B]``."""
+    if all(not isinstance(v, torch.Tensor) for v in values):
+        return torch.tensor([[float(v)] for v in values], dtype=torch.float64)
+    b = next(v.shape[1] for v in values if isinstance(v, torch.Tensor))
+    return torch.cat([v.to(device="cpu", dtype=torch.float64) if isinstance(v, torch.Tensor)
+                      else torch.full((1, b), float(v), dtype=torch.float64) for v in values], 0)
 
 
 def _batches(data: Any, max_batches: int | None) -> Iterable[tuple[torch.Tensor, torch.Tensor | None]]:
@@ -437,7 +493,8 @@ def _batches(data: Any, max_batches: int | None) -> Iterable[tuple[torch.Tensor,
         if isinstance(x, dict):
             x = x.get("x", x.get("inputs"))
         if not isinstance(x, torch.Tensor):
-            raise TypeError(f"data: each batch must be a tensor [T, B, ...] or a tuple (x, ...), got {type(x).__name__}")
+            raise TypeError(f"data: each batch must be a tensor [T, B, ...] or a tuple (x, ...), "
+                            f"got {type(x).__name__}")
         lengths = batch[2] if isinstance(batch, (tuple, list)) and len(batch) >= 3 else None
         if not (isinstance(lengths, torch.Tensor) and lengths.dim() == 1 and x.dim() >= 2
                 and lengths.shape[0] == x.shape[1] and not lengths.is_floating_point()):
@@ -445,16 +502,20 @@ def _batches(data: Any, max_batches: int | None) -> Iterable[tuple[torch.Tensor,
         yield x, lengths
 
 
-def count_operations(model: nn.Module, data: Any, max_batches: int | None = None) -> OperationCounter:
-    """Run ``model`` (eval mode, no autograd) on ``data`` and return the filled :class:`OperationCounter`.
+def count_operations(model: nn.Module, data: Any, max_batches: int | None = None,
+                     integer_inputs: str = "events") -> OperationCounter:
+    """Run ``model`` as it is (eval mode, no autograd) on ``data`` and return the filled :class:`OperationCounter`.
 
     Args:
         model: the network; it must accept a time-major tensor ``[T, B, ...]``.
         data: a tensor ``[T, B, ...]`` or an iterable of batches ``x`` or ``(x, ...)``. Padded batches
-            ``(x, labels, lengths)`` (``lengths`` a ``[B]`` integer tensor) are run as ``model(x, lengths)`` when
-            the model declares ``accepts_lengths = True`` (e.g. :class:`snn.models.DelayNet`, which then silences
-            each sample's padded steps), so padding adds no operations.
+            ``(x, labels, lengths)`` (``lengths`` a ``[B]`` integer tensor) count only each sample's real steps, and
+            run as ``model(x, lengths)`` when the model declares ``accepts_lengths = True``.
         max_batches: stop after this many batches (``None``: all).
+        integer_inputs: see :class:`OperationCounter`.
+
+    :func:`snn.energy.estimate` counts the model's inference form (its ``evaluation()`` context); this function
+    counts whatever form the model is in.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
@@ -462,7 +523,7 @@ def count_operations(model: nn.Module, data: Any, max_batches: int | None = None
         raise ValueError(f"max_batches: expected a positive int or None, got {max_batches!r}")
     if isinstance(data, torch.Tensor) and data.dim() < 2:
         raise ValueError(f"data: expected a time-major tensor [T, B, ...], got shape {tuple(data.shape)}")
-    counter = OperationCounter(model)
+    counter = OperationCounter(model, integer_inputs=integer_inputs)
     was_training = model.training
     model.eval()
     device = next((p.device for p in model.parameters()), None)
@@ -474,7 +535,7 @@ def count_operations(model: nn.Module, data: Any, max_batches: int | None = None
                     raise ValueError(f"data: expected batches shaped [T, B, ...], got shape {tuple(x.shape)}")
                 if device is not None:
                     x = x.to(device)
-                counter.begin(x.shape[0], x.shape[1])
+                counter.begin(x.shape[0], x.shape[1], lengths=lengths)
                 if takes_lengths and lengths is not None:  # padded steps of short samples do not run
                     model(x, lengths.to(x.device))
                 else:

@@ -4,9 +4,10 @@ r"""Activity regulariser: a differentiable penalty on the expected synaptic oper
 
     P = w \cdot \frac{1}{B} \sum_{l} \sum_{t, b, i} |s^{(l)}_{t,b,i}| \; \mathrm{fanout}_l(i)
 
-where ``s^{(l)}`` is the spike tensor entering synaptic layer ``l`` (``nn.Linear``, ``nn.Conv1d/2d``,
-:class:`snn.layers.LearnableDelay`) and ``fanout_l(i)`` the real fan-out of input ``i`` (the same map the energy
-counter uses: padding, stride and groups included). The spikes come out of the neurons' surrogate-gradient
+where ``s^{(l)}`` is the spike tensor entering synaptic layer ``l`` (``nn.Linear``, ``nn.Conv1d/2d``, or a layer
+that declares its operations, e.g. :class:`snn.layers.LearnableDelay`, see :mod:`snn.energy.protocol`) and
+``fanout_l(i)`` the real fan-out of input ``i`` (the map the energy counter uses: padding, stride and groups
+included; a declared layer's own ``OpCount.fanout``). The spikes come out of the neurons' surrogate-gradient
 forward, so ``∂P/∂s`` flows back through the neurons and lowers their firing. Spikes scaled by inverted dropout
 (values ``{0, 1/(1-p)}``) count as spikes (divided by the scale). Inputs that are not binary (the encoded data) or
 that carry no gradient are left out. ``B`` is the batch size of the model's time-major input
@@ -28,18 +29,33 @@ from typing import Any
 import torch
 from torch import nn
 
-from snn.energy.counter import _is_binary, fanout_map, synaptic_kind
+from snn.energy.dispatch import conv_fanout
+from snn.energy.inputs import is_binary
+from snn.energy.protocol import CountContext, OpCount, declares_operations
 
 __all__ = ["SynOpsPenalty"]
+
+
+def synaptic_kind(module: nn.Module) -> str | None:
+    """``linear``, ``conv1d``, ``conv2d`` or ``declared`` (a ``count_operations`` layer), else ``None``."""
+    if declares_operations(module):
+        return "declared"
+    if isinstance(module, nn.Linear):
+        return "linear"
+    if isinstance(module, nn.Conv1d):
+        return "conv1d"
+    if isinstance(module, nn.Conv2d):
+        return "conv2d"
+    return None
 
 
 def _spike_scale(x: torch.Tensor) -> float | None:
     """``c`` when every value of ``x`` is in ``{-c, 0, c}`` (spikes, or spikes after inverted dropout, which scales
     the kept ones by ``1 / (1 - p)``); ``1.0`` for an all-zero tensor; ``None`` when ``x`` is not such a tensor."""
-    if _is_binary(x):
+    if is_binary(x):
         return 1.0
     c = float(x.abs().max()) if x.numel() else 0.0
-    if not math.isfinite(c) or c <= 0.0 or not _is_binary(x / c):
+    if not math.isfinite(c) or c <= 0.0 or not is_binary(x / c):
         return None
     return c
 
@@ -69,16 +85,15 @@ class SynOpsPenalty:
                 raise ValueError(f"layers: {missing} are not synaptic layers of the model; available: {sorted(named)}")
             named = {n: named[n] for n in layers}
         if not named:
-            raise ValueError("model: no synaptic layer (Linear, Conv1d/2d, LearnableDelay) to penalise")
+            raise ValueError("model: no synaptic layer (Linear, Conv1d/2d, a count_operations layer) to penalise")
         self.model = model
         self.weight = weight
         self.layer_names = list(named)
-        self._cache: dict[tuple, torch.Tensor] = {}
         self._terms: list[torch.Tensor] = []
         self._batch = 0
         self._handles = [model.register_forward_pre_hook(self._model_hook)]
         for name, module in named.items():
-            self._handles.append(module.register_forward_pre_hook(self._layer_hook(synaptic_kind(module))))
+            self._handles.append(module.register_forward_hook(self._layer_hook(synaptic_kind(module))))
 
     def __repr__(self) -> str:
         return f"SynOpsPenalty(weight={self.weight:g}, layers={len(self.layer_names)})"
@@ -89,7 +104,7 @@ class SynOpsPenalty:
             self._batch = int(x.shape[1])
 
     def _layer_hook(self, kind: str):
-        def hook(module: nn.Module, inputs: tuple) -> None:
+        def hook(module: nn.Module, inputs: tuple, output: Any) -> None:
             x = inputs[0] if inputs else None
             if not isinstance(x, torch.Tensor) or not x.requires_grad or not torch.is_grad_enabled():
                 return
@@ -97,14 +112,22 @@ class SynOpsPenalty:
                 scale = _spike_scale(x.detach())
             if scale is None:
                 return
-            xb = x if kind == "linear" or kind == "delay" or x.dim() > (1 if kind == "conv1d" else 2) + 1 else x.unsqueeze(0)
-            fan = fanout_map(module, kind, xb.detach(), self._cache).to(x.dtype)
-            a = xb.abs() if scale == 1.0 else xb.abs() / scale
-            if kind in ("linear", "delay"):
-                term = (a.reshape(-1, fan.numel()).sum(0) * fan).sum()
+            if kind == "declared":
+                ctx = CountContext(x.shape[0], x.shape[1] if x.dim() > 1 else 1)
+                terms = [(op.x, op.fanout) for op in module.count_operations(inputs, output, ctx)
+                         if isinstance(op, OpCount)]
+            elif kind == "linear":
+                terms = [(x, float(module.out_features))]
             else:
-                term = (a.sum(0) * fan).sum()
-            self._terms.append(term)
+                xb = x if x.dim() > (1 if kind == "conv1d" else 2) + 1 else x.unsqueeze(0)
+                with torch.no_grad():
+                    fan = conv_fanout(tuple(xb.shape[1:]), module.weight, module.stride, module.padding,
+                                      module.dilation, False, (0,) * len(module.stride), module.groups, x.device)
+                terms = [(xb, fan)]
+            for xi, fan in terms:
+                a = xi.abs() if scale == 1.0 else xi.abs() / scale
+                fan = fan.to(a.dtype) if isinstance(fan, torch.Tensor) else fan
+                self._terms.append((a * fan).sum())
         return hook
 
     def reset(self) -> None:

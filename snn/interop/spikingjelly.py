@@ -7,12 +7,12 @@
 ==============================  ==================================================================
 SpikingJelly                    here
 ==============================  ==================================================================
-``tau``                         ``tau`` (LIF; we multiply by ``k = 1/τ`` where SpikingJelly divides
-                                by ``τ``: bit-identical when ``τ`` is a power of two, otherwise the
-                                membrane can differ in the last bit, which flips a spike only when
-                                the membrane sits within one rounding error of the threshold)
+``tau``                         ``tau`` (LIF divides by ``τ`` in SpikingJelly's operation order, so float32
+                                spikes are bit-identical for every ``τ``)
 ``w`` (PLIF)                    ``w`` copied (value, shape, dtype, device, ``requires_grad``)
-``v_threshold``, ``v_reset``    same; ``v_reset=None`` is the soft (subtractive) reset
+``v_threshold``, ``v_reset``    same (numbers, or one-element tensors; so is ``tau``); ``v_reset=None`` is
+                                the soft (subtractive) reset; per-neuron tensors are an error naming the
+                                module
 ``decay_input``, ``detach_reset`` same
 ``surrogate_function``          ``ATan(α)``, ``Sigmoid(α)``, ``PiecewiseQuadratic(α)`` → ``Triangle(α)``,
                                 ``SuperSpike(α)``; any other surrogate is an error
@@ -23,7 +23,13 @@ SpikingJelly                    here
 
 A multi-step SpikingJelly node keeps its membrane between forward calls until ``functional.reset_net``;
 the converted neuron starts every call from rest, which is what SpikingJelly computes when the model is
-reset before each batch (the usual training loop). Options without an equivalent here (``store_v_seq``,
+reset before each batch (the usual training loop).
+
+Step mode. Convert the model in the step mode you will run it in. A node in ``step_mode='s'`` becomes a
+:class:`SingleStepNeuron` (stateful, one step ``[B, ...]`` per call, cleared by ``reset_net``). Calling
+``functional.set_step_mode(net, 's')`` *after* converting reaches the plain neurons too (they have a ``step_mode``
+attribute for this reason): their ``forward`` then refuses to run, with a message, instead of reading ``[B, N]``
+as ``T = B`` steps; wrap them in :class:`SingleStepNeuron` or convert the model after setting its step mode. Options without an equivalent here (``store_v_seq``,
 explicit neuron precision, non-SpikingJelly or non-spiking surrogates, forward hooks such as monitors,
 subclasses that may change the equations) raise :class:`UnsupportedModule` naming the module's path.
 
@@ -94,17 +100,35 @@ def _check_node(path: str, node: Any) -> None:
         raise UnsupportedModule(f"{path}: step_mode must be 's' or 'm', got {node.step_mode!r}")
 
 
+def _scalar(path: str, name: str, value: Any) -> float:
+    """A number, or a one-element tensor, as a float; anything else is an error naming the module."""
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1:
+            raise UnsupportedModule(
+                f"{path}: {name} is a tensor of shape {tuple(value.shape)}; expected a number or a one-element tensor "
+                "(SpikingJelly's LIFNode/IFNode compute with one value per layer; for per-neuron time constants build "
+                "snn.LIF(tau=tensor) or snn.ParametricLIF(shape=...) by hand)"
+            )
+        if value.requires_grad:
+            raise UnsupportedModule(f"{path}: {name} is a learnable tensor; expected a constant")
+        return float(value.item())
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise UnsupportedModule(f"{path}: {name} must be a number, got {type(value).__name__}") from None
+
+
 def _convert_node(path: str, node: Any, kind: str, backend: str, device: torch.device | None, sj_surrogate: Any) -> nn.Module:
     _check_node(path, node)
     options = dict(
-        v_threshold=float(node.v_threshold),
-        v_reset=None if node.v_reset is None else float(node.v_reset),
+        v_threshold=_scalar(path, "v_threshold", node.v_threshold),
+        v_reset=None if node.v_reset is None else _scalar(path, "v_reset", node.v_reset),
         detach_reset=bool(node.detach_reset),
         surrogate=_convert_surrogate(path, node.surrogate_function, sj_surrogate),
         backend=backend,
     )
     if kind == "LIFNode":
-        ours: SpikingNeuron = LIF(tau=float(node.tau), decay_input=bool(node.decay_input), **options)
+        ours: SpikingNeuron = LIF(tau=_scalar(path, "tau", node.tau), decay_input=bool(node.decay_input), **options)
         if device is not None:
             ours = ours.to(device)
     elif kind == "ParametricLIFNode":

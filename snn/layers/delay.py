@@ -210,6 +210,36 @@ class LearnableDelay(nn.Module):
         with torch.no_grad():
             return (self.kernel() != 0).sum(0).t().to(torch.int64)
 
+    def count_operations(self, inputs: tuple, output: Any, ctx: Any) -> list:
+        r"""Operations of one forward call, for the energy counter (:mod:`snn.energy.protocol`).
+
+        An input spike ``x[t, b, i]`` is delivered through every non-zero kernel tap of its synapses whose delay
+        lands inside the sample's output window, ``V_b = ctx.valid_steps(T + right_pad)[b]``:
+
+        .. math::
+
+            \mathrm{fanout}[t, b, i] = \#\{(o, j) : K_j[i, o] 
+e 0,\ t + (D - 1 - j) < V_b\}
+
+        Taps past the window are never computed (the output stops at ``T + right_pad``), so they cost nothing.
+        With integer delays each non-zero element is one tap; a wide Gaussian spreads an element over many.
+        """
+        from snn.energy.protocol import OpCount
+
+        x = inputs[0]
+        with torch.no_grad():
+            taps = self.kernel() != 0  # [D, C_in, C_out]; tap j delays by D - 1 - j
+            per_delay = taps.sum(2).flip(0).t().to(torch.float64)  # [C_in, D]: non-zero taps of delay d
+            cum = torch.cat([per_delay.new_zeros(self.in_features, 1), per_delay.cumsum(1)], 1)  # taps with delay < r
+            steps = x.shape[0]
+            out_steps = ctx.valid_steps(steps + self.right_pad, device=x.device)  # [B]
+            if bool((out_steps == out_steps[0]).all()):
+                out_steps = out_steps[:1]
+            remaining = (out_steps[None, :] - torch.arange(steps, device=x.device)[:, None]).clamp(0, self.max_delay)
+            fanout = cum.t()[remaining]  # [T, B or 1, C_in]
+        return [OpCount(x=x, fanout=fanout, kind="delay", params=int(cum[:, -1].sum()),
+                        output_elements=float(self.out_features))]
+
     def extra_repr(self) -> str:
         s = (
             f"{self.in_features}, {self.out_features}, max_delay={self.max_delay}, "

@@ -19,6 +19,8 @@ than it saves at these sizes on CPU (``benchmarks/bench_rsnn.py`` measures both 
 """
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -50,6 +52,9 @@ class RecurrentLIF(nn.Module):
 
     #: the forward returns this population's spikes (firing-rate monitors hook this module, not its neuron)
     emits_spikes = True
+    #: energy counting: the input and recurrent matrix products are ordinary torch ops (counted at the dispatcher);
+    #: the neuron updates, stepped outside the LIF module, are declared by :meth:`count_operations`
+    count_torch_ops_inside = True
 
     def __init__(self, in_features: int, out_features: int, tau: float = 2.0, v_threshold: float = 1.0,
                  v_reset: float | None = 0.0, decay_input: bool = False, detach_reset: bool = True, surrogate=None,
@@ -95,7 +100,7 @@ class RecurrentLIF(nn.Module):
         if neuron.backend == "torch":
             step = reference.step_function(neuron.dynamics())
             params = [p.to(dtype) for p in neuron.lane_parameters(dtype).values()]
-            scalars = list(neuron.scalar_values().values()) + list(neuron.surrogate.parameters)
+            scalars = list(neuron.scalar_values().values()) + list(neuron.surrogate.kernel_parameters)
 
             def reference_step(i_t: torch.Tensor, v: torch.Tensor):
                 s, (v,), _ = step(i_t, v, *params, *scalars)
@@ -106,6 +111,14 @@ class RecurrentLIF(nn.Module):
             s, st = neuron.step(i_t, {"v": v})
             return s, st["v"]
         return fused_step
+
+    def count_operations(self, inputs: tuple, output: Any, ctx: Any) -> list:
+        """Energy counting protocol (:mod:`snn.energy.protocol`): one LIF update per neuron per real step, and its
+        spikes; the synaptic operations of ``W_in x`` and ``W_rec s[t-1]`` are counted from the torch ops."""
+        from snn.energy.protocol import NeuronCount
+
+        spikes = output[0] if isinstance(output, tuple) else output
+        return [NeuronCount(output=spikes, state_vars=1, spiking=True)]
 
     def reset(self) -> None:
         """No hidden state (SpikingJelly's ``functional.reset_net`` compatibility)."""

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from snn.models.protocol import ParamGroup
-from snn.models.readout import READOUTS, time_scores
+from snn.models.readout import READOUTS, check_sequence_input, time_scores
 from snn.neuron_models import LI
 
 __all__ = ["SpikingClassifier", "check_positive_ints"]
@@ -51,12 +51,7 @@ class SpikingClassifier(nn.Module):
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """``x`` ``[T, B, n_inputs]`` → readout membrane ``[T, B, n_classes]``."""
-        if not isinstance(x, torch.Tensor) or x.dim() != 3:
-            raise ValueError(f"x must be a tensor [T, B, C], got {getattr(x, 'shape', type(x).__name__)}")
-        if x.shape[2] != self.n_inputs:
-            raise ValueError(f"x must have n_inputs={self.n_inputs} channels (dim 2), got {x.shape[2]}")
-        if lengths is not None and (lengths.dim() != 1 or lengths.shape[0] != x.shape[1]):
-            raise ValueError(f"lengths must have shape [B] = [{x.shape[1]}], got {tuple(lengths.shape)}")
+        check_sequence_input(x, lengths, self.n_inputs)
         s = self.hidden(x.to(self.output.weight.dtype), lengths)
         return self.readout(self.output(s))
 

@@ -36,7 +36,7 @@ from snn.callbacks import Callback
 from snn.layers.delay import LearnableDelay
 from snn.layers.dropout import SequenceDropout
 from snn.models.protocol import ParamGroup
-from snn.models.readout import time_scores
+from snn.models.readout import check_sequence_input, time_scores
 from snn.models.registry import ModelConfig, register_model
 from snn.neuron_models import LI, LIF
 from snn.surrogate import ATan
@@ -274,12 +274,7 @@ class DelayNet(nn.Module):
         ``T_b + l·R`` on, where a sample run alone would have ended; a sample's output then does not depend on how
         much its batch is padded (BatchNorm statistics in training mode aside).
         """
-        if not isinstance(x, torch.Tensor) or x.dim() != 3:
-            raise ValueError(f"x must be a tensor [T, B, C], got {getattr(x, 'shape', type(x).__name__)}")
-        if x.shape[2] != self.n_inputs:
-            raise ValueError(f"x must have n_inputs={self.n_inputs} channels (dim 2), got {x.shape[2]}")
-        if lengths is not None and (lengths.dim() != 1 or lengths.shape[0] != x.shape[1]):
-            raise ValueError(f"lengths must have shape [B] = [{x.shape[1]}], got {tuple(lengths.shape)}")
+        check_sequence_input(x, lengths, self.n_inputs)
         for i, (syn, norm, neuron, drop) in enumerate(zip(self.synapses, self.norms, self.neurons, self.dropouts)):
             y = syn(x.to(syn.weight.dtype))
             if self.has_batchnorm:
@@ -381,6 +376,8 @@ class DelayNetConfig(ModelConfig):
             raise ValueError(f"dropout: expected a value in [0, 1), got {self.dropout!r}")
         if not 0.0 <= self.sigma_decay_fraction <= 1.0:
             raise ValueError(f"sigma_decay_fraction: expected a value in [0, 1], got {self.sigma_decay_fraction!r}")
+        if not self.sigma_final > 0:
+            raise ValueError(f"sigma_final: expected a value > 0 (a zero width has no taps), got {self.sigma_final!r}")
         if self.sigma_init is not None and not self.sigma_init > 0:
             raise ValueError(f"sigma_init: expected a value > 0 or null, got {self.sigma_init!r}")
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["READOUTS", "time_scores", "valid_mask"]
+__all__ = ["READOUTS", "time_scores", "valid_mask", "check_sequence_input"]
 
 READOUTS = ("sum_softmax", "mean", "max", "last")
 
@@ -47,3 +47,13 @@ def time_scores(out: torch.Tensor, lengths: torch.Tensor | None, mode: str = "su
     last = (lengths.to(out.device).long() - 1).clamp_min(0) if lengths is not None else \
         torch.full((out.shape[1],), out.shape[0] - 1, device=out.device, dtype=torch.long)
     return out[last, torch.arange(out.shape[1], device=out.device)]
+
+
+def check_sequence_input(x: torch.Tensor, lengths: torch.Tensor | None, n_inputs: int) -> None:
+    """Raise ValueError unless ``x`` is ``[T, B, n_inputs]`` and ``lengths`` (if given) is ``[B]``."""
+    if not isinstance(x, torch.Tensor) or x.dim() != 3:
+        raise ValueError(f"x must be a tensor [T, B, C], got {getattr(x, 'shape', type(x).__name__)}")
+    if x.shape[2] != n_inputs:
+        raise ValueError(f"x must have n_inputs={n_inputs} channels (dim 2), got {x.shape[2]}")
+    if lengths is not None and (lengths.dim() != 1 or lengths.shape[0] != x.shape[1]):
+        raise ValueError(f"lengths must have shape [B] = [{x.shape[1]}], got {tuple(lengths.shape)}")

@@ -61,7 +61,7 @@ class EnergyLogger(Callback):
 
     def on_evaluate_batch_start(self, trainer: Any, batch: tuple) -> None:
         x, _, lengths = batch
-        self.counter.begin(x.shape[0], x.shape[1])
+        self.counter.begin(x.shape[0], x.shape[1], lengths=lengths)  # padded steps count nothing
 
     def on_evaluate_batch_end(self, trainer: Any, batch: tuple, outputs: dict[str, Any]) -> None:
         self.counter.end()
@@ -70,7 +70,7 @@ class EnergyLogger(Callback):
         counter, self.counter = self.counter, None
         if counter is None:
             return
-        counter.__exit__(None, None, None)
+        counter.__exit__(None, None, None)  # also when the pass raised (row is None): the dispatch mode is popped
         if row is not None and counter.samples:
             from snn.energy import build_report
 

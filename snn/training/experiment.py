@@ -14,7 +14,6 @@ A run folder holds ``config.yaml`` (resolved), ``metrics.csv``, ``last.pt``, ``b
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import time
@@ -33,7 +32,9 @@ from snn.training.checkpoint import CheckpointMismatchError, check_model_state, 
 from snn.models.registry import build_model, family_of
 from snn.training.data import RunData, build_datasets, build_split
 from snn.training.plots import plot_curves, plot_delay_histograms, plot_firing_rates, plot_raster
+from snn.training.preflight import preflight
 from snn.training.rules import get_rule
+from snn.training.rundir import RunDirError, claim_run_dir
 from snn.training.trainer import Trainer, resolve_device, seed_everything
 
 __all__ = ["run", "RunResult", "build_model", "evaluate_run", "plot_run", "load_run", "RunSplits", "resolve_run",
@@ -110,16 +111,15 @@ def _merge_overrides(overrides: list[str] | dict[str, Any] | None, kwargs: dict[
 
 
 def _energy_report(model: nn.Module, loader, config: Config, run_dir: Path) -> str | None:
-    """Energy of the (integer-delay) model on test batches; writes energy.json / energy.png; returns the table."""
+    """Energy of the model's inference form (``estimate`` enters its ``evaluation()``) on test batches; writes
+    energy.json / energy.png / energy.txt atomically; returns the table."""
     from snn.energy import estimate
 
-    ctx = model.evaluation() if hasattr(model, "evaluation") else contextlib.nullcontext()
-    with ctx, torch.no_grad():
-        report = estimate(model, loader, profile=config.run.energy_profile, max_batches=config.run.energy_batches)
+    report = estimate(model, loader, profile=config.run.energy_profile, max_batches=config.run.energy_batches)
     report.to_json(run_dir / "energy.json")
     report.plot(run_dir / "plots" / "energy.png")
     table = report.table()
-    (run_dir / "energy.txt").write_text(table + "\n")
+    write_atomic(run_dir / "energy.txt", table + "\n")
     return table
 
 
@@ -129,13 +129,19 @@ def _write_json(path: Path, obj: Any) -> None:
 
 def _make_plots(trainer: Trainer, run_dir: Path, test: dict[str, Any], config: Config) -> list[Path]:
     plots = run_dir / "plots"
-    paths = [plot_curves(trainer.history, plots / "curves.png", test.get("test_acc"))]
+    paths = [plot_curves(trainer.history, plots / "curves.png", test.get("test_acc"), trainer.best_epoch)]
     rates = {k.split("/", 1)[1]: v for k, v in test.items() if k.startswith("test_rate/")}
     if rates:
-        paths.append(plot_firing_rates(rates, plots / "firing_rates.png"))
+        paths.append(plot_firing_rates(rates, plots / "firing_rates.png", split="test"))
     if test.get("sample"):
         x0 = trainer.test_data[0][0] if trainer.test_data is not None else None
-        paths.append(plot_raster(test["sample"], plots / "raster.png", config.data.dt_ms, x0))
+        classes = list(getattr(trainer.test_data, "classes", []) or [])
+
+        def name(k: int | None) -> str:
+            return "?" if k is None else (f"{k} ({classes[k]})" if k < len(classes) else str(k))
+        title = (f"test sample 0: label {name(test.get('sample_label'))}, "
+                 f"predicted {name(test.get('sample_prediction'))}")
+        paths.append(plot_raster(test["sample"], plots / "raster.png", config.data.dt_ms, x0, title=title))
     p = plot_delay_histograms(trainer.model, plots / "delays.png", config.data.dt_ms)
     if p is not None:
         paths.append(p)
@@ -151,6 +157,7 @@ def run(
     device: str | None = None,
     epochs: int | None = None,
     progress: bool | None = None,
+    overwrite: bool = False,
     **kwargs: Any,
 ) -> RunResult:
     """Train the configured model, test the best validation model, write plots and the energy report.
@@ -160,13 +167,17 @@ def run(
         overrides: ``["model.hidden=512", ...]`` or ``{"model.hidden": 512}``; keyword arguments work too:
             ``run(cfg, model__hidden=512)`` or ``run(cfg, model={"hidden": 512})``.
         out: run folder (default ``run.out_dir/<name>-<timestamp>``).
-        resume: a run folder or its ``last.pt``: continue that run (the config must be the same).
+        resume: a run folder or its ``last.pt``: continue that run in its own folder (the config must be the same
+            up to settings that do not change the result; see :func:`snn.training.checkpoint.check_config`).
         device: overrides ``training.device``.
-        epochs: overrides ``training.epochs``.
+        epochs: overrides ``training.epochs``; with ``resume`` it may extend a run (its schedules continue as if the
+            longer run had been configured: :func:`snn.training.checkpoint.resume_scheduler`).
         progress: overrides ``run.progress``.
+        overwrite: replace the outputs of a non-empty run folder ``out`` (otherwise refused).
 
-    Everything in the config is checked before any data is read; dataset/model mismatches are caught before
-    training starts.
+    Everything in the config is checked and every named resource (energy profile, data files, device) resolved
+    before any data is read; the run folder is locked for the life of the run (a second process writing to it gets
+    an error naming the holder); dataset/model mismatches are caught before training starts.
     """
     t0 = time.perf_counter()
     overrides = _merge_overrides(overrides, kwargs)
@@ -185,8 +196,45 @@ def run(
         last = Path(resume) if Path(resume).is_file() else resume_dir / "last.pt"
         if not last.is_file():
             raise FileNotFoundError(f"--resume: {last} not found (a run folder with last.pt, or the file itself)")
+        if out is not None and Path(out).resolve() != resume_dir.resolve():
+            raise ValueError(f"--out {out}: a resumed run continues in its own folder {resume_dir}; drop --out, or copy "
+                             "the folder and resume the copy")
+        if overwrite:
+            raise ValueError("--overwrite with --resume: resuming continues the run's outputs; drop one of them")
         out = resume_dir
+    preflight(cfg)
     info = D.init_from_env(cfg.training.device)
+    run_dir, lock = _claim(cfg, out, info, overwrite=overwrite, resume=resume is not None)
+    try:
+        return _run_locked(cfg, info, run_dir, resume, last if resume is not None else None, epochs, t0)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _claim(cfg: Config, out: str | os.PathLike | None, info: Any, *, overwrite: bool, resume: bool):
+    """The run folder, locked by the main process (``(run_dir, lock)``); under DDP every rank learns the folder or
+    the main process's error."""
+    run_dir, lock, error = None, None, None
+    if info.is_main:
+        run_dir = make_run_dir(cfg, out)
+        try:
+            lock = claim_run_dir(run_dir, overwrite=overwrite, resume=resume)
+        except RunDirError as err:
+            error = err
+    if info.enabled:
+        holder = [str(run_dir) if run_dir is not None else None, None if error is None else str(error)]
+        dist.broadcast_object_list(holder, src=0)
+        if holder[1] is not None and error is None:
+            raise RunDirError(holder[1])
+        run_dir = Path(holder[0])
+    if error is not None:
+        raise error
+    return run_dir, lock
+
+
+def _run_locked(cfg: Config, info: Any, run_dir: Path | None, resume: Any, last: Path | None, epochs: int | None,
+                t0: float) -> RunResult:
     if cfg.training.threads is not None:
         set_threads(cfg.training.threads)
     seed_everything(cfg.training.seed, cfg.training.deterministic)
@@ -194,21 +242,18 @@ def run(
     data = build_datasets(cfg.data, test=cfg.run.test_at_end)
     model = build_model(cfg, data.n_inputs, data.n_classes)
     rule = get_rule(cfg.training.rule, synops_penalty=cfg.training.synops_penalty)
-
-    run_dir: Path | None = make_run_dir(cfg, out) if info.is_main else None
-    if info.enabled:
-        holder = [str(run_dir) if run_dir is not None else None]
-        dist.broadcast_object_list(holder, src=0)
-        run_dir = Path(holder[0])
     # the paper protocol (SHD, spoken digits): the test set is the selection set, evaluated after every epoch
     test_selects = cfg.training.protocol == "paper" and cfg.data.dataset != "ssc" and data.test is not None
     trainer = Trainer(model, rule, data.train, data.test if test_selects else data.valid, data.test, config=cfg,
                       run_dir=run_dir, selection_split="test" if test_selects else "valid",
-                      metadata={"n_inputs": data.n_inputs, "n_classes": data.n_classes})
+                      metadata={"n_inputs": data.n_inputs, "n_classes": data.n_classes,
+                                **_encoding_metadata(data.train)})
     if resume is not None:
-        trainer.resume(last)
+        accepted = trainer.resume(last, extend_epochs=epochs is not None)
         if info.is_main:
             print(f"resumed {last} after epoch {trainer.epoch}", flush=True)
+            for line in accepted:
+                print(f"  accepted config difference (does not change the result): {line}", flush=True)
     if info.is_main:
         print(f"run folder: {run_dir}\n{_describe(model, data, cfg, trainer)}", flush=True)
     history = trainer.fit()
@@ -221,7 +266,7 @@ def run(
             selection = ("test set (paper protocol: best test accuracy over epochs, a test-set selection)"
                          if test_selects else "validation set (the test set was not used for selection)")
             _write_json(run_dir / "test_metrics.json",
-                        {k: v for k, v in test.items() if k != "sample"}
+                        {k: v for k, v in test.items() if not k.startswith("sample")}
                         | {"best_epoch": trainer.best_epoch, "protocol": cfg.training.protocol, "selected_on": selection})
             which = "the best epoch on the test set itself (paper protocol)" if test_selects else "the best validation model"
             print(f"test accuracy {test['test_acc']:.4f} (loss {test['test_loss']:.4f}) with {which} "
@@ -234,8 +279,19 @@ def run(
             if table:
                 print(table, flush=True)
     trainer.close()
-    test.pop("sample", None)
+    for key in ("sample", "sample_label", "sample_prediction"):
+        test.pop(key, None)
     return RunResult(run_dir, history, test, trainer.model, cfg, time.perf_counter() - t0)
+
+
+def _encoding_metadata(dataset: Any) -> dict[str, str]:
+    """``{"encoding": settings JSON}`` of the training file when it says how it was encoded (else ``{}``), so that
+    ``snn eval`` can warn about data encoded with other settings (:func:`snn.datasets.encoding.check_compatible`)."""
+    from snn.datasets.encoding import encoding_of
+
+    path = getattr(dataset, "path", None)
+    settings = encoding_of(path) if path is not None else None
+    return {"encoding": settings.to_json()} if settings is not None else {}
 
 
 def _describe(model: nn.Module, data: RunData, cfg: Config, trainer: Trainer) -> str:
@@ -330,6 +386,12 @@ def evaluate_run(path: str | os.PathLike, split: str = "test", device: str | Non
     """Rebuild the model of a run folder or checkpoint, load its weights and evaluate on ``split``."""
     run_dir, ckpt_path, ckpt, cfg = _load_run(path, device)
     ds = build_split(cfg.data, split)
+    encoding = (ckpt.get("metadata") or {}).get("encoding")
+    if encoding and getattr(ds, "path", None) is not None:
+        from snn.datasets.encoder import EncoderSettings
+        from snn.datasets.encoding import check_compatible
+
+        check_compatible(EncoderSettings.from_json(encoding), ds.path, stacklevel=2)
     n_classes = model_io(ckpt, cfg)[1]
     if ds.labels.size and int(ds.labels.max()) >= n_classes:
         raise ValueError(f"dataset/model mismatch: the {split} split has labels up to {int(ds.labels.max())}, "
@@ -381,6 +443,8 @@ def plot_run(path: str | os.PathLike, device: str | None = None) -> list[Path]:
 
         with open(metrics, newline="") as f:
             trainer.history = [dict(r) for r in csv.DictReader(f)]
+        best = trainer.history[-1].get("best_epoch") if trainer.history else None
+        trainer.best_epoch = int(float(best)) if best not in (None, "") else None
     test = trainer.evaluate(data.test, "test", record_sample=True)
     paths = _make_plots(trainer, run_dir, test, cfg)
     trainer.close()

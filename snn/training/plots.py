@@ -35,16 +35,21 @@ def _series(history: list[dict[str, Any]], key: str):
     return [p[0] for p in pts], [p[1] for p in pts]
 
 
-def plot_curves(history: list[dict[str, Any]], path: str | os.PathLike, test_acc: float | None = None) -> Path:
-    """Loss and accuracy per epoch (train, valid; the final test accuracy as a marker)."""
+def plot_curves(history: list[dict[str, Any]], path: str | os.PathLike, test_acc: float | None = None,
+                best_epoch: int | None = None) -> Path:
+    """Loss and accuracy per epoch (train, valid or — paper protocol — test), the best epoch marked, the final test
+    accuracy of the best model as a line."""
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.8))
-    for split in ("train", "valid"):
+    for split in ("train", "valid", "test"):
         for ax, what in ((a1, "loss"), (a2, "acc")):
             x, y = _series(history, f"{split}_{what}")
             if x:
                 ax.plot(x, y, marker="o", ms=3, label=split)
     if test_acc is not None and history:
-        a2.axhline(test_acc, color="k", ls="--", lw=1, label=f"test {test_acc:.3f}")
+        a2.axhline(test_acc, color="k", ls="--", lw=1, label=f"test (best model) {test_acc:.3f}")
+    if best_epoch is not None:
+        for ax in (a1, a2):
+            ax.axvline(float(best_epoch), color="tab:green", ls=":", lw=1.2, label=f"best epoch {best_epoch}")
     a1.set(xlabel="epoch", ylabel="loss", title="loss")
     a2.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
     for ax in (a1, a2):
@@ -54,8 +59,9 @@ def plot_curves(history: list[dict[str, Any]], path: str | os.PathLike, test_acc
 
 
 def plot_raster(sample: dict[str, torch.Tensor], path: str | os.PathLike, dt_ms: float = 1.0,
-                inputs: torch.Tensor | None = None) -> Path:
-    """Spike raster of one sample: the input frames (if given) and each spiking layer (``{name: [T, N]}``)."""
+                inputs: torch.Tensor | None = None, title: str = "spike raster of one test sample") -> Path:
+    """Spike raster of one sample: the input frames (if given) and each spiking layer (``{name: [T, N]}``); ``title``
+    should name the sample, its label and the model's prediction."""
     panels = ([("input", inputs)] if inputs is not None else []) + list(sample.items())
     fig, axes = plt.subplots(len(panels), 1, figsize=(9, 2.2 * len(panels)), sharex=True, squeeze=False, layout="constrained")
     for ax, (name, s) in zip(axes[:, 0], panels):
@@ -63,17 +69,17 @@ def plot_raster(sample: dict[str, torch.Tensor], path: str | os.PathLike, dt_ms:
         ax.scatter(t.numpy() * dt_ms, n.numpy(), s=1.5, c="k", marker="|")
         ax.set(ylabel=f"{name}\nneuron", ylim=(-0.5, s.shape[1] - 0.5))
     axes[-1, 0].set_xlabel("time (ms)")
-    fig.suptitle("spike raster of one test sample")
+    fig.suptitle(title)
     return _save(fig, path)
 
 
-def plot_firing_rates(rates: dict[str, float], path: str | os.PathLike) -> Path:
-    """Bar chart: mean firing rate (spikes per neuron per step) of each spiking layer."""
+def plot_firing_rates(rates: dict[str, float], path: str | os.PathLike, split: str = "test") -> Path:
+    """Bar chart: mean firing rate (spikes per neuron per step) of each spiking layer on ``split``."""
     fig, ax = plt.subplots(figsize=(max(4, 1.2 * len(rates) + 2), 3.5))
     names = list(rates)
     ax.bar(range(len(names)), [rates[n] for n in names], color="tab:blue")
     ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
-    ax.set(ylabel="spikes / neuron / step", title="firing rate per layer")
+    ax.set(ylabel="spikes / neuron / step", title=f"firing rate per layer ({split} set)")
     ax.grid(axis="y", alpha=0.3)
     return _save(fig, path)
 

@@ -36,7 +36,7 @@ from snn.training import distributed as D
 from snn.models.protocol import ParamGroup, normalise_groups
 from snn.training.callbacks import configured_callbacks
 from snn.training.checkpoint import (CheckpointMismatchError, capture_rng, check_config, check_model_state,
-                                     load_checkpoint, restore_rng, save_atomic)
+                                     load_checkpoint, restore_rng, resume_scheduler, save_atomic)
 from snn.training.metrics import Accumulator, FiringRateMonitor
 from snn.training.rules import Backprop, LearningRule, StepContext
 
@@ -359,7 +359,8 @@ class Trainer:
     def evaluate(self, data: Dataset | DataLoader, prefix: str = "valid", record_sample: bool = False) -> dict[str, Any]:
         """Loss, accuracy and firing rate per spiking layer on ``data`` (model in eval mode, inside its
         ``evaluation()`` context), plus what callbacks add (e.g. energy). With ``record_sample`` the spikes of the
-        first sample are returned under ``"sample"`` (``{layer: [T, N]}``) for rasters."""
+        first sample are returned under ``"sample"`` (``{layer: [T, N]}``) for rasters, with its label and predicted
+        class under ``"sample_label"`` and ``"sample_prediction"``."""
         loader = data if isinstance(data, DataLoader) else self.eval_loader(data)
         self.model.eval()
         monitor = FiringRateMonitor(self.model, record_sample=record_sample)
@@ -367,6 +368,7 @@ class Trainer:
         ctx = self._ctx()
         evaluation = self.model.evaluation() if hasattr(self.model, "evaluation") else contextlib.nullcontext()
         row: dict[str, Any] | None = None
+        first: tuple[int, int] | None = None
         started: list[Callback] = []
         try:
             with evaluation:
@@ -379,6 +381,8 @@ class Trainer:
                     out = self.rule.evaluation_step(self.model, batch, ctx)
                     self._call("on_evaluate_batch_end", batch, out)
                     acc.update(out["loss"], out["scores"], batch[1])
+                    if record_sample and first is None:
+                        first = (int(batch[1][0]), int(out["scores"][0].argmax()))
                 row = {f"{prefix}_loss": acc.loss, f"{prefix}_acc": acc.accuracy}
                 row.update({f"{prefix}_rate/{k}": v for k, v in monitor.rates().items()})
         finally:
@@ -387,6 +391,8 @@ class Trainer:
                 cb.on_evaluate_end(self, prefix, row)
         if record_sample:
             row["sample"] = monitor.sample
+            if first is not None:
+                row["sample_label"], row["sample_prediction"] = first
         return row
 
     def _score(self, row: dict[str, Any]) -> float:
@@ -469,15 +475,20 @@ class Trainer:
         """Write the full training state atomically."""
         save_atomic(self.state(stopped), path)
 
-    def resume(self, path: str | os.PathLike) -> None:
-        """Continue from a ``last.pt``: checks model and config, restores every state (see the module docstring)."""
+    def resume(self, path: str | os.PathLike, *, extend_epochs: bool = False) -> list[str]:
+        """Continue from a ``last.pt``: checks model and config, restores every state (see the module docstring).
+
+        ``extend_epochs``: accept a larger ``training.epochs`` than the checkpoint's (the schedules continue as if the
+        longer run had been configured, :func:`snn.training.checkpoint.resume_scheduler`; an early-stopped run stays
+        finished). Returns the config differences accepted because they do not change the result."""
         ckpt = load_checkpoint(path, map_location=self.device)
         if ckpt.get("format", 1) < CHECKPOINT_FORMAT:
             raise CheckpointMismatchError(
                 f"checkpoint {path} was written by snn 0.1 (one optimiser for weights and norm); its training state "
                 "cannot be resumed by this version. Its weights still load: `snn eval`/`snn energy` work on it, and "
                 "a new run can start from them with snn.training.load_run(...)")
-        check_config(ckpt.get("config"), config_to_dict(self.config), source=f"checkpoint {path}")
+        accepted = check_config(ckpt.get("config"), config_to_dict(self.config), source=f"checkpoint {path}",
+                                extend_epochs=extend_epochs)
         check_model_state(self.model, ckpt["model"], source=f"checkpoint {path}")
         if sorted(ckpt["optimizers"]) != sorted(self.optimizers):
             raise CheckpointMismatchError(f"checkpoint {path}: parameter groups {sorted(ckpt['optimizers'])}, "
@@ -486,7 +497,7 @@ class Trainer:
         for k, o in self.optimizers.items():
             o.load_state_dict(ckpt["optimizers"][k])
         for k, s in self.schedulers.items():
-            s.load_state_dict(ckpt["schedulers"][k])
+            resume_scheduler(s, ckpt["schedulers"][k])
         self.scaler.load_state_dict(ckpt["scaler"])
         states = ckpt.get("callbacks", [])
         if len(states) != len(self.callbacks):
@@ -501,6 +512,7 @@ class Trainer:
         restore_rng(ckpt["rng"], self.generator)
         if ckpt.get("stopped"):
             self.epoch = max(self.epoch, self.tc.epochs)  # early-stopped runs are finished
+        return accepted
 
     def load_best(self) -> bool:
         """Load ``best.pt`` from the run folder into the model (False when there is none)."""

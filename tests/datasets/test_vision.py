@@ -1,6 +1,7 @@
 
 import numpy as np
 import pytest
+import tonic  # a required dependency: imported plainly, never skipped
 import torch
 from torch.utils.data import DataLoader
 
@@ -53,7 +54,6 @@ def test_bin_events_2d_matches_loop_reference():
 
 @pytest.mark.peers
 def test_bin_events_2d_matches_tonic_to_frame():
-    tonic = pytest.importorskip("tonic")
     ev = fake_events(800, 2)
     ref = tonic.transforms.ToFrame(sensor_size=(8, 6, 2), n_time_bins=5)(ev.copy())
     np.testing.assert_array_equal(bin_events_2d(ev, (8, 6, 2), n_frames=5), ref)
@@ -100,3 +100,17 @@ def test_missing_vision_dataset_error_is_clear_and_does_not_download(tmp_path, c
     msg = str(err.value)
     assert archive in msg and str(tmp_path) in msg and "download=True" in msg
     assert not any(tmp_path.iterdir())  # nothing was fetched or created
+
+
+def test_a_flipped_cached_label_is_rebuilt_not_used(tmp_path):
+    src = FakeSource()
+    frames = ToFrames2D((8, 6, 2), n_frames=4)
+    ds = EventFramesDataset(src, frames, identity="fake-v1", name="fake", cache_dir=tmp_path)
+    raw = bytearray(ds.cache_path().read_bytes())
+    labels_at = len(raw) - 8 * 6
+    assert raw[labels_at + 8 * 2] == 2  # label of item 2
+    raw[labels_at + 8 * 2] = 1
+    ds.cache_path().write_bytes(bytes(raw))
+    with pytest.warns(RuntimeWarning, match="rebuilding"):
+        again = EventFramesDataset(src, frames, identity="fake-v1", name="fake", cache_dir=tmp_path)
+    assert [again[i][1] for i in range(6)] == [i % 3 for i in range(6)]

@@ -65,16 +65,23 @@ def test_exact_and_rate_scaled_agree_when_fan_out_is_uniform():
     assert a == pytest.approx(b, rel=1e-12)
 
 
-def test_ann_equivalent_once_and_per_step_and_ratio(conv_case):
+def test_ann_equivalent_once_and_per_step_and_ratios_by_hand(conv_case):
     net, x = conv_case
     T = x.shape[0]
+    s1, s2 = _hand_spikes(net, x)
     report = estimate(net, x, profile="45nm_fp32")
     dense_per_step = 3 * 3 * 2 * 4 * 64 + 3 * 3 * 2 * 6 * 16 + 96 * 5
     assert report.ann["once"] == pytest.approx(4.6 * dense_per_step)
     assert report.ann["per_step"] == pytest.approx(4.6 * dense_per_step * T)
-    assert report.ratio == pytest.approx(report.ann["once"] / report.total_pj)
-    per_step = estimate(net, x, profile="45nm_fp32", ann_convention="per_step")
-    assert per_step.ratio == pytest.approx(report.ratio * T)
+    # Spike-Driven Transformer convention: first layer MACs at every step, the others 0.9 pJ x SOPs
+    B = x.shape[1]
+    synops = (sum(brute_conv_synops(s1[t], net.c2) for t in range(T)) + s2.sum().item() * 5) / B
+    sdt = 4.6 * T * 3 * 3 * 2 * 4 * 64 + 0.9 * synops
+    assert report.snn_sdt_pj == pytest.approx(sdt)
+    assert report.ratio == pytest.approx(4.6 * dense_per_step * T / sdt)  # headline: like-for-like, SDT convention
+    assert report.ratios["events"]["once"] == pytest.approx(report.ann["once"] / report.total_pj)
+    once = estimate(net, x, profile="45nm_fp32", ann_convention="once")
+    assert once.ratio == pytest.approx(report.ratio / T)
     with pytest.raises(ValueError, match="ann_convention"):
         estimate(net, x, ann_convention="twice")
 

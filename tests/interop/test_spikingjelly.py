@@ -139,6 +139,37 @@ def test_set_step_mode_switches_the_wrapper():
         wrapper.step_mode = "x"
 
 
+def test_set_step_mode_s_after_converting_refuses_instead_of_computing_something_else():
+    model = from_spikingjelly(nn.Sequential(nn.Linear(4, 4), neuron.LIFNode(tau=3.0, step_mode="m")))
+    functional.set_step_mode(model, "s")  # reaches our LIF through its step_mode attribute
+    with pytest.raises(RuntimeError, match=r"step_mode was set to 's'.*SingleStepNeuron"):
+        model(torch.ones(2, 4))  # [B, N] would otherwise be read as T = 2 steps of one sample
+    functional.set_step_mode(model, "m")
+    assert model(torch.ones(5, 2, 4)).shape == (5, 2, 4)
+
+
+def test_set_step_mode_s_on_a_model_converted_in_single_step_keeps_working():
+    torch.manual_seed(3)
+    ref = nn.Sequential(nn.Linear(4, 4), neuron.LIFNode(tau=3.0))
+    ours = from_spikingjelly(copy.deepcopy(ref))
+    functional.set_step_mode(ours, "s")  # the wrapper and the neuron inside both get 's'
+    x = torch.randn(T, B, 4) * 2
+    for model in (ref, ours):
+        functional.reset_net(model)
+    assert torch.equal(torch.stack([ours(x[t]) for t in range(T)]), torch.stack([ref(x[t]) for t in range(T)]))
+
+
+@pytest.mark.parametrize("attribute", ["v_threshold", "v_reset", "tau"])
+def test_per_neuron_threshold_or_reset_raise_naming_the_module(attribute):
+    node = neuron.LIFNode(step_mode="m")
+    setattr(node, attribute, torch.ones(4) * 2)
+    with pytest.raises(UnsupportedModule, match=rf"^0\.1: {attribute} is a tensor of shape \(4,\); expected a number"):
+        from_spikingjelly(nn.Sequential(nn.Sequential(nn.Linear(4, 4), node)))
+    node = neuron.LIFNode(step_mode="m")
+    setattr(node, attribute, torch.tensor(1.5))  # a one-element tensor is a number
+    assert float(getattr(from_spikingjelly(node), attribute)) == 1.5
+
+
 def test_wrapper_rejects_a_changed_shape_without_reset():
     wrapper = SingleStepNeuron(snn.LIF())
     wrapper(torch.zeros(2, 3))

@@ -13,21 +13,26 @@ SURROGATES = tuple(cls.__name__ for cls in surrogate.ALL)
 
 
 def lif_variants():
-    """(dynamics, scalars) for hard/soft × decay_input × detach × leak/IF × every surrogate."""
+    """(dynamics, scalars) for hard/soft × decay_input × detach × every surrogate for LIF (τ divided by), and IF;
+    ParametricLIF's multiplied leak with two surrogates (the surrogate is independent of the leak)."""
     out = []
-    for hard, decay_input, detach, leak, sg in itertools.product((True, False), (True, False), (True, False),
-                                                                 (True, False), SURROGATES):
-        scalars = [1.0, -0.2] if hard else [1.0]
-        out.append((lif_dynamics(hard, decay_input, detach, leak, sg), scalars + _sg_params(sg)))
+    options = itertools.product((True, False), (True, False), (True, False), SURROGATES)
+    for hard, decay_input, detach, sg in options:
+        leaks = ["divide"] + (["multiply"] if sg in ("ATan", "Sigmoid") else []) + (["none"] if decay_input else [])
+        for leak in leaks:
+            scalars = [1.0, -0.2] if hard else [1.0]
+            out.append((lif_dynamics(hard, decay_input, detach, leak, sg), scalars + _sg_params(sg)))
     return out
 
 
 def alif_variants():
-    """(dynamics, scalars) for hard/soft × decay_input × detach × every surrogate."""
+    """(dynamics, scalars) for hard/soft × decay_input × detach × every surrogate (fixed τ, divided by), and the
+    learnable-τ form (multiplied) with ATan."""
     out = []
     for hard, decay_input, detach, sg in itertools.product((True, False), (True, False), (True, False), SURROGATES):
-        scalars = [1.0, 1.8, -0.2] if hard else [1.0, 1.8]
-        out.append((adaptive_lif_dynamics(hard, decay_input, detach, sg), scalars + _sg_params(sg)))
+        for learn_tau in (False, True) if sg == "ATan" else (False,):
+            scalars = [1.0, 1.8, -0.2] if hard else [1.0, 1.8]
+            out.append((adaptive_lif_dynamics(hard, decay_input, detach, sg, learn_tau), scalars + _sg_params(sg)))
     return out
 
 

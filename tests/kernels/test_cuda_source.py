@@ -59,8 +59,8 @@ def test_every_kernel_variant_compiles_to_ptx(tmp_path, kernel_variants, dtype, 
 @pytest.mark.parametrize("dtype", cuda_source.DTYPES)
 def test_one_generated_source_compiles_without_warnings(tmp_path, dtype):
     # generate_source's own output (prelude + both kernels), warnings as errors: no unused or dead variables.
-    for dynamics in (lif_dynamics(True, True, False, True, "Sigmoid"), adaptive_lif_dynamics(False, False, True, "Triangle"),
-                     lif_dynamics(False, True, True, False, "ATan")):
+    for dynamics in (lif_dynamics(True, True, False, "divide", "Sigmoid"), adaptive_lif_dynamics(False, False, True, "Triangle"),
+                     lif_dynamics(False, True, True, "none", "ATan")):
         code = cuda_source.generate_source(dynamics, dtype, record=True)
         ptx = _compile_ptx(tmp_path, code, "sm_80", ("-Werror", "all-warnings"))
         pair = cuda_source.kernels(dynamics, dtype, record=True)
@@ -68,8 +68,8 @@ def test_one_generated_source_compiles_without_warnings(tmp_path, dtype):
 
 
 def test_kernel_names_are_deterministic_and_content_addressed():
-    atan = lif_dynamics(True, True, False, True, "ATan")
-    sigmoid = lif_dynamics(True, True, False, True, "Sigmoid")
+    atan = lif_dynamics(True, True, False, "divide", "ATan")
+    sigmoid = lif_dynamics(True, True, False, "divide", "Sigmoid")
     first, again = cuda_source.kernels(atan, "float32", False), cuda_source.kernels(atan, "float32", False)
     assert first == again
     assert re.fullmatch(r"snn_fwd_[0-9a-f]{16}", first.forward.name)
@@ -81,20 +81,45 @@ def test_kernel_names_are_deterministic_and_content_addressed():
     assert cuda_source.kernels(atan, "float32", True).forward.name != first.forward.name
 
 
-def test_kernels_signature_follows_the_numba_argument_order():
-    dynamics = adaptive_lif_dynamics(True, True, False, "ATan")
-    pair = cuda_source.kernels(dynamics, "float32", record=True)
-    fwd = [name for _, name in pair.forward.params]
-    assert fwd == ["a_x", "a_s", "a_sv_h", "a_sv_a_in", "a_rec_v", "a_rec_a", "a_p_decay", "a_p_decay_adapt",
-                   "a_st_v", "a_st_a", "v_threshold", "beta", "v_reset", "sg_alpha", "T", "L"]
-    bwd = [name for _, name in pair.backward.params]
-    assert bwd == ["a_gs", "a_gfinal_v", "a_gfinal_a", "a_grec_v", "a_grec_a", "a_s", "a_sv_h", "a_sv_a_in",
-                   "a_p_decay", "a_p_decay_adapt", "a_init_v", "a_init_a", "a_gx", "a_g_decay", "a_g_decay_adapt",
-                   "a_g_v", "a_g_a", "v_threshold", "beta", "v_reset", "sg_alpha", "T", "L"]
+def _numba_parameters(dynamics, record: bool) -> dict[str, list[str]]:
+    """The parameter names of the numba kernels, read from the generated Python source."""
+    import ast
+
+    import torch
+
+    from snn.kernels import numba_backend
+
+    module = ast.parse(numba_backend.generate_source(dynamics, torch.float32, record))
+    return {f.name: [a.arg for a in f.args.args] for f in module.body if isinstance(f, ast.FunctionDef)}
+
+
+@pytest.mark.parametrize("record", [False, True])
+def test_cuda_kernels_take_the_numba_kernels_arguments_in_the_same_order(record):
+    # The runner hands both backends the same tensor list; the CUDA kernels must list their parameters exactly as
+    # the numba kernels do (numba adds its chunking arguments CH, c_lo, c_hi at the end).
+    for dynamics in (adaptive_lif_dynamics(True, True, False, "ATan"), lif_dynamics(False, False, True, "none", "Sigmoid")):
+        numba = _numba_parameters(dynamics, record)
+        pair = cuda_source.kernels(dynamics, "float32", record=record)
+        for kernel, name in ((pair.forward, "forward"), (pair.backward, "backward")):
+            cuda = [pname for _, pname in kernel.params]
+            assert numba[name] == cuda + ["CH", "c_lo", "c_hi"], name
+            assert len(set(cuda)) == len(cuda)
+
+
+def test_full_precision_backward_recomputes_spikes_with_fire_and_half_reads_them():
+    dynamics = adaptive_lif_dynamics(False, True, False, "ATan")
+    for dtype in ("float32", "float64"):
+        (_, _), (_, backward) = cuda_source.kernel_sources(dynamics, dtype, False)
+        body = backward.split(") {", 1)[1]
+        assert "a_s[" not in body and "SNN_HEAVISIDE" in body, dtype
+    for dtype in ("float16", "bfloat16"):
+        (_, _), (_, backward) = cuda_source.kernel_sources(dynamics, dtype, False)
+        body = backward.split(") {", 1)[1]
+        assert "SNN_LOAD(a_s[snn_i])" in body and "SNN_LOAD(a_s[snn_p])" in body, dtype
 
 
 def test_half_sources_need_no_cuda_header_and_compute_in_float():
-    dynamics = lif_dynamics(True, True, False, True, "ATan")
+    dynamics = lif_dynamics(True, True, False, "divide", "ATan")
     for dtype in ("float16", "bfloat16"):
         code = cuda_source.generate_source(dynamics, dtype, record=False)
         assert "#include" not in code
@@ -104,12 +129,12 @@ def test_half_sources_need_no_cuda_header_and_compute_in_float():
 
 
 def test_param_grads_false_removes_the_parameter_gradient_work():
-    dynamics = lif_dynamics(True, True, False, True, "ATan")
+    dynamics = lif_dynamics(True, True, False, "divide", "ATan")
     with_grads = cuda_source.generate_source(dynamics, "float32", record=False, param_grads=True)
     without = cuda_source.generate_source(dynamics, "float32", record=False, param_grads=False)
-    assert "g_decay +=" in with_grads and "a_g_decay[snn_l] =" in with_grads
+    assert "g_tau +=" in with_grads and "a_g_tau[snn_l] =" in with_grads
     body = without[without.index("snn_bwd_"):].split(") {", 1)[1]
-    assert "g_decay" not in body and "decay" in body
+    assert "g_tau" not in body and "tau" in body
     # same parameter list either way: the runner passes the same arguments
     assert (cuda_source.kernels(dynamics, "float32", False, False).backward.params
             == cuda_source.kernels(dynamics, "float32", False, True).backward.params)
@@ -117,18 +142,19 @@ def test_param_grads_false_removes_the_parameter_gradient_work():
 
 def test_if_backward_does_not_rebuild_the_state_it_never_reads():
     # IF's adjoint (gx = gh, g_v = gh ...) with a soft, detached reset never reads the pre-step membrane.
-    code = cuda_source.generate_source(lif_dynamics(False, False, True, False, "ATan"), "float32", record=False)
+    code = cuda_source.generate_source(lif_dynamics(False, False, True, "none", "ATan"), "float32", record=False)
     backward = code[code.index("snn_bwd_"):]
     assert "p_h" not in backward and "a_init_v[snn_l]" not in backward
 
 
 def test_generate_source_rejects_an_unknown_dtype():
     with pytest.raises(ValueError, match="dtype: expected one of"):
-        cuda_source.generate_source(lif_dynamics(True, True, False, True, "ATan"), "int8", record=False)
+        cuda_source.generate_source(lif_dynamics(True, True, False, "divide", "ATan"), "int8", record=False)
 
 
 def _nvrtc_library() -> str | None:
-    """libnvrtc from $SNN_NVRTC_LIB, the nvidia-cuda-nvrtc wheel, or the system; None when absent."""
+    """libnvrtc from $SNN_NVRTC_LIB, the nvidia-cuda-nvrtc wheel (CUDA 12 layout ``nvidia/cuda_nvrtc/lib``, CUDA 13
+    layout ``nvidia/cu13/lib``), or the system; None when absent."""
     import ctypes.util
     import glob
     import importlib.util
@@ -137,14 +163,16 @@ def _nvrtc_library() -> str | None:
         return os.environ["SNN_NVRTC_LIB"]
     spec = importlib.util.find_spec("nvidia")
     for root in (spec.submodule_search_locations or []) if spec else []:
-        found = sorted(glob.glob(os.path.join(root, "cuda_nvrtc", "lib", "libnvrtc.so*")))
-        if found:
-            return found[0]
+        for layout in (("cu13", "lib"), ("cuda_nvrtc", "lib")):
+            found = sorted(glob.glob(os.path.join(root, *layout, "libnvrtc.so*")))
+            if found:
+                return found[0]
     return ctypes.util.find_library("nvrtc")
 
 
 @pytest.mark.skipif(_nvrtc_library() is None, reason="libnvrtc not found (set SNN_NVRTC_LIB or install "
-                    "nvidia-cuda-nvrtc-cu12): checks the sources compile under NVRTC with the CuPy backend's options")
+                    "nvidia-cuda-nvrtc (CUDA 13) or nvidia-cuda-nvrtc-cu12): checks the sources compile under NVRTC "
+                    "with the CuPy backend's options")
 @pytest.mark.parametrize("dtype", cuda_source.DTYPES)
 def test_generated_sources_compile_under_nvrtc_with_the_cupy_options(dtype):
     import ctypes
@@ -152,7 +180,7 @@ def test_generated_sources_compile_under_nvrtc_with_the_cupy_options(dtype):
     from snn.kernels.cupy_backend import NVRTC_OPTIONS
 
     lib = ctypes.CDLL(_nvrtc_library())
-    for dynamics in (lif_dynamics(True, True, False, True, "Sigmoid"), adaptive_lif_dynamics(False, False, True, "Triangle")):
+    for dynamics in (lif_dynamics(True, True, False, "divide", "Sigmoid"), adaptive_lif_dynamics(False, False, True, "Triangle")):
         code = cuda_source.generate_source(dynamics, dtype, record=True).encode()
         program = ctypes.c_void_p()
         assert lib.nvrtcCreateProgram(ctypes.byref(program), code, b"snn.cu", 0, None, None) == 0

@@ -50,7 +50,7 @@ def test_cupy_import_failure_is_reported_with_the_real_error_and_the_fix(monkeyp
         CupyRunner()
     message = str(info.value)
     assert "ImportError" in message or "ModuleNotFoundError" in message
-    assert "pip install snn-sim[cuda]" in message and "snn-sim[cuda13]" in message
+    assert "pip install -e \".[cuda]\"" in message and "cupy-cuda13x" in message and "snn-sim[" not in message
     assert isinstance(info.value.__cause__, ImportError)
 
 
@@ -176,7 +176,7 @@ def test_cupy_runs_on_torchs_current_stream_and_caches_its_modules():
     from snn.kernels import fused
     from snn.neuron_models.lif import lif_dynamics
 
-    d = lif_dynamics(True, True, False, True, "ATan")
+    d = lif_dynamics(True, True, False, "divide", "ATan")
     lanes = [torch.full((7,), 0.5, device="cuda")]
     init = [torch.zeros(7, device="cuda")]
     for _ in range(2):

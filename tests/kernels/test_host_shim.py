@@ -16,9 +16,11 @@ pytestmark = pytest.mark.skipif(host_shim.compiler() is None, reason="no host C+
 
 BLOCK = 16  # small emulated blocks: the test shapes span several blocks and end in a partial one
 DTYPES = {"float64": torch.float64, "float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-LIF = lif_dynamics(True, True, False, True, "ATan")
+LIF = lif_dynamics(True, True, False, "divide", "ATan")
 LIF_SCALARS = [1.0, -0.2, 2.0]
 ALIF = adaptive_lif_dynamics(False, True, False, "Sigmoid")
+PLIF = lif_dynamics(False, False, True, "multiply", "ATan")
+PLIF_SCALARS = [1.0, 2.0]
 ALIF_SCALARS = [1.0, 1.8, 4.0]
 
 
@@ -26,14 +28,20 @@ ALIF_SCALARS = [1.0, 1.8, 4.0]
 def built(kernel_variants):
     """One g++ run per dtype for every variant this module uses."""
     keys = [(d, dt, True, True) for d, _ in kernel_variants for dt in ("float64", "float32")]
-    keys += [(d, dt, rec, pg) for d in (LIF, ALIF) for dt in DTYPES for rec in (False, True) for pg in (False, True)]
+    keys += [(d, dt, rec, pg) for d in (LIF, ALIF, PLIF) for dt in DTYPES for rec in (False, True) for pg in (False, True)]
     host_shim.build(keys)
+
+
+def lane_values(name: str, L: int, generator, dtype):
+    """Plausible values of a lane parameter: time constants ``tau*`` in [1.25, 10], decays in [0.1, 0.8]."""
+    u = torch.rand(L, generator=generator, dtype=torch.float64) * 0.7 + 0.1
+    return (1.0 / u if name.startswith("tau") else u).to(dtype)
 
 
 def _inputs(dynamics, T, L, dtype, seed=0):
     g = torch.Generator().manual_seed(seed)
     x = (torch.randn(T, L, generator=g, dtype=torch.float64) * 0.9 + 0.45).to(dtype)
-    params = [(torch.rand(L, generator=g, dtype=torch.float64) * 0.7 + 0.1).to(dtype) for _ in dynamics.lane_params]
+    params = [lane_values(name, L, g, dtype) for name in dynamics.lane_params]
     init = [(torch.randn(L, generator=g, dtype=torch.float64) * 0.3).to(dtype) for _ in dynamics.states]
     weights = [torch.randn(T, L, generator=g, dtype=torch.float64) for _ in range(1 + len(dynamics.states))]
     finals_w = [torch.randn(L, generator=g, dtype=torch.float64) for _ in dynamics.states]
@@ -84,7 +92,7 @@ def test_host_kernels_match_the_reference_for_every_variant(variant, dtype):
 @pytest.mark.parametrize("record", [False, True])
 def test_host_kernels_handle_odd_shapes(dtype, shape, record):
     T, L = shape
-    for dynamics, scalars in ((LIF, LIF_SCALARS), (ALIF, ALIF_SCALARS)):
+    for dynamics, scalars in ((LIF, LIF_SCALARS), (ALIF, ALIF_SCALARS), (PLIF, PLIF_SCALARS)):
         x, params, init, weights, finals_w = _inputs(dynamics, T, L, DTYPES[dtype], seed=T * 100 + L)
         got = _run(dynamics, HostCudaRunner(block=BLOCK), x, params, init, scalars, record, weights, finals_w)
         want = _run(dynamics, None, x, params, init, scalars, record, weights, finals_w)
@@ -123,7 +131,7 @@ HALF_GRAD_RTOL = {"float16": 2e-3, "bfloat16": 2e-2}
 @pytest.mark.parametrize("record", [False, True])
 def test_host_half_kernels_round_only_what_they_store(dtype, record):
     torch_dtype = DTYPES[dtype]
-    for dynamics, scalars in ((LIF, LIF_SCALARS), (ALIF, ALIF_SCALARS)):
+    for dynamics, scalars in ((LIF, LIF_SCALARS), (ALIF, ALIF_SCALARS), (PLIF, PLIF_SCALARS)):
         x, params, init, weights, finals_w = _inputs(dynamics, 20, 3 * BLOCK + 5, torch_dtype, seed=3)
         got = _run(dynamics, HostCudaRunner(block=BLOCK), x, params, init, scalars, record, weights, finals_w)
         up = [t.float() for t in (x, *params, *init)]

@@ -76,6 +76,20 @@ def _dynamics(**overrides):
     return Dynamics(**fields)
 
 
+def _renamed(**mapping: str) -> dict:
+    """The toy declaration's fields with names replaced everywhere (gradient names ``g_<name>`` included)."""
+    import re
+
+    fields = {k: v for k, v in _dynamics().__dict__.items() if k in ("states", "lane_params", "scalars", "forward",
+                                                                      "restore", "backward")}
+    full = {**mapping, **{f"g_{old}": f"g_{new}" for old, new in mapping.items()}}
+
+    def swap(text: str) -> str:
+        return re.sub(r"\b\w+\b", lambda m: full.get(m.group(0), m.group(0)), text)
+
+    return {k: tuple(swap(n) for n in v) if isinstance(v, tuple) else swap(v) for k, v in fields.items()}
+
+
 def test_dynamics_accepts_a_consistent_declaration():
     assert _dynamics().all_scalars == ("th",)
 
@@ -93,3 +107,45 @@ def test_dynamics_accepts_a_consistent_declaration():
 def test_dynamics_rejects_inconsistent_declarations(overrides, fragment):
     with pytest.raises(ir.IRError, match=fragment):
         _dynamics(**overrides)
+
+
+@pytest.mark.parametrize(
+    "overrides, fragment",
+    [
+        # a state called `i` used to reach numba as the loop index and fail with a TypingError in generated code
+        (_renamed(v="i"), r"states: 'i' is a reserved name"),
+        (_renamed(th="T"), r"scalars: 'T' is a reserved name"),
+        (dict(forward="tmp = v * k\nh = tmp + x\ns = spike(h - th)\nfloat = h - s\nv = float"),
+         r"the forward program: 'float' is a reserved name"),
+        (dict(forward="a_x = v * k\nh = a_x + x\ns = spike(h - th)\nv = h - s"),
+         r"'a_x' starts with 'a_', a prefix reserved"),
+        (_renamed(k="snn_k"), r"'snn_k' starts with 'snn_'"),
+        (dict(forward="g_h = v * k + x\nh = g_h\ns = spike(h - th)\nv = h - s"),
+         r"the forward program uses 'g_h'; names 'g_<name>' are the gradients"),
+        (dict(surrogate="np = abs(x)\nsg = 1.0 / (1.0 + np)"), r"the surrogate program: 'np' is a reserved name"),
+    ],
+)
+def test_dynamics_rejects_names_the_generated_kernels_reserve(overrides, fragment):
+    with pytest.raises(ir.IRError, match=fragment):
+        _dynamics(**overrides)
+
+
+def test_a_torch_only_surrogate_is_accepted_by_the_reference_and_refused_by_the_generators():
+    from snn.kernels import cuda_source
+
+    d = _dynamics(surrogate=None, surrogate_function=lambda x: 1.0 / (1.0 + x.abs()))
+    assert not d.declared_surrogate
+    with pytest.raises(ir.IRError, match="only the torch reference backend can run"):
+        cuda_source.generate_source(d, "float32", record=False)
+    with pytest.raises(ir.IRError, match="give a surrogate program or a surrogate_function"):
+        _dynamics(surrogate=None)
+
+
+def test_the_kernel_language_and_code_generators_import_without_torch_or_neuron_models():
+    import subprocess
+    import sys
+
+    code = ("import sys, snn.kernels.ir, snn.kernels.dynamics, snn.kernels.abi, snn.kernels.cuda_source; "
+            "print(sorted(m for m in ('torch', 'snn.neuron_models', 'snn.training') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -1,12 +1,11 @@
 """The torch reference of LIF / ParametricLIF / IF against SpikingJelly 2.0's LIFNode / ParametricLIFNode / IFNode
 (multi-step, CPU, torch backend): same spikes, same gradients, over every reset / decay / detach / surrogate option.
 
-Rounding: our charge multiplies by ``k = 1/τ``; SpikingJelly's LIFNode divides by ``τ``. With ``τ`` a power of two
-both are exact and the float32 runs are bit-identical, so spikes are compared exactly. For other ``τ`` the two
-membranes may differ by one rounding, which flips a spike only if a membrane lies within ~1e-16 of the threshold
-in float64: those cases run in float64 (SpikingJelly's autograd reference path) with random inputs, where such a
-tie has negligible probability, and still compare spikes exactly. ParametricLIFNode multiplies by ``sigmoid(w)``
-as we do, so it is compared at a ``w`` whose decay is not a power of two.
+Rounding: LIF divides by ``τ`` in LIFNode's operation order, so float32 spikes are bit-identical for every ``τ``:
+checked on inputs quantised to a 0.1 grid (where a membrane lands on the threshold often) for ``τ`` in
+{1.5, 3, 7}, on the torch reference, numba and the CUDA source (through the host shim); the same test shows that
+multiplying by ``1/τ`` instead flips spikes there. ParametricLIFNode multiplies by ``sigmoid(w)`` as we do, so it
+is compared at a ``w`` whose decay is not a power of two.
 """
 from __future__ import annotations
 
@@ -96,3 +95,44 @@ def test_lif_matches_lifnode_for_tau_not_a_power_of_two_in_float64(v_reset, deca
     theirs = neuron.LIFNode(tau=3.0, v_reset=v_reset, decay_input=decay_input, surrogate_function=surrogate.ATan(), step_mode="m")
     x, g = _inputs(torch.float64, seed=3)
     _check(ours, theirs, x, g, tol=1e-10)
+
+
+def _quantised_runners():
+    from snn.kernels import host_shim
+
+    runners = [("torch", None), ("numba", None)]
+    if host_shim.compiler() is not None:
+        runners.append(("cuda-host-shim", host_shim.HostCudaRunner()))
+    return runners
+
+
+@pytest.mark.parametrize("tau", [1.5, 3.0, 7.0])
+@pytest.mark.parametrize("v_reset, decay_input", [(0.0, True), (None, True), (0.0, False), (None, False)])
+def test_lif_spikes_are_bit_equal_to_lifnode_on_quantised_float32_inputs(tau, v_reset, decay_input):
+    from snn.kernels import fused, reference
+
+    g = torch.Generator().manual_seed(int(tau * 10))
+    T, L = 6, 40_000
+    top = int(10 * max(2.0, 0.6 * tau)) if decay_input else 12  # inputs that reach the threshold within T steps
+    x = torch.randint(0, top, (T, L), generator=g).float() * 0.1  # float32 values of a 0.1 grid, as in the issue
+    theirs = neuron.LIFNode(tau=tau, v_reset=v_reset, decay_input=decay_input, step_mode="m")
+    with torch.no_grad():
+        want = theirs(x)
+    assert 0.02 < want.mean().item() < 0.98
+    ours = snn.LIF(tau=tau, v_reset=v_reset, decay_input=decay_input)
+    d, params = ours.dynamics(), [ours.tau.float().expand(L).contiguous()]
+    scalars = list(ours.scalar_values().values()) + list(ours.surrogate.kernel_parameters)
+    init = [torch.full((L,), v_reset or 0.0)]
+    with torch.no_grad():
+        for name, runner in _quantised_runners():
+            if name in ("torch", "numba"):
+                got = snn.LIF(tau=tau, v_reset=v_reset, decay_input=decay_input, backend=name)(x.view(T, 1, L)).view(T, L)
+            else:
+                got = fused.run(d, runner, x, params, init, scalars, False)[0]
+            flips = (got != want).sum().item()
+            assert flips == 0, f"{name}: {flips} spikes differ from SpikingJelly"
+        # the oracle can tell: multiplying by a rounded 1/tau (the old arithmetic) flips spikes on these inputs
+        if tau == 3.0 and decay_input:
+            multiply = snn.neuron_models.lif_dynamics(v_reset is not None, decay_input, False, "multiply")
+            old = reference.run(multiply, x, init, [1.0 / ours.tau.float().expand(L)], scalars, False)[0]
+            assert (old != want).any()

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
+
+from snn.datasets.h5_writer import write_spike_h5
 
 
 def write_separable_shd(folder: Path, n_train: int = 48, n_test: int = 24, n_classes: int = 3,
@@ -30,16 +31,10 @@ def write_separable_shd(folder: Path, n_train: int = 48, n_test: int = 24, n_cla
             units.append(u[order].astype(np.uint16))
             labels.append(c)
             speakers.append(speaker0 + i % 6)
-        with h5py.File(folder / name, "w") as f:
-            d = f.create_dataset("spikes/times", (n,), dtype=h5py.vlen_dtype(np.float32))
-            for i, t in enumerate(times):
-                d[i] = t
-            d = f.create_dataset("spikes/units", (n,), dtype=h5py.vlen_dtype(np.uint16))
-            for i, u in enumerate(units):
-                d[i] = u
-            f.create_dataset("labels", data=np.asarray(labels, dtype=np.uint16))
-            f.create_dataset("extra/keys", data=np.array([f"c{i}".encode() for i in range(n_classes)], dtype="S"))
-            f.create_dataset("extra/speaker", data=np.asarray(speakers, dtype=np.uint16))
+        # the package's SHD-layout writer (tests/datasets/conftest.py keeps a raw writer for deliberately broken files)
+        write_spike_h5(folder / name, times, units, np.asarray(labels, dtype=np.int64),
+                       [f"c{i}" for i in range(n_classes)], np.asarray(speakers, dtype=np.int64),
+                       times_dtype=np.float32)
     return folder
 
 
@@ -67,4 +62,27 @@ def separable_root(tmp_path_factory) -> Path:
 def tiny(separable_root, tmp_path):
     def make(**sections):
         return tiny_config(separable_root, tmp_path / "cache", tmp_path / "runs", **sections)
+    return make
+
+
+@pytest.fixture
+def interrupted_run():
+    """``make(cfg, folder)``: the construction :func:`snn.training.run` makes, stopped after epoch 1 into ``folder``."""
+    import torch
+
+    from snn.config import load_config
+    from snn.models import build_model
+    from snn.training import Trainer
+    from snn.training.data import build_datasets
+    from snn.training.rules import Backprop
+    from snn.training.trainer import seed_everything
+
+    def make(cfg, folder):
+        c = load_config(cfg)
+        seed_everything(c.training.seed, c.training.deterministic)
+        torch.set_num_threads(c.training.threads)
+        data = build_datasets(c.data)
+        model = build_model(c, data.n_inputs, data.n_classes)
+        Trainer(model, Backprop(), data.train, data.valid, data.test, config=c, run_dir=folder).fit(until=1)
+
     return make

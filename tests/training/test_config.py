@@ -126,3 +126,28 @@ def test_model_name_selects_the_family_and_its_keys():
         load_config({"model": {"name": "delaynett"}})
     with pytest.raises(ConfigError, match=r"cannot import module 'no_such_package_xyz\.mod'"):
         load_config({"model": {"name": "no_such_package_xyz.mod:Net"}})
+
+
+def test_a_key_given_twice_is_rejected_with_its_lines(tmp_path):
+    path = tmp_path / "twice.yaml"
+    path.write_text("model:\n  hidden: 64\ntraining:\n  epochs: 3\nmodel:\n  hidden: 128\n")
+    with pytest.raises(ConfigError, match=r"twice\.yaml: key 'model' appears twice in one section \(lines 1 and 5\)"):
+        load_config(path)
+    path.write_text("optim:\n  lr: 0.1\n  lr: 0.2\n")
+    with pytest.raises(ConfigError, match=r"key 'lr' appears twice .*lines 2 and 3"):
+        load_config(path)
+
+
+@pytest.mark.parametrize("key,value", [("optim.max_lr", "nan"), ("optim.grad_clip", ".nan"),
+                                       ("model.sigma_final", "nan"), ("optim.lr", ".inf"),
+                                       ("optim.weight_decay", "-.inf")])
+def test_non_finite_floats_are_rejected_naming_the_key(key, value):
+    with pytest.raises(ConfigError, match=rf"{key}: expected a finite number"):
+        load_config({}, [f"{key}={value}"])
+
+
+def test_non_finite_floats_in_a_file_are_rejected(tmp_path):
+    path = tmp_path / "nan.yaml"
+    path.write_text("model:\n  sigma_final: .nan\n")
+    with pytest.raises(ConfigError, match=r"nan\.yaml: model\.sigma_final: expected a finite number"):
+        load_config(path)

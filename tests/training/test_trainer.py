@@ -1,6 +1,7 @@
 """Trainer: convergence on a separable task, bit-exact resume, mismatch errors, early stopping, rule protocol."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -10,8 +11,7 @@ from snn.training.checkpoint import CheckpointMismatchError, check_model_state, 
 from snn.training.data import build_datasets
 from snn.training.experiment import evaluate_run
 from snn.models import build_model
-from snn.training.rules import Backprop
-from snn.training.trainer import seed_everything
+from snn.training.rules import Backprop, LearningRule
 
 
 def test_converges_on_separable_task_and_writes_run_folder(tiny):
@@ -31,16 +31,10 @@ def test_converges_on_separable_task_and_writes_run_folder(tiny):
     assert again["test_acc"] == pytest.approx(result.test["test_acc"])
 
 
-def test_resume_gives_the_same_final_weights(tiny, tmp_path):
+def test_resume_gives_the_same_final_weights(tiny, tmp_path, interrupted_run):
     cfg = tiny(training={"epochs": 2}, model={"dropout": 0.3})
     run(cfg, out=tmp_path / "full")
-    # interrupted run: the same construction as run(), stopped after epoch 1
-    c = load_config(cfg)
-    seed_everything(c.training.seed, c.training.deterministic)
-    torch.set_num_threads(c.training.threads)
-    data = build_datasets(c.data)
-    model = build_model(c, data.n_inputs, data.n_classes)
-    Trainer(model, Backprop(), data.train, data.valid, data.test, config=c, run_dir=tmp_path / "cut").fit(until=1)
+    interrupted_run(cfg, tmp_path / "cut")  # the same construction as run(), stopped after epoch 1
     assert load_checkpoint(tmp_path / "cut" / "last.pt")["epoch"] == 1
     resumed = run(cfg, resume=tmp_path / "cut")
     assert resumed.run_dir == tmp_path / "cut"
@@ -83,26 +77,62 @@ def test_early_stopping_stops_and_best_is_chosen_on_validation(tiny):
     assert best["epoch"] == result.history[-1]["best_epoch"]
 
 
-class _CountingRule(Backprop):
-    """A rule that records how the Trainer calls it (protocol check for local rules)."""
+class _MeanLinear(torch.nn.Module):
+    """A readout on the time-mean input: ``[T, B, C] -> [T, B, K]`` (scores: the time mean)."""
+
+    def __init__(self, n_in: int, n_out: int):
+        super().__init__()
+        self.linear = torch.nn.Linear(n_in, n_out, bias=False)
+
+    def forward(self, x):
+        return self.linear(x)
+
+
+class _HebbianRule(LearningRule):
+    """A local rule, no backprop: ``Δw = η · onehot(y)ᵀ · x̄ / B`` (x̄: each sample's time-mean input), written as
+    ``-Δw`` into ``.grad``. Records every batch and every call so the test can recompute the update by hand."""
+
+    def __init__(self, eta: float):
+        self.eta, self.batches, self.attached = eta, [], 0
 
     def attach(self, model):
         super().attach(model)
-        self.attached, self.steps = True, 0
+        self.attached += 1
 
     def training_step(self, model, batch, ctx):
-        self.steps += 1
-        return super().training_step(model, batch, ctx)
+        x, labels, lengths = batch
+        self.batches.append((x.clone(), labels.clone(), lengths.clone()))
+        pre = x.sum(0) / lengths[:, None].to(x.dtype)
+        onehot = torch.nn.functional.one_hot(labels, model.linear.out_features).to(x.dtype)
+        model.linear.weight.grad = -(self.eta * onehot.T @ pre / x.shape[1])
+        with torch.no_grad():
+            out = model(x)
+        scores = out.mean(0)
+        return {"loss": torch.nn.functional.cross_entropy(scores, labels), "scores": scores}
 
 
-def test_rule_protocol_attach_and_steps(tiny):
-    c = load_config(tiny(training={"epochs": 1, "limit_train_batches": 2}))
+def test_a_local_rule_writes_minus_delta_w_and_the_trainer_applies_one_adam_step(tiny):
+    lr, eta = 0.01, 0.5
+    c = load_config(tiny(training={"epochs": 1, "limit_train_batches": 1},
+                         optim={"lr": lr, "weight_decay": 0.0, "scheduler": "none", "grad_clip": None}))
     data = build_datasets(c.data)
-    rule = _CountingRule()
-    trainer = Trainer(build_model(c, data.n_inputs, data.n_classes), rule, data.train, data.valid, config=c)
-    trainer.fit()
-    assert rule.attached and rule.steps == 2
-    assert set(trainer.optimizers) == {"weights", "norm", "positions"}
+    torch.manual_seed(0)
+    model = _MeanLinear(data.n_inputs, data.n_classes)
+    w0 = model.linear.weight.detach().double().numpy().copy()
+    rule = _HebbianRule(eta)
+    Trainer(model, rule, data.train, config=c).fit()
+    assert rule.attached == 1 and len(rule.batches) == 1
+    # by hand, in float64 numpy: the rule's Δw from the batch the Trainer fed it, then Adam's first step
+    # (m̂ = g, v̂ = g²: w ← w - lr · g / (|g| + eps)) on g = -Δw
+    x, labels, lengths = (t.double().numpy() for t in rule.batches[0])
+    pre = x.sum(0) / lengths[:, None]
+    onehot = np.eye(data.n_classes)[labels.astype(int)]
+    g = -(eta * onehot.T @ pre / x.shape[1])
+    expected = w0 - lr * g / (np.abs(g) + 1e-8)
+    assert np.abs(g).max() > 0
+    np.testing.assert_allclose(model.linear.weight.detach().double().numpy(), expected, rtol=0, atol=1e-6)
+    # and the update is the rule's, not backprop's: a class's row moves towards its inputs
+    assert (model.linear.weight.detach().numpy() - w0)[labels[0].astype(int)].sum() > 0
 
 
 def test_flush_denormals_zeroes_denormals_inside_and_restores_after():
