@@ -213,6 +213,30 @@ class ELM(nn.Module):
             return None
         return elm_numba.run
 
+    def mlp_macs_per_step(self) -> int:
+        """Multiply-accumulates per sample and step of everything after the synapses: the MLP on
+        ``[b_t, κ_m ⊙ m_{t-1}]`` and the readout ``W_y m_t`` (elementwise decays and the tanh not included)."""
+        sizes = [self.branches + self.memory] + [self.mlp_hidden] * self.mlp_layers + [self.memory]
+        return sum(a * b for a, b in zip(sizes[:-1], sizes[1:])) + self.memory * self.out_features
+
+    def count_operations(self, inputs: tuple, output, ctx) -> list:
+        """Energy counting protocol (:mod:`snn.energy.protocol`), per real step: the synapses (each input element
+        × the number of connected synapses reading it: synaptic operations for event input, MACs otherwise), and
+        the dense MACs of the MLP and readout (:meth:`mlp_macs_per_step`), charged on the real-valued output."""
+        from snn.energy.protocol import OpCount
+
+        x = inputs[0]
+        y = output[0] if isinstance(output, tuple) else output
+        fanout = torch.zeros(self.in_features, dtype=x.dtype, device=x.device)
+        fanout.index_add_(0, self.synapse_index, (self.synapse_mask != 0).to(x.dtype))
+        mlp_params = sum(p.numel() for p in self.mlp.parameters()) + sum(p.numel() for p in self.readout.parameters())
+        return [
+            OpCount(x=x, fanout=fanout, kind="elm_synapse", params=self.n_synapses,
+                    output_elements=float(self.branches), label="synapses"),
+            OpCount(x=y, fanout=0.0, kind="elm_mlp", dense_macs=float(self.mlp_macs_per_step()), params=mlp_params,
+                    output_elements=float(self.memory + self.out_features), label="mlp"),
+        ]
+
     def reset(self) -> None:
         """No hidden state to clear: every forward starts from rest unless a state is passed."""
 

@@ -211,3 +211,22 @@ def test_wrong_input_and_state_raise_before_any_work():
         elm(torch.rand(3, 2, 4), {"s": torch.zeros(2, 4), "m": torch.zeros(2, 2)})
     with pytest.raises(ValueError, match="keys"):
         elm(torch.rand(3, 2, 4), {"s": torch.zeros(2, 4)})
+
+
+def test_energy_counter_reports_synaptic_ops_and_mlp_macs_by_hand_count():
+    from snn.energy import count_operations
+
+    elm = ELM(4, 3, memory=2, mlp_hidden=5, branches=2, synapses_per_branch=3, routing="window",
+              backend="torch").eval()  # stride 2: branch 0 reads inputs 0,1,2; branch 1 reads 2,3,(pad)
+    x = torch.zeros(5, 2, 4)
+    x[0, 0, 2] = 1.0  # input 2 has two synapses
+    x[1, 1, 0] = 1.0
+    x[3, 0, 3] = 1.0
+    counter = count_operations(elm, [(x, torch.zeros(2, dtype=torch.long))])
+    rows = {r.name: r for r in (counter.layers.values() if isinstance(counter.layers, dict) else counter.layers)}
+    syn = next(r for r in rows.values() if r.kind == "elm_synapse")
+    mlp = next(r for r in rows.values() if r.kind == "elm_mlp")
+    assert syn.synops.sum() == pytest.approx(2 + 1 + 1)
+    # MLP (2 branches + 2 memory) -> 5 -> 2, readout 2 -> 3: 4*5 + 5*2 + 2*3 = 36 MACs per sample and step
+    assert elm.mlp_macs_per_step() == 36
+    assert mlp.macs.sum() == pytest.approx(36 * 5 * 2)
