@@ -11,6 +11,7 @@ from snn.datasets.shd import SHD, SSC, SpokenDigits
 from snn.datasets.spike_h5 import DatasetFormatError, SpikeTrainH5
 from snn.datasets.splits import holdout_split
 from snn.datasets.augment import ChannelMask, ChannelShift, Compose, CutMix, TimeJitter, TimeMask
+from snn.datasets.digits8x8 import Digits8x8
 from snn.datasets.vision import CIFAR10DVS, NMNIST, DVSGesture, EventFramesDataset, ToFrames2D, bin_events_2d
 from snn.datasets.registry import DATASETS, get_dataset
 from snn.datasets import summary, plot
@@ -25,6 +26,7 @@ __all__ = [
     "DatasetFormatError", "SpikeTrainH5",
     "holdout_split",
     "ChannelMask", "ChannelShift", "Compose", "CutMix", "TimeJitter", "TimeMask",
+    "Digits8x8",
     "CIFAR10DVS", "NMNIST", "DVSGesture", "EventFramesDataset", "ToFrames2D", "bin_events_2d",
     "DATASETS", "get_dataset",
     "summary", "plot", "summarize", "raster",

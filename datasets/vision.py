@@ -264,6 +264,11 @@ class _TonicVision(EventFramesDataset):
         return None
 
     @property
+    def n_channels(self) -> int:
+        """Input channels of a frame (the polarities)."""
+        return self.frames.frame_shape[0]
+
+    @property
     def classes(self) -> list[str]:
         c = getattr(self.source, "classes", None)
         if isinstance(c, dict):

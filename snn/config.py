@@ -33,6 +33,7 @@ import yaml
 
 from snn.atomic import write_atomic
 from snn.models.registry import ModelConfig
+from snn.rules.registry import RuleConfig
 
 __all__ = [
     "ConfigError", "DataConfig", "ModelConfig", "TrainingConfig", "GroupConfig", "OptimConfig", "RunConfig", "Config",
@@ -65,7 +66,9 @@ class DataConfig:
     """Dataset and preprocessing.
 
     Attributes:
-        dataset: ``"spoken_digits"`` (embedded), ``"shd"`` or ``"ssc"``.
+        dataset: ``"spoken_digits"`` (embedded), ``"shd"``, ``"ssc"``; image sets for the spike-driven
+            transformers: ``"digits8x8"`` (scikit-learn's bundled digits), ``"dvs_gesture"`` (T=16 frames),
+            ``"cifar10_dvs"`` (T=10 frames pooled to 64×64), both read through tonic from ``root``.
         root: folder with the HDF5 files (``None``: the package's data folder for spoken_digits;
             required for shd/ssc).
         dt_ms: time bin, ms.
@@ -85,7 +88,7 @@ class DataConfig:
             takes the events within ``dt_ms`` of it, so silences are dropped; see :mod:`snn.datasets.binning`).
     """
 
-    dataset: Literal["spoken_digits", "shd", "ssc"] = "spoken_digits"
+    dataset: Literal["spoken_digits", "shd", "ssc", "digits8x8", "dvs_gesture", "cifar10_dvs"] = "spoken_digits"
     root: str | None = None
     dt_ms: float = 10.0
     n_channels: int = 700
@@ -109,7 +112,9 @@ class TrainingConfig:
         batch_size: samples per optimiser step (global: split across DDP ranks).
         eval_batch_size: batch size for valid/test (``None``: ``batch_size``).
         shuffle: reshuffle the training set every epoch (``False``: file order, e.g. to compare DDP with one process).
-        rule: learning rule (``"backprop"``: surrogate-gradient BPTT).
+        rule: the learning rule: its name (``backprop``: surrogate-gradient BPTT; ``stdp``, ``rstdp``, ``softhebb``,
+            ``forward_forward``) or a section ``{name: ..., <the rule's options>}`` checked against that rule's
+            config dataclass (:mod:`snn.rules.registry`).
         select_metric: best-model criterion on the validation set: ``"valid_acc"`` or ``"valid_loss"``.
         protocol: ``"heldout"`` (default: the best model is selected on the validation split — held-out training
             speakers for SHD — and the test set is evaluated once, at the end) or ``"paper"`` (the DCLS reference's
@@ -132,7 +137,7 @@ class TrainingConfig:
     batch_size: int = 256
     eval_batch_size: int | None = None
     shuffle: bool = True
-    rule: Literal["backprop"] = "backprop"
+    rule: RuleConfig = field(default_factory=lambda: _build_rule_section("backprop", "training.rule"))
     select_metric: Literal["valid_acc", "valid_loss"] = "valid_acc"
     protocol: Literal["heldout", "paper"] = "heldout"
     early_stopping_patience: int | None = None
@@ -277,6 +282,8 @@ def _check_value(path: str, tp: Any, value: Any) -> Any:
         return {_check_value(f"{path} (key)", key_tp, k): _check_value(f"{path}.{k}", value_tp, v) for k, v in value.items()}
     if tp is ModelConfig:
         return _build_model_section(value, path)
+    if tp is RuleConfig:
+        return _build_rule_section(value, path)
     if origin is Literal:
         allowed = typing.get_args(tp)
         if value in allowed and type(value) is type(allowed[0]):
@@ -378,18 +385,31 @@ def _check_ranges(obj: Any, path: str) -> None:
 
 def _build_model_section(value: Any, path: str) -> ModelConfig:
     """The ``model:`` section as its family's config dataclass (``name`` selects the family)."""
-    from snn.models.registry import ModelRegistryError, get_family
+    from snn.models.registry import get_family
 
+    return _build_named_section(value, path, ModelConfig.name, lambda name: get_family(name).config_class)
+
+
+def _build_rule_section(value: Any, path: str) -> RuleConfig:
+    """``training.rule``: a rule name, or a mapping whose ``name`` selects the rule's config dataclass."""
+    from snn.rules.registry import get_rule_family
+
+    return _build_named_section({"name": value} if isinstance(value, str) else value, path, RuleConfig.name,
+                                lambda name: get_rule_family(name).config_class)
+
+
+def _build_named_section(value: Any, path: str, default: str, config_class_of) -> Any:
+    """A section whose ``name`` key selects its dataclass (``config_class_of(name)``; ValueError: unknown name)."""
     if value is None:
         value = {}
     if not isinstance(value, dict):
         raise ConfigError(f"{path}: expected a mapping of keys to values, got {type(value).__name__}")
-    name = value.get("name", ModelConfig.name)
+    name = value.get("name", default)
     try:
-        family = get_family(name)
-    except ModelRegistryError as err:
+        cls = config_class_of(name)
+    except ValueError as err:
         raise ConfigError(str(err)) from None
-    obj = _build(family.config_class, value, path)
+    obj = _build(cls, value, path)
     obj.name = name
     return obj
 
@@ -491,6 +511,9 @@ def apply_overrides(config: Config, overrides: list[str] | dict[str, Any] | None
     for key, value in items:
         if key == "model.name" and value != data["model"].get("name"):
             data["model"] = {"name": value}
+        if key in ("training.rule", "training.rule.name") and isinstance(value, str) \
+                and value != data["training"]["rule"].get("name"):
+            data["training"]["rule"] = {"name": value}
     for key, value in items:
         parts = key.split(".")
         if len(parts) < 2 or not all(parts):
@@ -499,6 +522,8 @@ def apply_overrides(config: Config, overrides: list[str] | dict[str, Any] | None
             raise ConfigError(f"unknown key {parts[0]!r}; allowed keys: {', '.join(sections)}")
         if key in LEGACY_KEYS:
             raise ConfigError(f"override key {key!r} moved to {LEGACY_KEYS[key]!r}")
+        if key == "training.rule" and isinstance(value, str):  # a rule name: the section was restarted above
+            key = "training.rule.name"
         _set_path(data, key, value)
     return config_from_dict(data)
 

@@ -14,7 +14,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["PerStep"]
+__all__ = ["PerStep", "apply_per_step"]
+
+
+def apply_per_step(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``module`` applied to all ``T·B`` frames of ``x`` ``[T, B, ...]`` → ``[T, B, ...']`` (one call; BatchNorm
+    inside normalises over the ``T·B`` frames together, as the spike-driven transformers' reference code does)."""
+    return module(x.flatten(0, 1)).unflatten(0, x.shape[:2])
 
 
 class PerStep(nn.Module):
@@ -33,5 +39,4 @@ class PerStep(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not isinstance(x, torch.Tensor) or x.dim() < 2:
             raise ValueError(f"x: expected a tensor [T, B, ...], got {getattr(x, 'shape', type(x).__name__)}")
-        y = self.module(x.flatten(0, 1))
-        return y.unflatten(0, x.shape[:2])
+        return apply_per_step(self.module, x)

@@ -49,7 +49,30 @@ def build_split(cfg: DataConfig, split: str) -> Dataset:
         if cfg.train_split != "train":
             raise ValueError(f"data.train_split: SSC has its own validation file; expected 'train', got {cfg.train_split!r}")
         return SSC(cfg.root, file_split, **kw)
-    raise ValueError(f"data.dataset: expected one of 'spoken_digits', 'shd', 'ssc', got {name!r}")
+    if name in _IMAGE_SETS:
+        return _image_split(cfg, file_split)
+    raise ValueError(f"data.dataset: expected one of 'spoken_digits', 'shd', 'ssc', {', '.join(map(repr, _IMAGE_SETS))}, "
+                     f"got {name!r}")
+
+
+_IMAGE_SETS = ("digits8x8", "dvs_gesture", "cifar10_dvs")
+
+
+def _image_split(cfg: DataConfig, split: str) -> Dataset:
+    """The spike-driven transformers' image sets; the event sets' ``valid`` is a held-out part of their train set."""
+    from snn.datasets import CIFAR10DVS, Digits8x8, DVSGesture, holdout_split
+    from snn.datasets.frame_pool import PoolFrames
+
+    if cfg.dataset == "digits8x8":
+        return Digits8x8(split, valid_fraction=cfg.valid_fraction, seed=cfg.split_seed)
+    if cfg.root is None:
+        raise ValueError(f"data.root: {cfg.dataset} needs the folder holding tonic's files, got null")
+    cls, extra = (DVSGesture, {}) if cfg.dataset == "dvs_gesture" else (CIFAR10DVS, {"transform": PoolFrames(2)})
+    ds = cls(cfg.root, "test" if split == "test" else "train", cache_dir=cfg.cache_dir, **extra)
+    if split in ("train", "valid"):
+        tr, va = holdout_split(ds.labels, None, fraction=cfg.valid_fraction, by="fraction", seed=cfg.split_seed)
+        ds.indices = ds.indices[tr if split == "train" else va]
+    return ds
 
 
 def _n_classes(ds) -> int:

@@ -32,8 +32,8 @@ from snn.training.checkpoint import CheckpointMismatchError, check_model_state, 
 from snn.models.registry import build_model, family_of
 from snn.training.data import RunData, build_datasets, build_split
 from snn.training.plots import plot_curves, plot_delay_histograms, plot_firing_rates, plot_raster
+from snn.rules import rule_from_config
 from snn.training.preflight import preflight
-from snn.training.rules import get_rule
 from snn.training.rundir import RunDirError, claim_run_dir
 from snn.training.trainer import Trainer, resolve_device, seed_everything
 
@@ -54,10 +54,13 @@ class RunResult:
 
 
 def set_threads(n: int) -> None:
-    """Use ``n`` CPU threads in torch and in the numba kernels (numba: at most its ``NUMBA_NUM_THREADS``).
+    """Use ``n`` CPU threads in torch, in the fused neuron kernels and in numba's parallel kernels.
 
-    Both pools matter: the neuron and delay kernels run in numba's pool, whose threads wait actively; with more
-    threads than free cores (two runs side by side on two cores) a training step was measured 20× slower.
+    Three pools matter: torch's (matrix products); the fused neuron kernels split their lanes over a
+    ``ThreadPoolExecutor`` of ``torch.get_num_threads()`` workers (:mod:`snn.kernels.numba_backend`); numba's own
+    pool runs the ``parallel=True`` kernels (the delay layer's spike scatter; at most ``NUMBA_NUM_THREADS``), and its
+    threads wait actively: with more threads than free cores (two runs side by side on two cores) a training step
+    was measured 20× slower.
     """
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ValueError(f"threads must be a positive int, got {n!r}")
@@ -241,7 +244,7 @@ def _run_locked(cfg: Config, info: Any, run_dir: Path | None, resume: Any, last:
 
     data = build_datasets(cfg.data, test=cfg.run.test_at_end)
     model = build_model(cfg, data.n_inputs, data.n_classes)
-    rule = get_rule(cfg.training.rule, synops_penalty=cfg.training.synops_penalty)
+    rule = rule_from_config(cfg.training)
     # the paper protocol (SHD, spoken digits): the test set is the selection set, evaluated after every epoch
     test_selects = cfg.training.protocol == "paper" and cfg.data.dataset != "ssc" and data.test is not None
     trainer = Trainer(model, rule, data.train, data.test if test_selects else data.valid, data.test, config=cfg,

@@ -60,9 +60,11 @@ def plot_curves(history: list[dict[str, Any]], path: str | os.PathLike, test_acc
 
 def plot_raster(sample: dict[str, torch.Tensor], path: str | os.PathLike, dt_ms: float = 1.0,
                 inputs: torch.Tensor | None = None, title: str = "spike raster of one test sample") -> Path:
-    """Spike raster of one sample: the input frames (if given) and each spiking layer (``{name: [T, N]}``); ``title``
-    should name the sample, its label and the model's prediction."""
+    """Spike raster of one sample: the input frames (if given) and each spiking layer (``{name: [T, N]}``; feature
+    maps ``[T, C, H, W]`` are flattened to ``[T, C·H·W]``); ``title`` should name the sample, its label and the
+    model's prediction."""
     panels = ([("input", inputs)] if inputs is not None else []) + list(sample.items())
+    panels = [(name, s.reshape(s.shape[0], -1)) for name, s in panels]
     fig, axes = plt.subplots(len(panels), 1, figsize=(9, 2.2 * len(panels)), sharex=True, squeeze=False, layout="constrained")
     for ax, (name, s) in zip(axes[:, 0], panels):
         t, n = torch.nonzero(s > 0, as_tuple=True)

@@ -182,6 +182,7 @@ class Trainer:
         self.optimizers, self.schedulers = self._build_optimizers()
 
         model_cbs = list(self.model.callbacks()) if hasattr(self.model, "callbacks") else []
+        model_cbs += list(self.rule.callbacks()) if hasattr(self.rule, "callbacks") else []
         configured = configured_callbacks(config, self.run_dir if self.writes else None) if default_callbacks else []
         self.callbacks: list[Callback] = model_cbs + configured + list(callbacks or [])
         for cb in self.callbacks:
@@ -280,7 +281,8 @@ class Trainer:
         return contextlib.nullcontext()
 
     def _ctx(self) -> StepContext:
-        return StepContext(autocast=self._autocast, backward=lambda loss: self.scaler.scale(loss).backward())
+        return StepContext(autocast=self._autocast, backward=lambda loss: self.scaler.scale(loss).backward(),
+                           scale=self.scaler.scale)
 
     def _to_device(self, batch):
         x, y, lengths = batch

@@ -1,0 +1,287 @@
+"""Spike-driven transformer training step: our fused LIF against SpikingJelly's ``LIFNode`` in the same model.
+
+The model: :class:`snn.models.SpikeDrivenTransformer` with 2 blocks of 256 channels, 8 heads, the CIFAR stem
+(pooling ``"0011"``, 8×8 = 64 tokens) on ``x`` ``[T=4, B=32, 3, 32, 32]`` (``--batch``/``--time-steps`` change it).
+Variants (same weights, same layers; only the 18 spiking neurons differ):
+
+* ``snn``          — our ``snn.LIF`` (fused numba kernels on CPU, CuPy on CUDA);
+* ``spikingjelly`` — SpikingJelly 2.0 ``LIFNode(step_mode="m")`` with the same settings (τ = 2, hard reset to 0,
+  detached reset, Sigmoid(4) surrogate), its ``torch`` backend on CPU (``--sj-backend`` to change);
+* ``no-neurons``   — every neuron replaced by a straight-through threshold (3 element-wise ops): the rest of the
+  model's cost.
+
+The share of time in neurons is measured directly: one more step with forward pre/post hooks and backward pre/post
+hooks on every neuron module, summing the process CPU time spent between them (``neuron_share``); the difference
+to the ``no-neurons`` variant (``(t − t_no-neurons) / t``, ``neuron_share_by_removal``) is also reported, but on a
+loaded machine it is within the noise when neurons are a small share.
+
+Measured: forward + backward (``(out · g).sum().backward()``, ``g`` fixed) as the median of ``--repeats`` runs after
+``--warmup`` runs, the variants interleaved run by run so that a load change on a shared machine hits them alike,
+both as wall-clock time and as the process's CPU time (``time.process_time``, all threads: on a loaded machine
+the fairer figure, since waiting for a core is not counted; ratios and shares use it on CPU); the bytes autograd
+saves for the backward; and peak memory of one training step, measured in a fresh
+process per variant as the peak resident set size during the step minus the resident size just before it (numba
+kernels compiled beforehand on a tiny input), on CUDA ``torch.cuda.max_memory_allocated`` above the baseline.
+
+    python benchmarks/bench_sdt.py [--threads 2] [--repeats 5] [--batch 32] [--out FILE]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+import snn
+from snn.atomic import write_atomic
+from snn.models import SpikeDrivenTransformer
+
+VARIANTS = ("snn", "spikingjelly", "no-neurons")
+
+
+class StraightThrough(nn.Module):
+    """``Θ(x − V_th)`` forward, identity gradient: a near-free stand-in for a neuron."""
+
+    def __init__(self, v_threshold: float):
+        super().__init__()
+        self.v_threshold = v_threshold
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + ((x >= self.v_threshold).to(x.dtype) - x).detach()
+
+
+def _swap_neurons(model: nn.Module, make) -> int:
+    n = 0
+    for name, child in list(model.named_children()):
+        if isinstance(child, snn.LIF):
+            setattr(model, name, make(child.v_threshold))
+            n += 1
+        else:
+            n += _swap_neurons(child, make)
+    return n
+
+
+def build(variant: str, time_steps: int, sj_backend: str) -> nn.Module:
+    torch.manual_seed(0)
+    model = SpikeDrivenTransformer(3, 10, 32, dim=256, depth=2, heads=8, time_steps=time_steps, pooling="0011")
+    if variant == "spikingjelly":
+        from spikingjelly.activation_based import neuron, surrogate
+
+        def make(v_th: float) -> nn.Module:
+            node = neuron.LIFNode(tau=2.0, v_threshold=v_th, v_reset=0.0, detach_reset=True, step_mode="m",
+                                  surrogate_function=surrogate.Sigmoid(alpha=4.0))
+            node.backend = sj_backend
+            return node
+
+        _swap_neurons(model, make)
+    elif variant == "no-neurons":
+        _swap_neurons(model, StraightThrough)
+    elif variant != "snn":
+        raise ValueError(f"variant: expected one of {VARIANTS}, got {variant!r}")
+    return model
+
+
+def _reset(model: nn.Module) -> None:
+    for m in model.modules():
+        if hasattr(m, "reset") and m is not model:
+            m.reset()
+
+
+def _step(model: nn.Module, x: torch.Tensor, g: torch.Tensor) -> None:
+    _reset(model)   # SpikingJelly keeps the membrane between calls; ours starts from rest
+    model.zero_grad(set_to_none=True)
+    (model(x) * g).sum().backward()
+
+
+def _inputs(batch: int, time_steps: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(1)
+    x = torch.rand(time_steps, batch, 3, 32, 32, generator=gen).to(device)
+    g = torch.randn(time_steps, batch, 10, generator=gen).to(device)
+    return x, g
+
+
+def _timed(fn, device: torch.device) -> tuple[float, float]:
+    """(wall-clock, process CPU) seconds of ``fn()``."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    t0, c0 = time.perf_counter(), time.process_time()
+    fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - t0, time.process_time() - c0
+
+
+def _saved_bytes(model: nn.Module, x: torch.Tensor) -> int:
+    seen: dict[tuple[int, int], int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        s = t.untyped_storage()
+        seen[(s.data_ptr(), s.nbytes())] = s.nbytes()
+        return t
+
+    _reset(model)
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = model(x)
+    out.sum().backward()
+    return sum(seen.values())
+
+
+def _neuron_cpu_share(model: nn.Module, x: torch.Tensor, g: torch.Tensor) -> float:
+    """CPU time inside the neuron modules (forward and backward) over the CPU time of one training step."""
+    spent = [0.0]
+    start: dict[int, float] = {}
+    neurons = [m for m in model.modules() if isinstance(m, snn.LIF) or type(m).__name__ == "LIFNode"]
+
+    def begin(m, *_):
+        start[id(m)] = time.process_time()
+
+    def end(m, *_):
+        spent[0] += time.process_time() - start.pop(id(m))
+
+    handles = []
+    for m in neurons:
+        handles += [m.register_forward_pre_hook(begin), m.register_forward_hook(end),
+                    m.register_full_backward_pre_hook(begin), m.register_full_backward_hook(end)]
+    try:
+        c0 = time.process_time()
+        _step(model, x, g)
+        total = time.process_time() - c0
+    finally:
+        for h in handles:
+            h.remove()
+    return spent[0] / total
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def measure_peak(variant: str, args: argparse.Namespace) -> int:
+    """Child process: peak memory of one training step above the memory held just before it."""
+    device = torch.device(args.device)
+    model = build(variant, args.time_steps, args.sj_backend).to(device)
+    xs, gs = _inputs(1, args.time_steps, device)
+    _step(model, xs, gs)                        # compiles numba kernels, warms the allocator's small pools
+    x, g = _inputs(args.batch, args.time_steps, device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        base = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        _step(model, x, g)
+        torch.cuda.synchronize(device)
+        return torch.cuda.max_memory_allocated(device) - base
+    base = _rss_bytes()
+    _step(model, x, g)
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base
+
+
+def measure_all(args: argparse.Namespace) -> list[dict]:
+    """Time every variant, interleaved run by run; then autograd-saved bytes and (child process) peak memory."""
+    device = torch.device(args.device)
+    models, rows = {}, {}
+    for v in args.variants.split(","):
+        try:
+            models[v] = build(v, args.time_steps, args.sj_backend).to(device)
+            rows[v] = {"variant": v, "samples_ms": [], "samples_cpu_ms": []}
+        except ImportError as err:
+            rows[v] = {"variant": v, "skipped": f"unavailable: {err}"}
+    x, g = _inputs(args.batch, args.time_steps, device)
+    for _ in range(args.warmup):
+        for m in models.values():
+            _step(m, x, g)
+    for _ in range(args.repeats):
+        for v, m in models.items():
+            wall, cpu = _timed(lambda: _step(m, x, g), device)
+            rows[v]["samples_ms"].append(wall * 1e3)
+            rows[v]["samples_cpu_ms"].append(cpu * 1e3)
+    for v, m in models.items():
+        r = rows[v]
+        r["fwd_bwd_ms"] = statistics.median(r["samples_ms"])
+        r["fwd_bwd_cpu_ms"] = statistics.median(r["samples_cpu_ms"])
+        r["saved_bytes"] = _saved_bytes(m, x)
+        if v != "no-neurons":
+            r["neuron_share"] = _neuron_cpu_share(m, x, g)
+        cmd = [sys.executable, __file__, "--child", v, "--batch", str(args.batch), "--time-steps",
+               str(args.time_steps), "--device", args.device, "--sj-backend", args.sj_backend]
+        if args.threads:
+            cmd += ["--threads", str(args.threads)]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        r["peak_step_bytes"] = int(out.strip().splitlines()[-1])
+    return list(rows.values())
+
+
+def format_table(rows: list[dict]) -> str:
+    lines = [f"{'variant':<14}{'fwd+bwd ms':>12}{'CPU ms':>10}{'vs SJ':>8}{'neurons':>9}{'(removal)':>11}"
+             f"{'saved MB':>10}{'peak MB':>10}", "-" * 84]
+    for r in rows:
+        if "skipped" in r:
+            lines.append(f"{r['variant']:<14}  skipped: {r['skipped']}")
+            continue
+        share = "" if r.get("neuron_share") is None else f"{100 * r['neuron_share']:.0f} %"
+        removal = "" if r.get("neuron_share_by_removal") is None else f"{100 * r['neuron_share_by_removal']:.0f} %"
+        ratio = "" if r.get("speedup_vs_spikingjelly") is None else f"{r['speedup_vs_spikingjelly']:.2f}x"
+        lines.append(f"{r['variant']:<14}{r['fwd_bwd_ms']:>12.1f}{r['fwd_bwd_cpu_ms']:>10.1f}{ratio:>8}{share:>9}{removal:>11}"
+                     f"{r['saved_bytes'] / 2**20:>10.1f}{r['peak_step_bytes'] / 2**20:>10.1f}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--time-steps", type=int, default=4)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=None, help="torch and numba threads (default: leave as is)")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--sj-backend", default=None, help="SpikingJelly backend (default: torch on CPU, cupy on CUDA)")
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--out", default=None, help="JSON file (default benchmarks/results/sdt-<device>.json)")
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.sj_backend is None:
+        args.sj_backend = "cupy" if args.device.startswith("cuda") else "torch"
+    if args.threads:
+        torch.set_num_threads(args.threads)
+        import numba
+
+        numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
+    if args.child:
+        print(measure_peak(args.child, args))
+        return 0
+    rows = measure_all(args)
+    by = {r["variant"]: r for r in rows if "skipped" not in r}
+    key = "fwd_bwd_ms" if args.device.startswith("cuda") else "fwd_bwd_cpu_ms"
+    base = by.get("no-neurons")
+    for r in by.values():
+        if base is not None and r is not base:
+            r["neuron_share_by_removal"] = (r[key] - base[key]) / r[key]
+        if "spikingjelly" in by:
+            r["speedup_vs_spikingjelly"] = by["spikingjelly"][key] / r[key]
+    payload = {"benchmark": "sdt", "ratios_from": key, "model": "SpikeDrivenTransformer 2 x 256, 8 heads, CIFAR stem",
+               "input": [args.time_steps, args.batch, 3, 32, 32], "device": args.device,
+               "device_name": torch.cuda.get_device_name(0) if args.device.startswith("cuda") else platform.processor() or platform.machine(),
+               "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(), "torch": torch.__version__,
+               "load_average": os.getloadavg(), "repeats": args.repeats, "results": rows,
+               "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])])}
+    print(f"device {args.device}, torch threads {torch.get_num_threads()}, load average {os.getloadavg()[0]:.2f}, "
+          f"median of {args.repeats}")
+    print(format_table(rows))
+    out = Path(args.out) if args.out else Path(__file__).resolve().parent / "results" / f"sdt-{args.device.replace(':', '')}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(out, json.dumps(payload, indent=2) + "\n")
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,26 @@
+"""Smoke test of benchmarks/bench_sdt.py on one sample."""
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_sdt.py"
+
+
+@pytest.mark.slow
+def test_runs_one_sample_and_writes_json(tmp_path: Path, capsys):
+    pytest.importorskip("spikingjelly.activation_based.neuron")
+    spec = importlib.util.spec_from_file_location("snn_bench_sdt", BENCH)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = tmp_path / "sdt.json"
+    assert bench.main(["--batch", "1", "--repeats", "1", "--warmup", "1", "--threads", "1", "--out", str(out)]) == 0
+    payload = json.loads(out.read_text())
+    rows = {r["variant"]: r for r in payload["results"]}
+    assert set(rows) == {"snn", "spikingjelly", "no-neurons"}
+    assert all(r["fwd_bwd_ms"] > 0 and r["peak_step_bytes"] > 0 for r in rows.values())
+    assert 0 < rows["snn"]["speedup_vs_spikingjelly"] and "neuron_share" in rows["spikingjelly"]
+    assert "fwd+bwd ms" in capsys.readouterr().out

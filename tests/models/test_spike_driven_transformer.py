@@ -1,0 +1,111 @@
+"""Spike-driven transformer v1 and its audio variant: published parameter counts, input forms, training."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from snn.models import SDT_V1_CONFIGS, SpikeDrivenAudioTransformer, SpikeDrivenTransformer, sdt_v1, tet_loss
+
+# Exact counts: the reference code (BICLab/Spike-Driven-Transformer, model/spikeformer.py with module/) instantiated
+# with each published conf/ file and its neurons stubbed out (they have no parameters); the paper's tables round them
+# to 10.28 M (CIFAR, 2-512; the CIFAR-100 head), 2.57 M (DVS, 2-256) and 16.81 / 23.37 / 29.68 / 36.01 / 66.34 M
+# (ImageNet 8-384 / 6-512 / 8-512 / 10-512 / 8-768).
+SMALL = {"cifar10": 10_233_546, "cifar100": 10_279_716, "cifar10_dvs": 2_566_794, "dvs_gesture": 2_567_051}
+IMAGENET = {"imagenet_8_384": 16_816_536, "imagenet_6_512": 23_373_736, "imagenet_8_512": 29_689_896,
+            "imagenet_10_512": 36_006_056, "imagenet_8_768": 66_339_144}
+PAPER_M = {"cifar100": 10.28, "cifar10_dvs": 2.57, "dvs_gesture": 2.57, "imagenet_8_384": 16.81,
+           "imagenet_6_512": 23.37, "imagenet_8_512": 29.68, "imagenet_10_512": 36.01, "imagenet_8_768": 66.34}
+
+
+def _count(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_published_cifar_and_dvs_parameter_counts(name):
+    n = _count(sdt_v1(name))
+    assert n == SMALL[name]
+    if name in PAPER_M:
+        assert abs(n / 1e6 - PAPER_M[name]) <= 0.011
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(IMAGENET))
+def test_published_imagenet_parameter_counts(name):
+    n = _count(sdt_v1(name))
+    assert n == IMAGENET[name] and abs(n / 1e6 - PAPER_M[name]) <= 0.011   # the paper rounds either way
+
+
+def test_published_configs_cover_the_reference_conf_files():
+    assert SDT_V1_CONFIGS["cifar10_dvs"]["erode"] and SDT_V1_CONFIGS["cifar10_dvs"]["time_steps"] == 10
+    assert SDT_V1_CONFIGS["dvs_gesture"]["pooling"] == "0111" and SDT_V1_CONFIGS["dvs_gesture"]["time_steps"] == 16
+    assert set(SMALL) | set(IMAGENET) == set(SDT_V1_CONFIGS)
+
+
+def _tiny(**kw) -> SpikeDrivenTransformer:
+    return SpikeDrivenTransformer(1, 4, 8, dim=32, depth=1, heads=4, time_steps=3, pooling="0001", **kw)
+
+
+def test_input_forms_give_the_same_logits():
+    torch.manual_seed(0)
+    m = _tiny().eval()
+    img = torch.rand(5, 1, 8, 8)
+    a = m(img)                                                   # static image, repeated over T
+    b = m(img.unsqueeze(0).expand(3, 5, 1, 8, 8))                # time-major frames
+    c = m(img.flatten(1).unsqueeze(0).expand(3, 5, 64))          # flattened frames [T, B, C·H·W]
+    assert a.shape == (3, 5, 4)
+    torch.testing.assert_close(a, b)
+    torch.testing.assert_close(a, c)
+    with pytest.raises(ValueError, match=r"x: expected \[B, 1, 8, 8\]"):
+        m(torch.rand(5, 1, 9, 9))
+
+
+def test_bad_sizes_fail_at_construction():
+    with pytest.raises(ValueError, match="size: every dimension must be divisible by the stem's downsampling 16"):
+        sdt_v1("cifar10", image_size=40, pooling="1111")
+    with pytest.raises(ValueError, match="dim: expected a multiple of heads=3, got dim=40"):
+        sdt_v1("cifar10", dim=40, heads=3)
+    with pytest.raises(ValueError, match="config: expected one of"):
+        sdt_v1("cifar11")
+
+
+def _overfit(model, x, y, steps=60, lr=3e-3, loss_fn=None):
+    """Accuracy on the batch after ``steps`` Adam steps, in training mode (BatchNorm on the batch's statistics:
+    a few steps do not settle the running averages that evaluation mode would use)."""
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    for _ in range(steps):
+        out = model(x)
+        loss = loss_fn(out, y) if loss_fn else torch.nn.functional.cross_entropy(out.mean(0), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        return (model(x).mean(0).argmax(1) == y).float().mean().item()
+
+
+def test_tiny_model_overfits_a_small_batch():
+    torch.manual_seed(1)
+    x, y = torch.rand(16, 1, 8, 8), torch.arange(16) % 4
+    assert _overfit(_tiny(), x, y) == 1.0
+
+
+def test_tiny_model_overfits_with_tet_loss():
+    torch.manual_seed(2)
+    x, y = torch.rand(16, 1, 8, 8), torch.arange(16) % 4
+    assert _overfit(_tiny(), x, y, loss_fn=lambda o, t: tet_loss(o, t, means=1.0, lamb=1e-3)) == 1.0
+
+
+def test_audio_variant_tokens_are_time_frames_and_it_overfits():
+    torch.manual_seed(3)
+    m = SpikeDrivenAudioTransformer(20, 4, n_frames=16, dim=32, depth=1, heads=4, time_steps=2)
+    x = (torch.rand(12, 16, 20) < 0.2).float()                  # [T_f, B, C], shorter than n_frames: zero-padded
+    assert m(x).shape == (2, 16, 4)
+    assert m.stem(torch.zeros(2, 1, 20, 16)).shape[-1] == 4   # 16 frames pooled twice -> 4 tokens
+    y = torch.arange(16) % 4
+    assert _overfit(m, x, y, steps=120) == 1.0
+
+
+def test_audio_variant_checks_its_input():
+    m = SpikeDrivenAudioTransformer(20, 4, n_frames=16, dim=32, depth=1, heads=4)
+    with pytest.raises(ValueError, match=r"x: expected SHD-format frames \[T_f, B, 20\], got \(10, 2, 21\)"):
+        m(torch.zeros(10, 2, 21))
