@@ -216,20 +216,25 @@ def _np(t: torch.Tensor) -> np.ndarray:
 _POOL: ThreadPoolExecutor | None = None
 
 
-def _launch(kernel, args: tuple, L: int) -> None:
-    """Run ``kernel(*args, CH, c_lo, c_hi)`` over all chunks of ``L`` lanes, split across threads."""
-    n_chunks = (L + CHUNK - 1) // CHUNK
-    n_threads = max(1, min(torch.get_num_threads(), n_chunks))
+def split_across_threads(kernel, args: tuple, n: int) -> None:
+    """Run ``kernel(*args, lo, hi)`` over ``range(n)`` split into contiguous ranges, one per thread (the kernels
+    are ``nogil``); ``torch.get_num_threads()`` threads at most."""
+    n_threads = max(1, min(torch.get_num_threads(), n))
     if n_threads == 1:
-        kernel(*args, CHUNK, 0, n_chunks)
+        kernel(*args, 0, n)
         return
     global _POOL
     if _POOL is None or _POOL._max_workers < n_threads:
         _POOL = ThreadPoolExecutor(max_workers=n_threads, thread_name_prefix="snn-numba")
-    bounds = [n_chunks * k // n_threads for k in range(n_threads + 1)]
-    futures = [_POOL.submit(kernel, *args, CHUNK, lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo]
+    bounds = [n * k // n_threads for k in range(n_threads + 1)]
+    futures = [_POOL.submit(kernel, *args, lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo]
     for future in futures:
         future.result()
+
+
+def _launch(kernel, args: tuple, L: int) -> None:
+    """Run ``kernel(*args, CH, c_lo, c_hi)`` over all chunks of ``L`` lanes, split across threads."""
+    split_across_threads(kernel, (*args, CHUNK), (L + CHUNK - 1) // CHUNK)
 
 
 class NumbaRunner(FusedRunner):

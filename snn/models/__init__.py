@@ -3,7 +3,7 @@
 ``snn.models.register(name, ConfigClass)(builder)`` adds a family (see :mod:`snn.models.registry`);
 ``snn.models.available_models()`` lists them. Built in: ``delaynet`` (learnable delays), ``snn_mlp``
 (feed-forward LIF), ``rsnn`` (recurrent LIF), ``sdt_v1`` / ``sdt_audio`` / ``meta_spikeformer`` (spike-driven
-transformers).
+transformers), ``elm`` (Expressive Leaky Memory neuron).
 """
 from snn.models.registry import (ModelConfig, ModelFamily, ModelRegistryError, available_models, build_model,
                                  family_of, get_family, register, register_model)
@@ -15,9 +15,10 @@ from snn.models.rsnn import RecurrentSNN, RecurrentSNNConfig
 from snn.models.spike_driven_transformer import (SDT_V1_CONFIGS, SpikeDrivenAudioTransformer, SpikeDrivenTransformer,
                                                  sdt_v1)
 from snn.models.tet import tet_loss
+from snn.models.elm_net import ELMNet, ELMNetConfig
 
 __all__ = ["ModelConfig", "ModelFamily", "ModelRegistryError", "ParamGroup", "available_models", "build_model",
            "family_of", "get_family", "register", "register_model", "DelayNet", "DelayNetConfig", "DelaySchedule",
            "SequenceDropout", "sigma_at_epoch", "SpikingMLP", "SpikingMLPConfig", "RecurrentSNN", "RecurrentSNNConfig",
            "SpikeDrivenTransformer", "SpikeDrivenAudioTransformer", "SDT_V1_CONFIGS", "sdt_v1", "MetaSpikeFormer",
-           "META_SPIKEFORMER_SIZES", "meta_spikeformer", "tet_loss"]
+           "META_SPIKEFORMER_SIZES", "meta_spikeformer", "tet_loss", "ELMNet", "ELMNetConfig"]
