@@ -108,7 +108,17 @@ def meta_spikeformer(size: str = "8_512", **kwargs) -> MetaSpikeFormer:
 @dataclass
 class MetaSpikeFormerConfig(SpikeDrivenLossConfig):
     """``model:`` section of the ``meta_spikeformer`` family: a published ``size``, or ``base_width`` ``w`` for stage
-    widths ``(w, 2w, 4w, 5w)`` (the published sizes follow this pattern with w = 96, 128, 192)."""
+    widths ``(w, 2w, 4w, 5w)`` (the published sizes follow this pattern with w = 96, 128, 192).
+
+    Attributes:
+        size: a published size: ``"8_384"``, ``"8_512"`` (the 55M model of the 80.0 % ImageNet result) or ``"8_768"``.
+        base_width: stage widths ``(w, 2w, 4w, 5w)`` instead of a published size (``null``: use ``size``).
+        image_size: input height and width in pixels (divisible by the stages' downsampling, 16).
+        stage3_blocks: transformer blocks in stage 3.
+        stage4_blocks: transformer blocks in stage 4.
+        heads: attention heads of the transformer stages.
+        time_steps: spiking steps per input (a static image is repeated; direct encoding).
+    """
 
     name: str = "meta_spikeformer"
     size: str = "8_512"

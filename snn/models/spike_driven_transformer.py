@@ -205,7 +205,15 @@ def sdt_v1(config: str | None = None, **overrides: Any) -> SpikeDrivenTransforme
 class SpikeDrivenLossConfig(ModelConfig):
     """Loss keys shared by the spike-driven transformer families: cross-entropy of the time-mean logits, or TET
     (``tet: true`` with ``tet_means`` φ and ``tet_lamb`` λ; see :func:`snn.models.tet.tet_loss`), with optional label
-    smoothing."""
+    smoothing.
+
+    Attributes:
+        tet: train with the TET loss (per-step cross-entropy plus the MSE regulariser) instead of cross-entropy of
+            the time-mean logits.
+        tet_means: φ, the target of TET's MSE regulariser on the per-step outputs.
+        tet_lamb: λ, the weight of TET's MSE regulariser (0: per-step cross-entropy only).
+        label_smoothing: label smoothing of the cross-entropy terms (0: none).
+    """
 
     tet: bool = False
     tet_means: float = 1.0
@@ -215,8 +223,16 @@ class SpikeDrivenLossConfig(ModelConfig):
 
 @dataclass
 class SDTBodyConfig(SpikeDrivenLossConfig):
-    """Keys of the v1 transformer body: blocks of ``dim`` channels, ``heads`` heads, MLP ratio, spiking steps, stem
-    pooling pattern."""
+    """Keys of the v1 transformer body.
+
+    Attributes:
+        dim: channels of the tokens (embedding width D).
+        depth: transformer blocks.
+        heads: attention heads (``dim`` must be divisible by it; channel c belongs to head c // (dim / heads)).
+        mlp_ratio: hidden width of each block's spiking MLP, as a multiple of ``dim``.
+        time_steps: spiking steps the model runs per input (a static input is repeated; direct encoding).
+        pooling: the stem's pooling pattern, one character per stem conv ("1": a stride-2 max-pool after it).
+    """
 
     dim: int = 256
     depth: int = 2
@@ -229,7 +245,12 @@ class SDTBodyConfig(SpikeDrivenLossConfig):
 @dataclass
 class SDTConfig(SDTBodyConfig):
     """``model:`` section of the ``sdt_v1`` family (input channels and classes come from the data); the published
-    configurations are in :data:`SDT_V1_CONFIGS`."""
+    configurations are in :data:`SDT_V1_CONFIGS`.
+
+    Attributes:
+        image_size: input height and width in pixels (divisible by the stem's downsampling).
+        erode: the reference's DVS mode of the attention (CIFAR10-DVS).
+    """
 
     name: str = "sdt_v1"
     image_size: int = 32
@@ -238,7 +259,12 @@ class SDTConfig(SDTBodyConfig):
 
 @dataclass
 class SDTAudioConfig(SDTBodyConfig):
-    """``model:`` section of the ``sdt_audio`` family: tokens are the input's time frames (``n_frames`` of them)."""
+    """``model:`` section of the ``sdt_audio`` family: tokens are the input's time frames (``n_frames`` of them).
+
+    Attributes:
+        n_frames: frames per utterance; inputs are cut or zero-padded to it (divisible by the stem's downsampling).
+        attention: ``"v1"`` (``Q ⊙ SN(Σ_tokens K ⊙ V)``) or ``"v2"`` (``SN(0.125 · Q (Kᵀ V))``).
+    """
 
     name: str = "sdt_audio"
     n_frames: int = 100
