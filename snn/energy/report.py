@@ -195,7 +195,10 @@ class EnergyReport:
                  f"{self.samples} samples, {self.frames_per_sample:.1f} real input steps per sample on average "
                  f"(batches padded to at most {self.time_steps}); model form counted: {self.form}",
                  "'steps': real steps each layer ran per sample, on average (more after a layer that lengthens "
-                 "the time axis, e.g. a delay layer's right padding)",
+                 "the time axis, e.g. a delay layer's right padding); 'rate': spikes per neuron per step (neuron "
+                 "rows: their output; synapse rows: their input); 'updates': neuron state updates per sample (one "
+                 "per neuron per real step); SynOps: input events × fan-out; MACs: real-valued inputs, every "
+                 "connection",
                  header, "-" * len(header)]
         for layer in self.layers:
             rate = layer.get("firing_rate")
@@ -240,20 +243,32 @@ class EnergyReport:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        fig, (ax_bar, ax_heat) = plt.subplots(1, 2, figsize=(13, max(3.5, 0.35 * len(self.layers) + 2)))
         names = [layer["name"] or "<model>" for layer in self.layers]
-        y = np.arange(len(names))
-        left = np.zeros(len(names))
+        ann_pj = self.ann["per_step"] if self.ann is not None else None
+        rows = names + (["ANN, same architecture"] if ann_pj is not None else [])
+        fig, (ax_bar, ax_heat) = plt.subplots(1, 2, figsize=(13, max(3.5, 0.35 * len(rows) + 2)))
+        largest = max([float(sum(layer["energy_pj"].values())) for layer in self.layers] + [ann_pj or 0.0, 1.0])
+        scale, unit = _energy_unit(largest)
+        y = np.arange(len(rows))
+        left = np.zeros(len(rows))
         for comp in COMPONENTS:
-            vals = np.array([layer["energy_pj"][comp] for layer in self.layers], dtype=float)
+            vals = np.array([layer["energy_pj"][comp] for layer in self.layers] + ([0.0] if ann_pj is not None else []),
+                            dtype=float) / scale
             if vals.any():
                 ax_bar.barh(y, vals, left=left, label=comp)
                 left += vals
-        ax_bar.set_yticks(y, names)
+        if ann_pj is not None:
+            ax_bar.barh(y[-1], ann_pj / scale, color="0.6", hatch="//", label="ANN (every synapse a MAC, same frames)")
+        empty = [n for n, layer in zip(names, self.layers) if not any(layer["energy_pj"].values())]
+        ax_bar.set_yticks(y, rows)
         ax_bar.invert_yaxis()
-        ax_bar.set_xlabel("energy per sample (pJ)")
-        ax_bar.set_title(f"energy by layer and component ({self.profile})")
-        if left.any():
+        ax_bar.set_xlabel(f"energy per sample ({unit})")
+        title = f"energy by layer and component ({self.profile})"
+        if empty:
+            title += (f"\nno bar: {', '.join(empty[:4])}{' …' if len(empty) > 4 else ''} — nothing this profile prices "
+                      "(e.g. neuron updates under a compute-only profile, or no input events)")
+        ax_bar.set_title(title, fontsize=10)
+        if left.any() or ann_pj is not None:
             ax_bar.legend(fontsize=8)
         rate_layers = [layer for layer in self.layers if layer.get("per_step", {}).get("firing_rate") is not None]
         if any(layer["kind"] == "neuron" for layer in rate_layers):  # the neurons' own rates; else the inputs'
@@ -277,6 +292,14 @@ class EnergyReport:
             _write_atomic(path, write)
         finally:
             plt.close(fig)
+
+
+def _energy_unit(largest_pj: float) -> tuple[float, str]:
+    """``(divisor, unit)`` that shows energies given in pJ with readable numbers (pJ, nJ, µJ or mJ)."""
+    for scale, unit in ((1e9, "mJ"), (1e6, "µJ"), (1e3, "nJ")):
+        if largest_pj >= scale:
+            return scale, unit
+    return 1.0, "pJ"
 
 
 def _si(value: float, unit: str = "") -> str:

@@ -32,3 +32,27 @@ def test_plots_of_a_tiny_run_name_what_they_show(tiny, tmp_path, figures):
     raster = figures["raster.png"]["suptitle"]
     assert raster.startswith("test sample 0: label ") and "predicted" in raster and "(c" in raster  # class names
     assert figures["firing_rates.png"]["titles"] == ["firing rate per layer (test set)"]
+
+
+def test_energy_chart_uses_readable_units_shows_the_ann_and_explains_empty_rows(monkeypatch, tmp_path):
+    import matplotlib.figure
+    import torch
+    from torch import nn
+
+    import snn
+    from snn.energy import estimate
+
+    seen = {}
+
+    def savefig(self, *args, **kwargs):
+        ax = self.axes[0]
+        seen.update(xlabel=ax.get_xlabel(), title=ax.get_title(), rows=[t.get_text() for t in ax.get_yticklabels()])
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", savefig)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(10, 16), snn.LIF(tau=2.0), nn.Linear(16, 4))
+    report = estimate(model, (torch.rand(20, 3, 10) < 0.3).float(), profile="45nm_fp32")
+    report.plot(tmp_path / "e.png")
+    assert seen["xlabel"] in ("energy per sample (nJ)", "energy per sample (µJ)", "energy per sample (pJ)")
+    assert "×" not in seen["xlabel"] and seen["rows"][-1] == "ANN, same architecture"
+    assert "no bar: " in seen["title"] and "nothing this profile prices" in seen["title"]
+    assert "'updates': neuron state updates per sample" in report.table() and "'rate': spikes per neuron" in report.table()
