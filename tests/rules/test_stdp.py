@@ -227,9 +227,11 @@ def test_no_memory_growth_over_100_batches():
         opt.zero_grad(set_to_none=True)
         rule.training_step(model, (x, torch.tensor([0, 1, 2]), None), StepContext())
         opt.step()
-        if i in (9, 99):
+        if i in (9, 49, 99):
             counts.append(_live_tensors())
-    assert counts[0] == counts[1]
+    # no growth: later counts never exceed the count after warm-up (other tests' garbage may be freed meanwhile,
+    # so the count can fall, never rise)
+    assert counts[2] <= counts[1] <= counts[0]
     assert all(r.pre is None and r.post is None for r in rule._records.values())
 
 
