@@ -55,6 +55,11 @@ class SHDAdding(Dataset):
         return [str(v) for v in range(N_CLASSES)]
 
     @property
+    def n_channels(self) -> int:
+        """Input channels of each frame (the base dataset's)."""
+        return int(getattr(self.base, "n_channels"))
+
+    @property
     def labels(self) -> np.ndarray:
         """Labels of all pairs ``[N]`` (reads only the base dataset's ``labels``)."""
         base_labels = np.asarray(getattr(self.base, "labels"))

@@ -68,7 +68,10 @@ class DataConfig:
     Attributes:
         dataset: ``"spoken_digits"`` (embedded), ``"shd"``, ``"ssc"``; image sets for the spike-driven
             transformers: ``"digits8x8"`` (scikit-learn's bundled digits), ``"dvs_gesture"`` (T=16 frames),
-            ``"cifar10_dvs"`` (T=10 frames pooled to 64×64), both read through tonic from ``root``.
+            ``"cifar10_dvs"`` (T=10 frames pooled to 64×64), both read through tonic from ``root``;
+            SHD-Adding (two samples in sequence, the target is the sum of their digits, 19 classes;
+            :class:`snn.datasets.shd_adding.SHDAdding`) built from each split of ``"spoken_digits_adding"`` (the
+            embedded set) or ``"shd_adding"`` (``root``): held-out speakers stay held out.
         root: folder with the HDF5 files (``None``: the package's data folder for spoken_digits;
             required for shd/ssc).
         dt_ms: time bin, ms.
@@ -83,12 +86,15 @@ class DataConfig:
         split_seed: seed of the held-out split.
         cache_dir: folder of binned-frame caches (``None``: the library default).
         num_workers: DataLoader worker processes.
+        adding_factor: pairs per split of the ``*_adding`` sets, as a multiple of the base split's size
+            (fixed pairs drawn once from ``split_seed``; each split draws its own).
         binning: ``"fixed"`` (bins of ``dt_ms`` from t = 0, keeps silences and onsets) or ``"event_anchored"``
             (SpikingJelly's SHD frames as the DCLS reference used them: each frame starts at the next event and
             takes the events within ``dt_ms`` of it, so silences are dropped; see :mod:`snn.datasets.binning`).
     """
 
-    dataset: Literal["spoken_digits", "shd", "ssc", "digits8x8", "dvs_gesture", "cifar10_dvs"] = "spoken_digits"
+    dataset: Literal["spoken_digits", "shd", "ssc", "digits8x8", "dvs_gesture", "cifar10_dvs", "spoken_digits_adding",
+                     "shd_adding"] = "spoken_digits"
     root: str | None = None
     dt_ms: float = 10.0
     n_channels: int = 700
@@ -101,6 +107,7 @@ class DataConfig:
     cache_dir: str | None = None
     num_workers: int = 0
     binning: Literal["fixed", "event_anchored"] = "fixed"
+    adding_factor: int = 1
 
 
 @dataclass
@@ -341,7 +348,7 @@ def _build(cls: type, data: Any, path: str) -> Any:
 
 
 _POSITIVE = {
-    "data": ("dt_ms", "n_channels", "pool"),
+    "data": ("dt_ms", "n_channels", "pool", "adding_factor"),
     "training": ("epochs", "batch_size"),
 }
 

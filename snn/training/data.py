@@ -1,6 +1,7 @@
 """Datasets for a run, built from :class:`snn.config.DataConfig`, and the checks against the model."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from torch.utils.data import Dataset
@@ -8,7 +9,7 @@ from torch.utils.data import Dataset
 from snn.config import DataConfig
 from snn.datasets import SHD, SSC, SpokenDigits, ToFrames
 
-__all__ = ["RunData", "build_datasets", "build_split"]
+__all__ = ["ADDING_SETS", "RunData", "build_datasets", "build_split"]
 
 
 @dataclass
@@ -32,6 +33,8 @@ def build_split(cfg: DataConfig, split: str) -> Dataset:
     """One split (``"train"``, ``"valid"``, ``"test"``; ``"train"`` means ``cfg.train_split``) of the configured dataset."""
     if split not in ("train", "valid", "test"):
         raise ValueError(f"split must be 'train', 'valid' or 'test', got {split!r}")
+    if cfg.dataset in ADDING_SETS:
+        return _adding_split(cfg, split)
     kw = {"frames": _frames(cfg), "cache_dir": cfg.cache_dir}
     name = cfg.dataset
     file_split = cfg.train_split if split == "train" else split
@@ -51,8 +54,21 @@ def build_split(cfg: DataConfig, split: str) -> Dataset:
         return SSC(cfg.root, file_split, **kw)
     if name in _IMAGE_SETS:
         return _image_split(cfg, file_split)
-    raise ValueError(f"data.dataset: expected one of 'spoken_digits', 'shd', 'ssc', {', '.join(map(repr, _IMAGE_SETS))}, "
-                     f"got {name!r}")
+    raise ValueError(f"data.dataset: expected one of 'spoken_digits', 'shd', 'ssc', "
+                     f"{', '.join(map(repr, _IMAGE_SETS + tuple(ADDING_SETS)))}, got {name!r}")
+
+
+#: SHD-Adding sets and the dataset each is built from
+ADDING_SETS = {"spoken_digits_adding": "spoken_digits", "shd_adding": "shd"}
+
+
+def _adding_split(cfg: DataConfig, split: str) -> Dataset:
+    """SHD-Adding pairs drawn within one split of the base set (each split its own seed, so the pairs differ)."""
+    from snn.datasets.shd_adding import SHDAdding
+
+    base = build_split(dataclasses.replace(cfg, dataset=ADDING_SETS[cfg.dataset]), split)
+    seed = cfg.split_seed * 3 + ("train", "valid", "test").index(split)
+    return SHDAdding(base, n_samples=cfg.adding_factor * len(base), seed=seed)
 
 
 _IMAGE_SETS = ("digits8x8", "dvs_gesture", "cifar10_dvs")
