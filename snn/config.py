@@ -62,6 +62,26 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 
 @dataclass
+class AugmentConfig:
+    """Augmentations of the training split of the SHD-layout sets (:mod:`snn.datasets.augment`), drawn afresh for
+    every item and epoch on the binned (pooled) frames; validation and test data are never augmented. ``0``: off.
+
+    Attributes:
+        channel_shift: all channels move together by ``s ∈ {-k..k}`` pooled channels (a frequency shift).
+        time_jitter: each channel moves in time by its own ``s_c ∈ {-k..k}`` steps.
+        time_masks, time_mask_width: spans of ``1..width`` steps set to zero, per item.
+        channel_masks, channel_mask_width: bands of ``1..width`` pooled channels set to zero, per item.
+    """
+
+    channel_shift: int = 0
+    time_jitter: int = 0
+    time_masks: int = 0
+    time_mask_width: int = 5
+    channel_masks: int = 0
+    channel_mask_width: int = 5
+
+
+@dataclass
 class DataConfig:
     """Dataset and preprocessing.
 
@@ -88,6 +108,7 @@ class DataConfig:
         num_workers: DataLoader worker processes.
         adding_factor: pairs per split of the ``*_adding`` sets, as a multiple of the base split's size
             (fixed pairs drawn once from ``split_seed``; each split draws its own).
+        augment: augmentations of the training split (:class:`AugmentConfig`; all off by default).
         binning: ``"fixed"`` (bins of ``dt_ms`` from t = 0, keeps silences and onsets) or ``"event_anchored"``
             (SpikingJelly's SHD frames as the DCLS reference used them: each frame starts at the next event and
             takes the events within ``dt_ms`` of it, so silences are dropped; see :mod:`snn.datasets.binning`).
@@ -108,6 +129,7 @@ class DataConfig:
     num_workers: int = 0
     binning: Literal["fixed", "event_anchored"] = "fixed"
     adding_factor: int = 1
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
 @dataclass
@@ -350,6 +372,7 @@ def _build(cls: type, data: Any, path: str) -> Any:
 _POSITIVE = {
     "data": ("dt_ms", "n_channels", "pool", "adding_factor"),
     "training": ("epochs", "batch_size"),
+    "augment": ("time_mask_width", "channel_mask_width"),
 }
 
 
@@ -365,6 +388,10 @@ def _check_ranges(obj: Any, path: str) -> None:
             raise ConfigError(f"{path}.{name}: expected a value > 0, got {v!r}")
     if section == "data" and not 0.0 < obj.valid_fraction < 1.0:
         raise ConfigError(f"data.valid_fraction: expected a value in (0, 1), got {obj.valid_fraction!r}")
+    if section == "augment":
+        for name in ("channel_shift", "time_jitter", "time_masks", "channel_masks"):
+            if getattr(obj, name) < 0:
+                raise ConfigError(f"{path}.{name}: expected a value >= 0 (0: off), got {getattr(obj, name)!r}")
     if section == "data" and obj.num_workers < 0:
         raise ConfigError(f"data.num_workers: expected a value >= 0, got {obj.num_workers!r}")
     if section == "training":

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 from torch.utils.data import Dataset
 
-from snn.config import DataConfig
-from snn.datasets import SHD, SSC, SpokenDigits, ToFrames
+from snn.config import AugmentConfig, DataConfig
+from snn.datasets import SHD, SSC, ChannelMask, ChannelShift, Compose, SpokenDigits, TimeJitter, TimeMask, ToFrames
 
-__all__ = ["ADDING_SETS", "RunData", "build_datasets", "build_split"]
+__all__ = ["ADDING_SETS", "RunData", "augmentation", "build_datasets", "build_split"]
 
 
 @dataclass
@@ -29,6 +29,20 @@ def _frames(cfg: DataConfig) -> ToFrames:
                     grid=cfg.binning)
 
 
+def augmentation(cfg: AugmentConfig) -> Compose | None:
+    """The training split's per-item transform from ``data.augment`` (``None`` when every augmentation is off)."""
+    steps = []
+    if cfg.channel_shift:
+        steps.append(ChannelShift(cfg.channel_shift))
+    if cfg.time_jitter:
+        steps.append(TimeJitter(cfg.time_jitter))
+    if cfg.time_masks:
+        steps.append(TimeMask(cfg.time_mask_width, cfg.time_masks))
+    if cfg.channel_masks:
+        steps.append(ChannelMask(cfg.channel_mask_width, cfg.channel_masks))
+    return Compose(steps) if steps else None
+
+
 def build_split(cfg: DataConfig, split: str) -> Dataset:
     """One split (``"train"``, ``"valid"``, ``"test"``; ``"train"`` means ``cfg.train_split``) of the configured dataset."""
     if split not in ("train", "valid", "test"):
@@ -36,6 +50,8 @@ def build_split(cfg: DataConfig, split: str) -> Dataset:
     if cfg.dataset in ADDING_SETS:
         return _adding_split(cfg, split)
     kw = {"frames": _frames(cfg), "cache_dir": cfg.cache_dir}
+    if split == "train":
+        kw["transform"] = augmentation(cfg.augment)
     name = cfg.dataset
     file_split = cfg.train_split if split == "train" else split
     if name in ("spoken_digits", "shd"):
