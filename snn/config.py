@@ -108,6 +108,8 @@ class DataConfig:
         num_workers: DataLoader worker processes.
         adding_factor: pairs per split of the ``*_adding`` sets, as a multiple of the base split's size
             (fixed pairs drawn once from ``split_seed``; each split draws its own).
+        adding_redraw: the training split of the ``*_adding`` sets draws a fresh pair at every access (the
+            reference's per-batch draws) instead of a fixed list; validation and test pairs stay fixed.
         augment: augmentations of the training split (:class:`AugmentConfig`; all off by default).
         binning: ``"fixed"`` (bins of ``dt_ms`` from t = 0, keeps silences and onsets) or ``"event_anchored"``
             (SpikingJelly's SHD frames as the DCLS reference used them: each frame starts at the next event and
@@ -129,6 +131,7 @@ class DataConfig:
     num_workers: int = 0
     binning: Literal["fixed", "event_anchored"] = "fixed"
     adding_factor: int = 1
+    adding_redraw: bool = False
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 

@@ -84,7 +84,8 @@ def _adding_split(cfg: DataConfig, split: str) -> Dataset:
 
     base = build_split(dataclasses.replace(cfg, dataset=ADDING_SETS[cfg.dataset]), split)
     seed = cfg.split_seed * 3 + ("train", "valid", "test").index(split)
-    return SHDAdding(base, n_samples=cfg.adding_factor * len(base), seed=seed)
+    return SHDAdding(base, n_samples=cfg.adding_factor * len(base), seed=seed,
+                     redraw=cfg.adding_redraw and split == "train")
 
 
 _IMAGE_SETS = ("digits8x8", "dvs_gesture", "cifar10_dvs")

@@ -47,6 +47,15 @@ def test_the_config_builds_pairs_of_the_same_split_labelled_with_their_digit_sum
     assert not np.array_equal(data.train.pairs[:50], data.valid.pairs[:50])  # each split draws its own pairs
 
 
+def test_redraw_applies_to_the_training_pairs_only(adding_config):
+    import dataclasses
+
+    from snn.training.data import build_split
+
+    data = dataclasses.replace(adding_config.data, adding_redraw=True)
+    assert [build_split(data, split).redraw for split in ("train", "valid", "test")] == [True, False, False]
+
+
 def test_adding_factor_must_be_positive():
     with pytest.raises(ConfigError, match="data.adding_factor"):
         load_config({"data": {"dataset": "spoken_digits_adding", "adding_factor": 0}})
