@@ -29,3 +29,20 @@ def test_empirical_rate_matches_and_output_is_binary_time_major():
 def test_bad_arguments_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
         PoissonEncoder(**kwargs)
+
+
+def test_eval_mode_trains_depend_only_on_each_samples_intensities():
+    enc = PoissonEncoder(steps=50, max_rate_hz=300.0).eval()
+    x = torch.rand(4, 6)
+    torch.manual_seed(0)
+    a = enc(x)
+    torch.manual_seed(1)
+    b = enc(x[2:])  # another batch, another global generator state
+    assert torch.equal(a[:, 2:], b)
+    assert not torch.equal(a[:, 0], a[:, 1])  # different samples, different trains
+    assert 0.1 < float(a.mean()) < 0.2  # mean rate 0.5 × 0.3 per step
+    enc.train()
+    torch.manual_seed(0)
+    c = enc(x)
+    torch.manual_seed(0)
+    assert torch.equal(c, enc(x)) and not torch.equal(c, a)  # training draws follow the global generator

@@ -10,7 +10,7 @@ import torch
 from snn.config import ConfigError, load_config
 from snn.models import DiehlCookNetwork, build_model
 from snn.rules import rule_from_config
-from snn.training import Trainer, run
+from snn.training import Trainer, evaluate_run, run
 from snn.training.checkpoint import load_checkpoint
 from snn.training.data import build_datasets
 from snn.training.trainer import seed_everything
@@ -72,6 +72,8 @@ def test_stdp_run_learns_far_above_chance(tmp_path):
     assert w.min() >= 0.0 and w.max() <= 1.0
     torch.testing.assert_close(w.sum(1), torch.full((40,), 20.0), rtol=1e-5, atol=1e-4)  # normalised rows
     assert (result.model.excitatory.theta > 0).all()  # every neuron fired and raised its threshold
+    # evaluation draws each sample's Poisson trains from its own intensities: `snn eval` repeats the run's test
+    assert evaluate_run(tmp_path / "learn")["test_acc"] == result.test["test_acc"]
 
 
 def _interrupted(cfg: dict, folder) -> None:
@@ -85,6 +87,7 @@ def _interrupted(cfg: dict, folder) -> None:
             metadata={"n_inputs": data.n_inputs, "n_classes": data.n_classes}).fit(until=1)
 
 
+@pytest.mark.slow
 def test_run_resumes_bit_exactly_with_thresholds_and_assignments(tmp_path):
     cfg = _cfg(tmp_path)
     run(cfg, out=tmp_path / "full")
