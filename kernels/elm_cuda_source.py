@@ -186,7 +186,7 @@ _MEMORY_SETUP = r"""
         gk[j] = (acc_t)0;
         carry[j] = (acc_t)0;
     }
-    __syncthreads();  /* the weights copy */
+    /* no barrier here: the first step's barrier after km publishes the weights copy before anything reads it */
 """
 
 _MLP_STEP = r"""

@@ -396,7 +396,8 @@ def _arguments(kernel: cuda_source.Kernel, dtype: str, args: Sequence) -> list:
 
 @lru_cache(maxsize=None)
 def _source_function(source: cuda_source.Source, name: str):
-    lib = compile_library(host_source(source.code, list(source.kernels)))
+    # launchers in name order: sources listing the same kernels in another order share one library
+    lib = compile_library(host_source(source.code, sorted(source.kernels, key=lambda k: k.name)))
     kernel = source.kernel(name)
     fn = getattr(lib, f"launch_{name}")
     head = [ctypes.c_uint, ctypes.c_uint] + ([ctypes.c_uint, ctypes.c_int] if kernel.cooperative else [])
