@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from snn.kernels import elm_cuda, elm_cuda_source, host_shim
+from snn.kernels import cuda_source, elm_cuda, elm_cuda_source, host_shim
 from snn.kernels.backends import BackendUnavailable
 from snn.kernels.host_shim import HostCudaRunner
 from snn.neuron_models import ELM
@@ -169,3 +169,42 @@ def test_host_half_kernels_within_their_rounding_bounds(case, dtype):
         for i, (got, want) in enumerate(zip(g_k, g_r)):
             err = ((got.double() - want.double()).norm() / want.double().norm()).item()
             assert err <= 24 * u, f"{case} T={T} gradient {i}: relative L2 error {err / u:.1f}u"
+
+
+def _without_one_barrier(src: cuda_source.Source) -> tuple[str, list, list]:
+    """The code of ``src`` followed by one copy of its memory kernels per ``__syncthreads()`` with that barrier removed
+    (kernels renamed ``<name>_nb<i>``), all in one translation unit so that g++ runs once; every kernel; the pairs."""
+    fwd, bwd = src.kernels[2], src.kernels[3]
+    start = src.code.index(f'extern "C" __global__ void {fwd.name}(')
+    memory = src.code[start:]
+    sites = [i for i in range(len(memory)) if memory.startswith("__syncthreads();", i)]
+    code, pairs = src.code, [(fwd, bwd)]
+    for n, site in enumerate(sites):
+        text = memory[:site] + "/* removed */" + memory[site + len("__syncthreads();"):]
+        renamed = tuple(cuda_source.Kernel(f"{k.name}_nb{n}", k.params, cooperative=True) for k in (fwd, bwd))
+        code += "\n" + text.replace(fwd.name, renamed[0].name).replace(bwd.name, renamed[1].name)
+        pairs.append(renamed)
+    return code, [src.kernels[0], src.kernels[1], *(k for pair in pairs for k in pair)], pairs
+
+
+def test_removing_any_barrier_of_the_memory_kernels_gives_a_wrong_answer(monkeypatch):
+    # Under the shim's serial schedules a thread runs alone up to its next barrier, so a read of shared memory
+    # that another thread writes in the same barrier interval sees the old value under one of the two orders.
+    elm = _pair("branch-window", torch.float64)  # mlp_layers=2: the hidden-layer barriers run too
+    x, state = _inputs(elm, 5, 2, torch.float64)
+    out_r, g_r = _run(elm, x, state, None)
+    code, kernels, pairs = _without_one_barrier(elm_cuda_source.source("float64"))
+    assert len(pairs) == 1 + 9  # forward: km, layer 0, hidden layers; backward: the same, the output, two adjoints
+
+    def differs(pair, schedule) -> bool:
+        rest = [k for k in kernels[2:] if k not in pair]
+        src = cuda_source.Source(code, "float64", (kernels[0], kernels[1], *pair, *rest))
+        monkeypatch.setattr(elm_cuda_source, "source", lambda dtype: src)
+        out, grads = _run(elm, x, state, HostCudaRunner(block=BLOCK, schedule=schedule))
+        close = all(torch.allclose(a, b, rtol=1e-9, atol=1e-9) for a, b in zip(out, out_r))
+        return not (close and all(torch.allclose(grads[k], g_r[k], rtol=1e-9, atol=1e-9) for k in g_r))
+
+    for schedule in ("lowest-first", "highest-first", "concurrent"):
+        assert not differs(pairs[0], schedule), f"the intact kernels are wrong under {schedule}"
+    missed = [n for n, pair in enumerate(pairs[1:]) if not (differs(pair, "lowest-first") or differs(pair, "highest-first"))]
+    assert not missed, f"removing barrier(s) {missed} went unnoticed"
