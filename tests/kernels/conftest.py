@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import itertools
+import os
+import shutil
+import subprocess
 
 import pytest
 
@@ -56,3 +59,37 @@ def pytest_generate_tests(metafunc):
 def kernel_variants():
     """Every (dynamics, scalars) pair of the LIF family and adaptive LIF."""
     return all_variants()
+
+
+NVCC_FLAGS = ("--ptx", "-std=c++17", "--fmad=false")
+
+
+def nvcc_path() -> str | None:
+    """``nvcc`` on ``PATH`` or at ``/usr/local/cuda/bin/nvcc``; ``None`` when absent."""
+    found = shutil.which("nvcc")
+    if found:
+        return found
+    default = "/usr/local/cuda/bin/nvcc"
+    return default if os.path.exists(default) else None
+
+
+@pytest.fixture(scope="session")
+def compile_ptx():
+    """``compile_ptx(tmp_path, code, arch, extra=())`` → the PTX text, asserting that nvcc succeeds. Without nvcc the
+    test skips, or fails under ``SNN_REQUIRE_PEERS=1`` (CI, whose machines have the CUDA toolkit)."""
+    nvcc = nvcc_path()
+    if nvcc is None:
+        message = "nvcc not found (PATH or /usr/local/cuda/bin): install the CUDA toolkit to compile the kernels to PTX"
+        if os.environ.get("SNN_REQUIRE_PEERS", "") not in ("", "0"):
+            pytest.fail(f"SNN_REQUIRE_PEERS=1: {message}")
+        pytest.skip(message)
+
+    def compile_(tmp_path, code: str, arch: str, extra: tuple[str, ...] = ()) -> str:
+        src, ptx = tmp_path / f"kernels_{arch}.cu", tmp_path / f"kernels_{arch}.ptx"
+        src.write_text(code)
+        result = subprocess.run([nvcc, *NVCC_FLAGS, f"-arch={arch}", *extra, str(src), "-o", str(ptx)],
+                                capture_output=True, text=True)
+        assert result.returncode == 0, f"nvcc -arch={arch} failed:\n{result.stderr[-4000:]}"
+        return ptx.read_text()
+
+    return compile_
