@@ -160,16 +160,11 @@ _MEMORY_SETUP = r"""
     const int b = blockIdx.x;  /* one block per sample */
     const int tid = threadIdx.x, nt = blockDim.x, L = LH + 1;
     const elm_layout lay = elm_make_layout(H, D, LH);
-    acc_t* kap = (acc_t*)snn_smem;
+    acc_t* kap = (acc_t*)snn_smem;  /* the layout of elm_vector_bytes */
     acc_t* mprev = kap + D;
-    acc_t* km = mprev + D;
-    acc_t* gm = km + D;
-    acc_t* carry = gm + D;
-    acc_t* gk = carry + D;
-    acc_t* gzo = gk + D;
-    acc_t* z = gzo + D;
+    acc_t* km = kap + 2 * D;
+    acc_t* z = kap + 7 * D;
     acc_t* a = z + (size_t)L * H;
-    acc_t* g = a + (size_t)L * H;
     const scalar_t* w = a_w;
     if (weights_in_shared) {
         scalar_t* ws = (scalar_t*)(snn_smem + elm_vector_bytes(H, D, LH));
@@ -181,11 +176,7 @@ _MEMORY_SETUP = r"""
     const scalar_t* wo = w + lay.wo;
     const scalar_t* bh = w + lay.bh;
     const scalar_t* bo = w + lay.bo;
-    for (int j = tid; j < D; j += nt) {
-        kap[j] = SNN_LOAD(a_kappa[j]);
-        gk[j] = (acc_t)0;
-        carry[j] = (acc_t)0;
-    }
+    for (int j = tid; j < D; j += nt) kap[j] = SNN_LOAD(a_kappa[j]);
     /* no barrier here: the first step's barrier after km publishes the weights copy before anything reads it */
 """
 
@@ -238,6 +229,15 @@ extern "C" __global__ void {name}({params}) {{
 _MEMORY_BWD = r"""
 extern "C" __global__ void {name}({params}) {{
 {setup}
+    acc_t* gm = kap + 3 * D;
+    acc_t* carry = kap + 4 * D;
+    acc_t* gk = kap + 5 * D;
+    acc_t* gzo = kap + 6 * D;
+    acc_t* g = a + (size_t)L * H;
+    for (int j = tid; j < D; j += nt) {{
+        gk[j] = (acc_t)0;
+        carry[j] = (acc_t)0;
+    }}
     const acc_t* alast = a + (size_t)LH * H;
     for (int t = T - 1; t >= 0; --t) {{
         for (int j = tid; j < D; j += nt)

@@ -10,7 +10,7 @@ from snn.kernels.backends import BackendUnavailable
 from snn.kernels.host_shim import HostCudaRunner
 from snn.neuron_models import ELM
 
-pytestmark = pytest.mark.skipif(host_shim.compiler() is None, reason="no host C++ compiler (g++) to build the shim")
+requires_gxx = pytest.mark.skipif(host_shim.compiler() is None, reason="no host C++ compiler (g++) to build the shim")
 
 CASES = {
     "elm": dict(in_features=6, memory=5),
@@ -74,6 +74,7 @@ def _grads_close(got, want, rtol, what):
                                    msg=lambda m: f"{what}: grad {name}: {m}")
 
 
+@requires_gxx
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_host_elm_kernels_match_the_reference(case, dtype):
@@ -89,6 +90,7 @@ def test_host_elm_kernels_match_the_reference(case, dtype):
         _grads_close(g_k, g_r, 1e-4 if dtype == torch.float32 else 1e-10, f"{case} T={T} B={B} {dtype}")
 
 
+@requires_gxx
 def test_weights_in_global_memory_and_idle_threads_give_the_same_answer():
     # a shared-memory limit too small for the weights: the kernels read them from global memory; and a block wider
     # than the hidden layer and the memory, so some threads have no unit but must still meet every barrier
@@ -151,6 +153,7 @@ def _run_tensors(elm, x, state, p, runner, seed=7):
     return (y, memory, s, m), torch.autograd.grad(loss, wrt)
 
 
+@requires_gxx
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_host_half_kernels_within_their_rounding_bounds(case, dtype):
@@ -187,6 +190,8 @@ def _without_one_barrier(src: cuda_source.Source) -> tuple[str, list, list]:
     return code, [src.kernels[0], src.kernels[1], *(k for pair in pairs for k in pair)], pairs
 
 
+@requires_gxx
+@pytest.mark.slow  # one g++ run over ten copies of the memory kernels: ~25 s cold on a shared 2-core machine
 def test_removing_any_barrier_of_the_memory_kernels_gives_a_wrong_answer(monkeypatch):
     # Under the shim's serial schedules a thread runs alone up to its next barrier, so a read of shared memory
     # that another thread writes in the same barrier interval sees the old value under one of the two orders.
@@ -208,3 +213,92 @@ def test_removing_any_barrier_of_the_memory_kernels_gives_a_wrong_answer(monkeyp
         assert not differs(pairs[0], schedule), f"the intact kernels are wrong under {schedule}"
     missed = [n for n, pair in enumerate(pairs[1:]) if not (differs(pair, "lowest-first") or differs(pair, "highest-first"))]
     assert not missed, f"removing barrier(s) {missed} went unnoticed"
+
+
+# ------------------------------------------------------------------------------------------ the module's backends
+
+
+def test_cupy_backend_on_a_cpu_tensor_names_the_fix():
+    elm = ELM(4, 2, memory=3, backend="cupy")
+    with pytest.raises(BackendUnavailable, match="runs on CUDA tensors") as info:
+        elm(torch.rand(3, 2, 4))
+    assert "'numba'" in str(info.value) and "cpu" in str(info.value)
+
+
+@pytest.mark.slow  # a fresh interpreter JIT-compiles the numba kernels
+def test_elm_on_cpu_never_imports_cupy():
+    import subprocess
+    import sys
+
+    code = ("import sys, torch\n"
+            "from snn.neuron_models import ELM\n"
+            "import snn.kernels.elm_cuda, snn.kernels.cupy_backend\n"
+            "for backend in ('auto', 'numba', 'torch'):\n"
+            "    ELM(4, 2, memory=3, backend=backend)(torch.rand(3, 2, 4)).sum()\n"
+            "assert 'cupy' not in sys.modules\n"
+            "print('ok')\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-3000:]
+
+
+def _cupy_importable() -> bool:
+    try:
+        import cupy  # noqa: F401
+    except Exception:
+        return False
+    return True
+
+
+requires_gpu = pytest.mark.skipif(not (torch.cuda.is_available() and _cupy_importable()),
+                                  reason="needs a CUDA device (torch.cuda.is_available()) and an importable CuPy")
+
+
+@pytest.mark.gpu
+@requires_gpu
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_cupy_matches_the_reference_on_the_gpu(case):
+    ref = _pair(case, torch.float32).cuda()
+    fast = _pair(case, torch.float32).cuda()
+    fast.backend = "cupy"
+    for T, B in [(1, 3), (50, 4)]:
+        x, state = _inputs(ref, T, B, torch.float32)
+        x, state = x.cuda(), {k: v.cuda() for k, v in state.items()}
+        out_r, g_r = _run(ref, x, state, None)
+        out_k, g_k = _run(fast, x, state, None)  # through ELM.run: backend='cupy'
+        for got, want in zip(out_k, out_r):
+            torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5 * max(1.0, want.abs().max().item()))
+        _grads_close(g_k, g_r, 1e-4, f"{case} T={T} B={B} cuda")
+
+
+@pytest.mark.gpu
+@requires_gpu
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_cupy_half_within_the_rounding_bounds_on_the_gpu(dtype):
+    from snn.kernels.backends import select
+
+    u = UNIT_ROUNDOFF[dtype]
+    elm = _pair("branch-window", torch.float32, activation="silu").cuda()
+    p_half = _cast(elm.tensors(torch.float32), dtype)
+    x, state = _inputs(elm, 30, 3, dtype)
+    x, state = x.cuda(), {k: v.cuda() for k, v in state.items()}
+    out_k, g_k = _run_tensors(elm, x, state, p_half, select("cupy", x))
+    out_r, g_r = _run_tensors(elm, x.float(), {k: v.float() for k, v in state.items()}, _cast(p_half, torch.float32),
+                              None)
+    for got, want in zip(out_k, out_r):
+        assert ((got.double() - want.double()).abs().max() / want.double().abs().max()).item() <= 8 * u
+    for got, want in zip(g_k, g_r):
+        assert ((got.double() - want.double()).norm() / want.double().norm()).item() <= 24 * u
+
+
+@pytest.mark.gpu
+@requires_gpu
+def test_cupy_auto_picks_the_fused_kernels_and_large_layers_run_from_shared_memory(monkeypatch):
+    calls = []
+    original = elm_cuda.run
+    monkeypatch.setattr(elm_cuda, "run", lambda *a, **k: calls.append(1) or original(*a, **k))
+    ref = ELM(140, 20, memory=100, dt=10.0, tau_m_max=500.0, backend="torch").cuda()  # 160 KB of weights
+    fast = ELM(140, 20, memory=100, dt=10.0, tau_m_max=500.0, backend="auto").cuda()
+    fast.load_state_dict(ref.state_dict())
+    x = torch.rand(40, 8, 140, device="cuda")
+    torch.testing.assert_close(fast(x), ref(x), rtol=1e-5, atol=1e-5)
+    assert calls
