@@ -36,8 +36,9 @@ from snn.kernels.dynamics import Dynamics
 from snn.kernels.runner import DTYPE_NAMES, FusedRunner
 
 BLOCK = 256
-# threads per block of a cooperative kernel: ptxas gives the ELM memory kernels up to 168 registers per thread, and
-# 256 × 168 fits the 64K-register file of a block; wider layers are covered by the kernels' strided loops
+# threads per block of a cooperative kernel, at most 256: a thread uses at most 255 registers, so 256 threads always
+# fit a block's 64K-register file (ptxas gives the ELM memory kernels up to 168 for sm_90, which would not fit 1024
+# threads); wider layers are covered by the kernels' strided loops
 COOPERATIVE_THREADS = 256
 DEFAULT_SHARED_BYTES = 48 * 1024
 NVRTC_OPTIONS = ("-std=c++17", "--fmad=false")

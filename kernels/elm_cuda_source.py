@@ -115,8 +115,8 @@ SNN_DEVICE size_t elm_vector_bytes(int H, int D, int LH) {
 }
 """
 
-_TRACES = r"""
-extern "C" __global__ void {fwd}({fwd_params}) {
+_TRACES_FWD = r"""
+extern "C" __global__ void {name}({params}) {
     const int nb = n / spb;
     const long lane = (long)blockIdx.x * blockDim.x + threadIdx.x;  /* (sample, branch) */
     if (lane >= (long)B * nb) return;
@@ -133,8 +133,10 @@ extern "C" __global__ void {fwd}({fwd_params}) {
         a_s[(size_t)b * n + j] = SNN_STORE(s);
     }
 }
+"""
 
-extern "C" __global__ void {bwd}({bwd_params}) {
+_TRACES_BWD = r"""
+extern "C" __global__ void {name}({params}) {
     const int nb = n / spb;
     const long lane = (long)blockIdx.x * blockDim.x + threadIdx.x;  /* (sample, synapse) */
     if (lane >= (long)B * n) return;
@@ -318,11 +320,12 @@ def source(dtype: str) -> cuda_source.Source:
         raise ValueError(f"dtype: expected one of {DTYPES}, got {dtype!r}")
     helpers = (_HELPERS.replace("{tanh}", "tanh" if dtype == "float64" else "tanhf")
                .replace("{scale}", repr(TANH_SCALE)).replace("{slope}", repr(TANH_SLOPE)))
-    traces_body = _TRACES.replace("{fwd_params}", "\n    " + _params(TRACES_FWD_PARAMS)).replace(
-        "{bwd_params}", "\n    " + _params(TRACES_BWD_PARAMS))
-    traces_fwd = _named("elm_traces_fwd", dtype, TRACES_FWD_PARAMS, traces_body.split("extern")[1])
-    traces_bwd = _named("elm_traces_bwd", dtype, TRACES_BWD_PARAMS, traces_body.split("extern")[2])
-    traces = traces_body.replace("{fwd}", traces_fwd.name).replace("{bwd}", traces_bwd.name)
+    traces = []
+    for prefix, template, params in (("elm_traces_fwd", _TRACES_FWD, TRACES_FWD_PARAMS),
+                                     ("elm_traces_bwd", _TRACES_BWD, TRACES_BWD_PARAMS)):
+        body = template.replace("{params}", "\n    " + _params(params))
+        kernel = _named(prefix, dtype, params, body)
+        traces.append((kernel, body.replace("{name}", kernel.name)))
     mlp_fwd = _MLP_STEP.replace("{store0}", "").replace("{storel}", "")
     mlp_bwd = _MLP_STEP.replace("{store0}", _STORE_ACT0).replace("{storel}", _STORE_ACTL)
     fwd_body = _MEMORY_FWD.format(name="{name}", params="\n    " + _params(MEMORY_FWD_PARAMS), setup=_MEMORY_SETUP,
@@ -333,10 +336,10 @@ def source(dtype: str) -> cuda_source.Source:
     memory_bwd = _named("elm_memory_bwd", dtype, MEMORY_BWD_PARAMS, bwd_body)
     code = "\n".join([
         f"/* ELM kernels from snn.kernels.elm_cuda_source ({dtype}). */",
-        cuda_source.prelude(dtype), helpers, traces,
+        cuda_source.prelude(dtype), helpers, traces[0][1], traces[1][1],
         fwd_body.replace("{name}", memory_fwd.name), bwd_body.replace("{name}", memory_bwd.name), "",
     ])
-    return cuda_source.Source(code, dtype, (traces_fwd, traces_bwd, memory_fwd, memory_bwd))
+    return cuda_source.Source(code, dtype, (traces[0][0], traces[1][0], memory_fwd, memory_bwd))
 
 
 def pack_weights(W1m: torch.Tensor, Wh: torch.Tensor, bh: torch.Tensor, Wo: torch.Tensor, bo: torch.Tensor
