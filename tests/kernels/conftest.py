@@ -93,3 +93,50 @@ def compile_ptx():
         return ptx.read_text()
 
     return compile_
+
+
+def nvrtc_library() -> str | None:
+    """libnvrtc from $SNN_NVRTC_LIB, the nvidia-cuda-nvrtc wheel (CUDA 12 layout ``nvidia/cuda_nvrtc/lib``, CUDA 13
+    layout ``nvidia/cu13/lib``), or the system; None when absent."""
+    import ctypes.util
+    import glob
+    import importlib.util
+
+    if os.environ.get("SNN_NVRTC_LIB"):
+        return os.environ["SNN_NVRTC_LIB"]
+    spec = importlib.util.find_spec("nvidia")
+    for root in (spec.submodule_search_locations or []) if spec else []:
+        for layout in (("cu13", "lib"), ("cuda_nvrtc", "lib")):
+            found = sorted(glob.glob(os.path.join(root, *layout, "libnvrtc.so*")))
+            if found:
+                return found[0]
+    return ctypes.util.find_library("nvrtc")
+
+
+@pytest.fixture(scope="session")
+def nvrtc_compile():
+    """``nvrtc_compile(code)``: compiles ``code`` with NVRTC and the CuPy backend's options for compute_80, asserting
+    success and an empty log. Skips without libnvrtc (install nvidia-cuda-nvrtc or set SNN_NVRTC_LIB)."""
+    import ctypes
+
+    from snn.kernels.cupy_backend import NVRTC_OPTIONS
+
+    path = nvrtc_library()
+    if path is None:
+        pytest.skip("libnvrtc not found (set SNN_NVRTC_LIB or install nvidia-cuda-nvrtc (CUDA 13) or "
+                    "nvidia-cuda-nvrtc-cu12): checks the sources compile under NVRTC with the CuPy backend's options")
+    lib = ctypes.CDLL(path)
+
+    def compile_(code: str) -> None:
+        program = ctypes.c_void_p()
+        assert lib.nvrtcCreateProgram(ctypes.byref(program), code.encode(), b"snn.cu", 0, None, None) == 0
+        options = [o.encode() for o in NVRTC_OPTIONS] + [b"-arch=compute_80"]
+        status = lib.nvrtcCompileProgram(program, len(options), (ctypes.c_char_p * len(options))(*options))
+        size = ctypes.c_size_t()
+        lib.nvrtcGetProgramLogSize(program, ctypes.byref(size))
+        log = ctypes.create_string_buffer(size.value)
+        lib.nvrtcGetProgramLog(program, log)
+        lib.nvrtcDestroyProgram(ctypes.byref(program))
+        assert status == 0 and not log.value.strip(), log.value.decode()
+
+    return compile_

@@ -2,7 +2,6 @@
 or fails under SNN_REQUIRE_PEERS=1: see conftest.compile_ptx), names are stable."""
 from __future__ import annotations
 
-import os
 import re
 
 import pytest
@@ -126,43 +125,7 @@ def test_generate_source_rejects_an_unknown_dtype():
         cuda_source.generate_source(lif_dynamics(True, True, False, "divide", "ATan"), "int8", record=False)
 
 
-def _nvrtc_library() -> str | None:
-    """libnvrtc from $SNN_NVRTC_LIB, the nvidia-cuda-nvrtc wheel (CUDA 12 layout ``nvidia/cuda_nvrtc/lib``, CUDA 13
-    layout ``nvidia/cu13/lib``), or the system; None when absent."""
-    import ctypes.util
-    import glob
-    import importlib.util
-
-    if os.environ.get("SNN_NVRTC_LIB"):
-        return os.environ["SNN_NVRTC_LIB"]
-    spec = importlib.util.find_spec("nvidia")
-    for root in (spec.submodule_search_locations or []) if spec else []:
-        for layout in (("cu13", "lib"), ("cuda_nvrtc", "lib")):
-            found = sorted(glob.glob(os.path.join(root, *layout, "libnvrtc.so*")))
-            if found:
-                return found[0]
-    return ctypes.util.find_library("nvrtc")
-
-
-@pytest.mark.skipif(_nvrtc_library() is None, reason="libnvrtc not found (set SNN_NVRTC_LIB or install "
-                    "nvidia-cuda-nvrtc (CUDA 13) or nvidia-cuda-nvrtc-cu12): checks the sources compile under NVRTC "
-                    "with the CuPy backend's options")
 @pytest.mark.parametrize("dtype", cuda_source.DTYPES)
-def test_generated_sources_compile_under_nvrtc_with_the_cupy_options(dtype):
-    import ctypes
-
-    from snn.kernels.cupy_backend import NVRTC_OPTIONS
-
-    lib = ctypes.CDLL(_nvrtc_library())
+def test_generated_sources_compile_under_nvrtc_with_the_cupy_options(nvrtc_compile, dtype):
     for dynamics in (lif_dynamics(True, True, False, "divide", "Sigmoid"), adaptive_lif_dynamics(False, False, True, "Triangle")):
-        code = cuda_source.generate_source(dynamics, dtype, record=True).encode()
-        program = ctypes.c_void_p()
-        assert lib.nvrtcCreateProgram(ctypes.byref(program), code, b"snn.cu", 0, None, None) == 0
-        options = [o.encode() for o in NVRTC_OPTIONS] + [b"-arch=compute_80"]
-        status = lib.nvrtcCompileProgram(program, len(options), (ctypes.c_char_p * len(options))(*options))
-        size = ctypes.c_size_t()
-        lib.nvrtcGetProgramLogSize(program, ctypes.byref(size))
-        log = ctypes.create_string_buffer(size.value)
-        lib.nvrtcGetProgramLog(program, log)
-        lib.nvrtcDestroyProgram(ctypes.byref(program))
-        assert status == 0 and not log.value.strip(), log.value.decode()
+        nvrtc_compile(cuda_source.generate_source(dynamics, dtype, record=True))

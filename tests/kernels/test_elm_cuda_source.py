@@ -20,6 +20,11 @@ def test_elm_source_compiles_to_ptx(tmp_path, compile_ptx, dtype, arch):
     assert "bar.sync" in ptx  # __syncthreads() made it into the memory kernels
 
 
+@pytest.mark.parametrize("dtype", elm_cuda_source.DTYPES)
+def test_elm_source_compiles_under_nvrtc_with_the_cupy_options(nvrtc_compile, dtype):
+    nvrtc_compile(elm_cuda_source.source(dtype).code)
+
+
 def test_kernel_names_are_content_addressed_and_the_memory_kernels_cooperative():
     f32, f16 = elm_cuda_source.source("float32"), elm_cuda_source.source("float16")
     names = [k.name for k in f32.kernels]
