@@ -72,7 +72,8 @@ class CupyRunner(FusedRunner):
                                      "Use backend='numba' or 'torch' on CPU.")
         self.cupy = _import_cupy()
         self.block = block
-        self._modules: dict[tuple, tuple[Any, Any]] = {}
+        self._modules: dict[tuple, tuple[Any, ...]] = {}
+        self._shared_limits: dict[int, int] = {}
 
     def _compiled(self, code: str, names: Sequence[str], device: int, what: str) -> tuple[Any, ...]:
         """The functions ``names`` of ``code`` compiled for ``device`` (NVRTC, cached per source and device)."""
@@ -121,7 +122,9 @@ class CupyRunner(FusedRunner):
     def shared_memory_limit(self, device: torch.device) -> int:
         """Dynamic shared memory one block may use on ``device`` (the opt-in maximum), in bytes."""
         index = device.index if device.index is not None else torch.cuda.current_device()
-        return int(self.cupy.cuda.Device(index).attributes["MaxSharedMemoryPerBlockOptin"])
+        if index not in self._shared_limits:
+            self._shared_limits[index] = int(self.cupy.cuda.Device(index).attributes["MaxSharedMemoryPerBlockOptin"])
+        return self._shared_limits[index]
 
     def launch_source(self, source: cuda_source.Source, name: str, grid: int, block: int, args: Sequence,
                       shared_bytes: int = 0) -> None:
