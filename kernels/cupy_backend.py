@@ -73,6 +73,7 @@ class CupyRunner(FusedRunner):
         self.cupy = _import_cupy()
         self.block = block
         self._modules: dict[tuple, tuple[Any, ...]] = {}
+        self._by_dynamics: dict[tuple, tuple[Any, ...]] = {}
         self._shared_limits: dict[int, int] = {}
 
     def _compiled(self, code: str, names: Sequence[str], device: int, what: str) -> tuple[Any, ...]:
@@ -90,9 +91,13 @@ class CupyRunner(FusedRunner):
         return self._modules[key]
 
     def _functions(self, dynamics: Dynamics, dtype: str, record: bool, param_grads: bool, device: int) -> tuple[Any, Any]:
-        pair = cuda_source.kernels(dynamics, dtype, record, param_grads)
-        code = cuda_source.generate_source(dynamics, dtype, record, param_grads)
-        return self._compiled(code, (pair.forward.name, pair.backward.name), device, f"{dynamics.key!r} ({dtype})")
+        key = (dynamics, dtype, record, param_grads, device)
+        if key not in self._by_dynamics:  # no source generation or hashing per launch
+            pair = cuda_source.kernels(dynamics, dtype, record, param_grads)
+            code = cuda_source.generate_source(dynamics, dtype, record, param_grads)
+            self._by_dynamics[key] = self._compiled(code, (pair.forward.name, pair.backward.name), device,
+                                                    f"{dynamics.key!r} ({dtype})")
+        return self._by_dynamics[key]
 
     def _run(self, function: Any, grid: int, block: int, args: Sequence, device: torch.device,
              shared_bytes: int = 0) -> None:
