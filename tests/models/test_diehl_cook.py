@@ -99,3 +99,18 @@ def test_run_resumes_bit_exactly_with_thresholds_and_assignments(tmp_path):
     assert set(a) == set(b) == {"synapse.weight", "excitatory.theta", "assignments"}
     for k in a:
         assert torch.equal(a[k], b[k]), k
+
+
+def test_the_shipped_config_builds_the_network_and_its_stdp_rule():
+    from pathlib import Path
+
+    from snn.rules import STDP
+
+    cfg = load_config(Path(__file__).resolve().parents[2] / "examples" / "configs" / "digits8x8_diehl_cook.yaml")
+    rule = rule_from_config(cfg.training)
+    assert isinstance(rule, STDP) and rule.normalise == 20.0 and (rule.w_min, rule.w_max) == (0.0, 1.0)
+    model = build_model(cfg, 1, 10)
+    rule.attach(model)
+    assert list(rule.synapses) == ["synapse"] and model.synapse.weight.shape == (200, 64)
+    assert model.encoder.steps == 250 and [type(c).__name__ for c in model.callbacks()] == ["AssignLabels"]
+    rule.detach()
