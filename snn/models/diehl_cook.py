@@ -134,7 +134,12 @@ class DiehlCookNetwork(nn.Module):
 
 
 class AssignLabels(Callback):
-    """Reassigns the network's labels on the training set before the first evaluation after each training epoch."""
+    """Reassigns the network's labels on the training set before the first evaluation after each training epoch.
+
+    It reads only the Trainer's public ``train_data``, ``eval_loader()`` and ``device``; the pass runs the model's
+    :meth:`DiehlCookNetwork.spike_counts` (no module hooks: rate monitors and energy counters of the evaluation that
+    follows do not see it). With no validation set it assigns at the end of the epoch instead (after ``best.pt``
+    was written: that checkpoint then holds the previous epoch's assignments)."""
 
     def __init__(self, model: DiehlCookNetwork) -> None:
         self.model = model
