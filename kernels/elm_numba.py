@@ -137,117 +137,106 @@ def _act_grad(z, code, zero, one):  # pragma: no cover - compiled
     return sg * (one + z * (one - sg))
 
 
-@nb.njit(inline="always")
-def _mlp(U_t, M, kappa, W1mT, WhT, bh, WoT, bo, code, zero, one, slope, KM, Z, A, TH):  # pragma: no cover
-    """One step's MLP for a block of samples from their ``m_{t-1}`` ``M`` ``[n, d_m]``: fills ``KM = κ ⊙ M``, the
-    pre-activations ``Z [L, n, H]``, the activations ``A [L, n, H]`` and ``TH = tanh(slope · z_out)`` ``[n, d_m]``.
-    The products are small GEMMs over the block (BLAS through ``np.dot``)."""
-    n, dm = M.shape
-    H = U_t.shape[1]
-    Lh = bh.shape[0]
-    for i in range(n):
-        for k in range(dm):
-            KM[i, k] = kappa[k] * M[i, k]
-    np.dot(KM, W1mT, Z[0])
-    for i in range(n):
-        for h in range(H):
-            z = Z[0, i, h] + U_t[i, h]
-            Z[0, i, h] = z
-            A[0, i, h] = _act(z, code, zero, one)
-    for layer in range(Lh):
-        np.dot(A[layer], WhT[layer], Z[layer + 1])
-        for i in range(n):
-            for h in range(H):
-                z = Z[layer + 1, i, h] + bh[layer, h]
-                Z[layer + 1, i, h] = z
-                A[layer + 1, i, h] = _act(z, code, zero, one)
-    np.dot(A[Lh], WoT, TH)
-    for i in range(n):
-        for j in range(dm):
-            TH[i, j] = np.tanh(slope * (TH[i, j] + bo[j]))
-
-
 @nb.njit(**_JIT)
-def _memory_forward(U, kappa, m0, W1mT, WhT, bh, WoT, bo, code, lam, scale, slope, zero, one, m_seq, lo, hi):  # pragma: no cover
+def _memory_forward(U, kappa, m0, W1mT, WhT, bh, WoT, bo, code, lam, scale, slope, zero, one, m_seq, Z, TH,
+                    lo, hi):  # pragma: no cover - compiled
+    """Fills, for samples ``lo:hi``, the memory ``m_seq`` ``[T, B, d_m]``, every layer's pre-activation ``Z``
+    ``[L, T, B, H]`` (``Z_0 = U_t + (κ ⊙ m_{t-1}) W_{1,m}^T``) and ``TH = tanh(slope · z_out)`` ``[T, B, d_m]``; each
+    step's products are small GEMMs over the block (BLAS through ``np.dot``), written straight into ``Z``."""
     T = U.shape[0]
     H = U.shape[2]
     dm = m0.shape[1]
-    L = bh.shape[0] + 1
+    Lh = bh.shape[0]
     n = hi - lo
     KM = np.empty((n, dm), U.dtype)
-    Z = np.empty((L, n, H), U.dtype)
-    A = np.empty((L, n, H), U.dtype)
-    TH = np.empty((n, dm), U.dtype)
-    for t in range(T):  # time outer; each step is a few GEMMs over this thread's samples
+    A = np.empty((Lh + 1, n, H), U.dtype)
+    for t in range(T):
         M = m_seq[t - 1, lo:hi] if t > 0 else m0[lo:hi]
-        _mlp(U[t, lo:hi], M, kappa, W1mT, WhT, bh, WoT, bo, code, zero, one, slope, KM, Z, A, TH)
+        for i in range(n):
+            for k in range(dm):
+                KM[i, k] = kappa[k] * M[i, k]
+        Zt = Z[0, t, lo:hi]
+        np.dot(KM, W1mT, Zt)
+        Ut = U[t, lo:hi]
+        for i in range(n):
+            for h in range(H):
+                z = Zt[i, h] + Ut[i, h]
+                Zt[i, h] = z
+                A[0, i, h] = _act(z, code, zero, one)
+        for layer in range(Lh):
+            Zt = Z[layer + 1, t, lo:hi]
+            np.dot(A[layer], WhT[layer], Zt)
+            for i in range(n):
+                for h in range(H):
+                    z = Zt[i, h] + bh[layer, h]
+                    Zt[i, h] = z
+                    A[layer + 1, i, h] = _act(z, code, zero, one)
+        THt = TH[t, lo:hi]
+        np.dot(A[Lh], WoT, THt)
         out = m_seq[t, lo:hi]
         for i in range(n):
             for j in range(dm):
-                out[i, j] = kappa[j] * M[i, j] + lam * (one - kappa[j]) * (scale * TH[i, j])
+                th = np.tanh(slope * (THt[i, j] + bo[j]))
+                THt[i, j] = th
+                out[i, j] = kappa[j] * M[i, j] + lam * (one - kappa[j]) * (scale * th)
 
 
 @nb.njit(**_JIT)
-def _memory_backward(U, kappa, m0, m_seq, g_mseq, W1mT, W1m, WhT, Wh, bh, WoT, Wo, bo, code, lam, scale, slope,
-                     zero, one, g_U, g_Zh, g_Zo, acts, g_kappa, g_m0, lo, hi):  # pragma: no cover
-    T = U.shape[0]
-    H = U.shape[2]
+def _memory_backward(kappa, m0, m_seq, Z, TH, g_mseq, W1m, Wh, Wo, code, lam, scale, slope, zero, one, g_Z, g_Zo,
+                     g_kappa, g_m0, lo, hi):  # pragma: no cover - compiled
+    """Reverse time for samples ``lo:hi`` from the saved ``Z`` and ``TH`` (nothing recomputed): writes ``∂L/∂Z``
+    ``[L, T, B, H]``, ``∂L/∂z_out`` ``g_Zo`` ``[T, B, d_m]``, per-sample ``∂L/∂κ_m`` and ``∂L/∂m_0``."""
+    T = Z.shape[1]
+    H = Z.shape[3]
     dm = m0.shape[1]
-    Lh = bh.shape[0]
+    Lh = Z.shape[0] - 1
     n = hi - lo
-    KM = np.empty((n, dm), U.dtype)
-    Z = np.empty((Lh + 1, n, H), U.dtype)
-    A = np.empty((Lh + 1, n, H), U.dtype)
-    TH = np.empty((n, dm), U.dtype)
-    GM = np.empty((n, dm), U.dtype)
-    GZO = np.empty((n, dm), U.dtype)
-    GKM = np.empty((n, dm), U.dtype)
-    GA = np.empty((n, H), U.dtype)
-    GZ = np.empty((n, H), U.dtype)
-    carry = np.zeros((n, dm), U.dtype)  # ∂L/∂m_t from the later steps
-    gk = np.zeros((n, dm), U.dtype)
+    GA = np.empty((n, H), Z.dtype)
+    GKM = np.empty((n, dm), Z.dtype)
+    carry = np.zeros((n, dm), Z.dtype)  # ∂L/∂m_t from the later steps
+    gk = np.zeros((n, dm), Z.dtype)
     for t in range(T - 1, -1, -1):
         M = m_seq[t - 1, lo:hi] if t > 0 else m0[lo:hi]
-        _mlp(U[t, lo:hi], M, kappa, W1mT, WhT, bh, WoT, bo, code, zero, one, slope, KM, Z, A, TH)
-        for layer in range(Lh + 1):
-            for i in range(n):
-                for h in range(H):
-                    acts[t, lo + i, layer, h] = A[layer, i, h]
+        THt = TH[t, lo:hi]
+        GMt = g_mseq[t, lo:hi]
+        GZO = g_Zo[t, lo:hi]
         for i in range(n):
             for j in range(dm):
-                g = g_mseq[t, lo + i, j] + carry[i, j]
-                GM[i, j] = g
-                gk[i, j] += g * (M[i, j] - lam * (scale * TH[i, j]))
-                gz = g * lam * (one - kappa[j]) * scale * slope * (one - TH[i, j] * TH[i, j])
-                GZO[i, j] = gz
-                g_Zo[t, lo + i, j] = gz
+                g = GMt[i, j] + carry[i, j]
+                th = THt[i, j]
+                gk[i, j] += g * (M[i, j] - lam * (scale * th))
+                GZO[i, j] = g * lam * (one - kappa[j]) * scale * slope * (one - th * th)
+                carry[i, j] = g * kappa[j]
         np.dot(GZO, Wo, GA)
-        for layer in range(Lh - 1, -1, -1):
+        for layer in range(Lh, -1, -1):
+            Zt = Z[layer, t, lo:hi]
+            GZ = g_Z[layer, t, lo:hi]
             for i in range(n):
                 for h in range(H):
-                    g = GA[i, h] * _act_grad(Z[layer + 1, i, h], code, zero, one)
-                    GZ[i, h] = g
-                    g_Zh[t, lo + i, layer, h] = g
-            np.dot(GZ, Wh[layer], GA)
-        for i in range(n):
-            for h in range(H):
-                g = GA[i, h] * _act_grad(Z[0, i, h], code, zero, one)
-                GZ[i, h] = g
-                g_U[t, lo + i, h] = g
-        np.dot(GZ, W1m, GKM)
+                    GZ[i, h] = GA[i, h] * _act_grad(Zt[i, h], code, zero, one)
+            if layer > 0:
+                np.dot(GZ, Wh[layer - 1], GA)
+        np.dot(g_Z[0, t, lo:hi], W1m, GKM)
         for i in range(n):
             for k in range(dm):
                 gk[i, k] += GKM[i, k] * M[i, k]
-                carry[i, k] = (GM[i, k] + GKM[i, k]) * kappa[k]
+                carry[i, k] += GKM[i, k] * kappa[k]
     for i in range(n):
         for j in range(dm):
             g_m0[lo + i, j] = carry[i, j]
             g_kappa[lo + i, j] = gk[i, j]
 
 
+def _activate(z: torch.Tensor, code: int) -> torch.Tensor:
+    return F.relu(z) if code == 0 else F.silu(z)
+
+
 class MemoryRecurrence(torch.autograd.Function):
     """``m [T, B, d_m]`` from the hoisted input-layer term ``U [T, B, H]``, ``κ_m``, ``m_0`` and the MLP weights
-    acting on the memory: ``W1m [H, d_m]``, hidden ``Wh [L-1, H, H]``, ``bh [L-1, H]``, output ``Wo [d_m, H]``, ``bo``."""
+    acting on the memory: ``W1m [H, d_m]``, hidden ``Wh [L-1, H, H]``, ``bh [L-1, H]``, output ``Wo [d_m, H]``, ``bo``.
+
+    Saves every layer's pre-activation ``Z`` and the output tanh ``TH`` (``L·H + d_m`` floats per sample-step besides
+    the memory itself), so that the backward recomputes nothing."""
 
     @staticmethod
     def forward(ctx, U, kappa, m0, W1m, Wh, bh, Wo, bo, code: int, lam: float):
@@ -255,40 +244,38 @@ class MemoryRecurrence(torch.autograd.Function):
         dm = m0.shape[1]
         U, kappa, m0, W1m, Wh, bh, Wo, bo = (t.detach().contiguous() for t in (U, kappa, m0, W1m, Wh, bh, Wo, bo))
         m_seq = U.new_empty(T, B, dm)
+        Z = U.new_empty(bh.shape[0] + 1, T, B, H)
+        TH = U.new_empty(T, B, dm)
         c = _consts(U.dtype, lam)
         args = (_np(U), _np(kappa), _np(m0), _np(W1m.t().contiguous()), _np(Wh.transpose(1, 2).contiguous()), _np(bh),
-                _np(Wo.t().contiguous()), _np(bo), code, *c, _np(m_seq))
+                _np(Wo.t().contiguous()), _np(bo), code, *c, _np(m_seq), _np(Z), _np(TH))
         split_across_threads(_memory_forward, args, B)
-        ctx.save_for_backward(U, kappa, m0, W1m, Wh, bh, Wo, bo, m_seq)
+        ctx.save_for_backward(kappa, m0, W1m, Wh, Wo, m_seq, Z, TH)
         ctx.code, ctx.lam = code, lam
         return m_seq
 
     @staticmethod
     def backward(ctx, g_mseq):
-        U, kappa, m0, W1m, Wh, bh, Wo, bo, m_seq = ctx.saved_tensors
-        T, B, H = U.shape
+        kappa, m0, W1m, Wh, Wo, m_seq, Z, TH = ctx.saved_tensors
+        L, T, B, H = Z.shape
         dm = m0.shape[1]
-        Lh = bh.shape[0]
-        g_U = torch.empty_like(U)
-        g_Zh = U.new_empty(T, B, Lh, H)
-        g_Zo = U.new_empty(T, B, dm)
-        acts = U.new_empty(T, B, Lh + 1, H)
-        g_kappa = U.new_empty(B, dm)
-        g_m0 = U.new_empty(B, dm)
-        c = _consts(U.dtype, ctx.lam)
-        args = (_np(U), _np(kappa), _np(m0), _np(m_seq), _np(g_mseq.contiguous()), _np(W1m.t().contiguous()), _np(W1m),
-                _np(Wh.transpose(1, 2).contiguous()), _np(Wh), _np(bh), _np(Wo.t().contiguous()), _np(Wo), _np(bo),
-                ctx.code, *c, _np(g_U), _np(g_Zh), _np(g_Zo), _np(acts), _np(g_kappa), _np(g_m0))
+        g_Z = torch.empty_like(Z)
+        g_Zo = torch.empty_like(TH)
+        g_kappa = Z.new_empty(B, dm)
+        g_m0 = Z.new_empty(B, dm)
+        args = (_np(kappa), _np(m0), _np(m_seq), _np(Z), _np(TH), _np(g_mseq.contiguous()), _np(W1m), _np(Wh),
+                _np(Wo), ctx.code, *_consts(Z.dtype, ctx.lam), _np(g_Z), _np(g_Zo), _np(g_kappa), _np(g_m0))
         split_across_threads(_memory_backward, args, B)
-        # weight gradients: GEMMs over all T·B steps
+        # weight gradients: GEMMs over all T·B steps, activations from the saved pre-activations
         km_prev = kappa * torch.cat([m0[None], m_seq[:-1]])
-        g_W1m = g_U.reshape(-1, H).t() @ km_prev.reshape(-1, dm)
-        g_Wh = torch.stack([g_Zh[:, :, i].reshape(-1, H).t() @ acts[:, :, i].reshape(-1, H) for i in range(Lh)]) \
-            if Lh else torch.zeros_like(Wh)
-        g_bh = g_Zh.sum(dim=(0, 1))
-        g_Wo = g_Zo.reshape(-1, dm).t() @ acts[:, :, Lh].reshape(-1, H)
+        g_W1m = g_Z[0].reshape(-1, H).t() @ km_prev.reshape(-1, dm)
+        acts = _activate(Z.reshape(L, -1, H), ctx.code)
+        g_Zf = g_Z.reshape(L, -1, H)
+        g_Wh = torch.bmm(g_Zf[1:].transpose(1, 2), acts[:-1])
+        g_bh = g_Zf[1:].sum(1)
+        g_Wo = g_Zo.reshape(-1, dm).t() @ acts[-1]
         g_bo = g_Zo.sum(dim=(0, 1))
-        return g_U, g_kappa.sum(0), g_m0, g_W1m, g_Wh, g_bh, g_Wo, g_bo, None, None
+        return g_Z[0], g_kappa.sum(0), g_m0, g_W1m, g_Wh, g_bh, g_Wo, g_bo, None, None
 
 
 def _consts(dtype: torch.dtype, lam: float) -> tuple:
