@@ -123,33 +123,57 @@ class BranchTraces(torch.autograd.Function):
 
 # -- the input layer on uniformly decaying synapses ------------------------------------------------------------
 @nb.njit(**_JIT)
-def _input_forward(x, WT, kappa, beta, xs, U, sparse, lo, hi):  # pragma: no cover - compiled
-    """For samples ``lo:hi``: ``β_t = κ β_{t-1} + x_t W̃^T`` (``beta`` ``[B, H]``: in β_{-1}, out β_{T-1}) written to ``U``
-    ``[T, B, H]`` (which holds ``x_t W̃^T`` on entry unless ``sparse``: then the kernel adds the rows of ``WT``
-    ``[n, H]`` of the nonzero inputs itself), and ``xs = Σ_t κ^{T-1-t} x_t`` ``[B, n]`` (in: zeros)."""
+def _count_events(x, counts, lo, hi):  # pragma: no cover - compiled
+    """``counts[t, b]``: the nonzero inputs of ``x[t, b]`` for samples ``lo:hi``."""
     T = x.shape[0]
+    n = x.shape[2]
+    zero = x.dtype.type(0)
+    for t in range(T):
+        for b in range(lo, hi):
+            xt = x[t, b]
+            c = 0
+            for j in range(n):
+                if xt[j] != zero:
+                    c += 1
+            counts[t, b] = c
+
+
+@nb.njit(**_JIT)
+def _input_forward(x, WT, kappa, beta, xs, U, row_ptr, cols, vals, sparse, lo, hi):  # pragma: no cover - compiled
+    """For samples ``lo:hi``: ``β_t = κ β_{t-1} + x_t W̃^T`` (``beta`` ``[B, H]``: in β_{-1}, out β_{T-1}) written to ``U``
+    ``[T, B, H]``, and ``xs = Σ_t κ^{T-1-t} x_t`` ``[B, n]`` (in: zeros). Dense: ``U`` holds ``x_t W̃^T`` on entry.
+    Sparse: the kernel adds the rows of ``WT`` ``[n, H]`` of the nonzero inputs and lists them (row ``t·B + b`` of
+    the CSR ``row_ptr``, ``cols``, ``vals``) for the backward."""
+    T = x.shape[0]
+    B = x.shape[1]
     n = x.shape[2]
     H = U.shape[2]
     zero = x.dtype.type(0)
+    idx = np.empty(n + 1, np.int32)
     for t in range(T):
         for b in range(lo, hi):
             bb = beta[b]
             xt = x[t, b]
             xb = xs[b]
             ut = U[t, b]
+            for j in range(n):
+                xb[j] = kappa * xb[j] + xt[j]
             if sparse:
+                m = 0
+                for j in range(n):  # branch-free listing of the nonzero inputs
+                    idx[m] = j
+                    m += xt[j] != zero
                 for h in range(H):
                     bb[h] = kappa * bb[h]
-                for j in range(n):
+                p = row_ptr[t * B + b]
+                for q in range(m):
+                    j = idx[q]
                     v = xt[j]
-                    xb[j] = kappa * xb[j] + v
-                    if v != zero:
-                        row = WT[j]
-                        for h in range(H):
-                            bb[h] += v * row[h]
+                    cols[p + q] = j
+                    vals[p + q] = v
+                    for h in range(H):  # a separate loop per event: vectorised
+                        bb[h] += v * WT[j, h]
             else:
-                for j in range(n):
-                    xb[j] = kappa * xb[j] + xt[j]
                 for h in range(H):
                     bb[h] = kappa * bb[h] + ut[h]
             for h in range(H):
@@ -157,17 +181,16 @@ def _input_forward(x, WT, kappa, beta, xs, U, sparse, lo, hi):  # pragma: no cov
 
 
 @nb.njit(**_JIT)
-def _input_backward(g_U, x, kappa, G, carry, P, sparse, lo, hi):  # pragma: no cover - compiled
+def _input_backward(g_U, kappa, row_ptr, cols, vals, G, carry, P, sparse, lo, hi):  # pragma: no cover - compiled
     """Reverse filter ``G̃_t = g_U_t + κ G̃_{t+1}`` for the sample chunks ``lo:hi`` of ``P.shape[0]``: ``carry``
     ``[B, H]`` (out: ``G̃_0``), ``G`` ``[T, B, H]`` all of ``G̃`` (skipped when it has no steps), and, if ``sparse``,
-    each chunk's ``P[c] = Σ_{t,b} x_{t,b}^T G̃_{t,b}`` ``[n, H]`` over the nonzero inputs."""
-    T = x.shape[0]
-    B = x.shape[1]
-    n = x.shape[2]
+    each chunk's ``P[c] = Σ_{t,b} x_{t,b}^T G̃_{t,b}`` ``[n, H]`` over the listed nonzero inputs."""
+    T = g_U.shape[0]
+    B = g_U.shape[1]
     H = g_U.shape[2]
     nc = P.shape[0]
     keep = G.shape[0] > 0
-    zero = x.dtype.type(0)
+    zero = g_U.dtype.type(0)
     for c in range(lo, hi):
         b_lo, b_hi = B * c // nc, B * (c + 1) // nc
         Pc = P[c]
@@ -188,13 +211,11 @@ def _input_backward(g_U, x, kappa, G, carry, P, sparse, lo, hi):  # pragma: no c
                     for h in range(H):
                         Gt[h] = gb[h]
                 if sparse:
-                    xt = x[t, b]
-                    for j in range(n):
-                        v = xt[j]
-                        if v != zero:
-                            row = Pc[j]
-                            for h in range(H):
-                                row[h] += v * gb[h]
+                    for p in range(row_ptr[t * B + b], row_ptr[t * B + b + 1]):
+                        row = Pc[cols[p]]
+                        v = vals[p]
+                        for h in range(H):
+                            row[h] += v * gb[h]
 
 
 #: the largest fraction of nonzero inputs for which the input layer adds weight rows per event instead of a GEMM
@@ -205,11 +226,12 @@ class FilteredInput(torch.autograd.Function):
     r"""The input layer on the branch sums for synapses that all decay alike (``κ_s`` one value, as ``tau_s`` is
     built): since the traces are linear in the input, ``U_t = W_{1,b} R s_t + b_1`` (``R`` sums each branch) obeys
     ``β_t = κ β_{t-1} + x_t W̃^T`` with ``W̃ = W_{1,b} R \operatorname{diag}(w_s)`` ``[H, n]`` and ``β_{-1} =
-    W_{1,b} R s_0``: the same sums in another order, with no traces stored and, for spikes, only the weight rows
-    of the nonzero inputs added (dense input: one GEMM over all ``T·B``). The backward is the same reassociation:
-    with ``G̃_t = ∂L/∂U_t + κ G̃_{t+1}`` and ``P = Σ_{t,b} G̃_{t,b}^T x_{t,b}`` ``[H, n]``, ``∂L/∂(W_{1,b} R) = P
-    \operatorname{diag}(w_s) + κ G̃_0^T s_0`` (summed per branch) and ``∂L/∂w_s = \sum_h (W_{1,b} R ⊙ P)_h`` plus
-    the final traces' share; ``s_T = κ^T s_0 + w_s ⊙ \sum_t κ^{T-1-t} x_t``.
+    W_{1,b} R s_0``: the same sums in another order, with no traces stored and, for spikes (at most
+    :data:`SPARSE_DENSITY` nonzero), only the weight rows of the nonzero inputs added (dense input: one GEMM over
+    all ``T·B``). The backward is the same reassociation: with ``G̃_t = ∂L/∂U_t + κ G̃_{t+1}`` and ``P = Σ_{t,b}
+    G̃_{t,b}^T x_{t,b}`` ``[H, n]``, ``∂L/∂(W_{1,b} R) = P \operatorname{diag}(w_s) + κ G̃_0^T s_0`` (summed per
+    branch) and ``∂L/∂w_s = \sum_h (W_{1,b} R ⊙ P)_h`` plus the final traces' share; ``s_T = κ^T s_0 + w_s ⊙
+    \sum_t κ^{T-1-t} x_t``. Spikes are kept for the backward as a list of events (CSR), not as ``x``.
 
     ``(x_syn [T, B, n], w_s [n], κ (0-d), s_0 [B, n], W1b [H, n_branch], b_1 [H], spb) → (U [T, B, H], s_T [B, n])``."""
 
@@ -220,33 +242,42 @@ class FilteredInput(torch.autograd.Function):
         k = float(kappa)
         W_exp = W1b.repeat_interleave(spb, dim=1)  # W_{1,b} R  [H, n]
         WT = (W_exp * w).t().contiguous()
-        sparse = bool(torch.count_nonzero(x) <= SPARSE_DENSITY * x.numel())
+        counts = torch.empty(T, B, dtype=torch.int64)
+        split_across_threads(_count_events, (_np(x), _np(counts)), B)
+        nnz = int(counts.sum())
+        sparse = nnz <= SPARSE_DENSITY * x.numel()
         U = x.new_empty(T, B, W1b.shape[0])
-        if not sparse:
+        if sparse:
+            row_ptr = counts.new_zeros(T * B + 1)
+            torch.cumsum(counts.view(-1), 0, out=row_ptr[1:])
+            cols, vals = torch.empty(nnz, dtype=torch.int32), x.new_empty(nnz)
+        else:
             torch.mm(x.view(T * B, n), WT, out=U.view(T * B, -1))
+            row_ptr, cols, vals = counts.new_zeros(1), torch.empty(0, dtype=torch.int32), x.new_empty(0)
         beta = s0 @ W_exp.t()
         xs = x.new_zeros(B, n)
-        split_across_threads(_input_forward, (_np(x), _np(WT), _cast(x.dtype, k), _np(beta), _np(xs), _np(U), sparse),
-                             B)
+        split_across_threads(_input_forward, (_np(x), _np(WT), _cast(x.dtype, k), _np(beta), _np(xs), _np(U),
+                                              _np(row_ptr), _np(cols), _np(vals), sparse), B)
         U += b1
         s_final = k ** T * s0 + w * xs
-        ctx.save_for_backward(x, w, s0, W_exp, xs)
-        ctx.k, ctx.spb, ctx.sparse = k, spb, sparse
+        ctx.save_for_backward(x.new_empty(0) if sparse else x, row_ptr, cols, vals, w, s0, W_exp, xs)
+        ctx.k, ctx.spb, ctx.sparse, ctx.shape = k, spb, sparse, (T, B, n)
         return U, s_final
 
     @staticmethod
     def backward(ctx, g_U, g_final):
-        x, w, s0, W_exp, xs = ctx.saved_tensors
-        T, B, n = x.shape
+        x, row_ptr, cols, vals, w, s0, W_exp, xs = ctx.saved_tensors
+        T, B, n = ctx.shape
         H = W_exp.shape[0]
         k, sparse = ctx.k, ctx.sparse
         want_x = ctx.needs_input_grad[0]
         g_U = g_U.contiguous()
-        G = x.new_empty(T, B, H) if want_x or not sparse else x.new_empty(0, B, H)
-        G0 = x.new_empty(B, H)
+        G = g_U.new_empty(T, B, H) if want_x or not sparse else g_U.new_empty(0, B, H)
+        G0 = g_U.new_empty(B, H)
         nc = max(1, min(torch.get_num_threads(), B)) if sparse else 1
-        P = x.new_empty(nc, n, H) if sparse else x.new_empty(1, 0, H)
-        split_across_threads(_input_backward, (_np(g_U), _np(x), _cast(x.dtype, k), _np(G), _np(G0), _np(P), sparse), nc)
+        P = g_U.new_empty(nc, n, H) if sparse else g_U.new_empty(1, 0, H)
+        split_across_threads(_input_backward, (_np(g_U), _cast(g_U.dtype, k), _np(row_ptr), _np(cols), _np(vals),
+                                               _np(G), _np(G0), _np(P), sparse), nc)
         P = P.sum(0).t() if sparse else G.view(T * B, H).t() @ x.view(T * B, n)  # [H, n]
         Q = P * w + (k * G0.t()) @ s0
         g_W1b = Q.view(H, -1, ctx.spb).sum(-1)
@@ -254,7 +285,7 @@ class FilteredInput(torch.autograd.Function):
         g_s0 = k * (G0 @ W_exp) + k ** T * g_final
         g_x = None
         if want_x:
-            decay = k ** torch.arange(T - 1, -1, -1, dtype=x.dtype)
+            decay = k ** torch.arange(T - 1, -1, -1, dtype=g_U.dtype)
             g_x = w * ((G.view(T * B, H) @ W_exp).view(T, B, n) + decay[:, None, None] * g_final)
         return g_x, g_w, None, g_s0, g_W1b, g_U.sum(dim=(0, 1)), None
 
@@ -265,6 +296,13 @@ def _act(z, code, zero, one):  # pragma: no cover - compiled
     if code == 0:
         return z if z > zero else zero
     return z / (one + np.exp(-z))
+
+
+@nb.njit(inline="always")
+def _tanh(z, one):  # pragma: no cover - compiled
+    e = np.exp(-2 * abs(z))
+    t = (one - e) / (one + e)
+    return t if z >= 0 else -t
 
 
 @nb.njit(inline="always")
@@ -317,7 +355,7 @@ def _memory_forward(U, kappa, m0, W1m, Wh, bh, Wo, bo, code, lam, scale, slope, 
         out = m_seq[t, lo:hi]
         for i in range(n):
             for j in range(dm):
-                th = np.tanh(slope * (OT[j, i] + bo[j]))
+                th = _tanh(slope * (OT[j, i] + bo[j]), one)
                 THt[i, j] = th
                 out[i, j] = kappa[j] * M[i, j] + lam * (one - kappa[j]) * (scale * th)
 
