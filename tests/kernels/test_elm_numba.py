@@ -159,3 +159,15 @@ def test_spiking_input_takes_the_event_path(monkeypatch):
     elm(x)
     elm(torch.rand(20, 3, 140))
     assert calls == [True, False]
+
+
+@pytest.mark.parametrize("spikes", [True, False], ids=["spikes", "dense"])
+def test_fused_matches_the_reference_split_across_threads(spikes):
+    # samples split into uneven blocks (5 over 3 threads): block GEMMs at an offset, per-chunk event sums
+    threads = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        for case in ("elm", "elm-deep-silu", "branch-random"):
+            _parity(CASES[case], *_inputs(17, 5, CASES[case], torch.float64, spikes))
+    finally:
+        torch.set_num_threads(threads)
