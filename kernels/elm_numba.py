@@ -453,15 +453,18 @@ class MemoryRecurrence(torch.autograd.Function):
                 _np(Wh.transpose(1, 2).contiguous()), _np(Wo.t().contiguous()), ctx.code, *_consts(Z.dtype, ctx.lam), _np(g_Z), _np(g_Zo), _np(g_kappa), _np(g_m0))
         split_across_threads(_memory_backward, args, B)
         # weight gradients: GEMMs over all T·B steps, activations from the saved pre-activations
-        km_prev = kappa * torch.cat([m0[None], m_seq[:-1]])
-        g_W1m = g_Z[0].reshape(-1, H).t() @ km_prev.reshape(-1, dm)
+        g_Z0 = g_Z[0]  # ∂L/∂W_{1,m} = Σ_t ∂L/∂Z_{0,t}^T (κ ⊙ m_{t-1}), κ applied once to the sum
+        g_W1m = g_Z0[0].t() @ m0
+        if T > 1:
+            g_W1m += g_Z0[1:].reshape(-1, H).t() @ m_seq[:-1].reshape(-1, dm)
+        g_W1m *= kappa
         acts = _activate(Z.reshape(L, -1, H), ctx.code)
         g_Zf = g_Z.reshape(L, -1, H)
         g_Wh = torch.bmm(g_Zf[1:].transpose(1, 2), acts[:-1])
         g_bh = g_Zf[1:].sum(1)
         g_Wo = g_Zo.reshape(-1, dm).t() @ acts[-1]
         g_bo = g_Zo.sum(dim=(0, 1))
-        return g_Z[0], g_kappa.sum(0), g_m0, g_W1m, g_Wh, g_bh, g_Wo, g_bo, None, None
+        return g_Z0, g_kappa.sum(0), g_m0, g_W1m, g_Wh, g_bh, g_Wo, g_bo, None, None
 
 
 def _cast(dtype: torch.dtype, value: float):
