@@ -66,7 +66,8 @@ def case(memory: int, T: int, B: int, C: int, repeats: int) -> dict:
     return {
         "d_m": memory, "T": T, "B": B, "inputs": C,
         "torch_ms": ms["torch"], "numba_ms": ms["numba"], "speedup": ms["torch"] / ms["numba"],
-        "torch_cpu_ms": cpu_ms["torch"], "numba_cpu_ms": cpu_ms["numba"], "speedup_cpu": cpu_ms["torch"] / cpu_ms["numba"],
+        "torch_cpu_ms": cpu_ms["torch"], "numba_cpu_ms": cpu_ms["numba"],
+        "speedup_cpu": cpu_ms["torch"] / cpu_ms["numba"],
         "target": TARGETS.get(memory), "saved_bytes_per_step_sample_torch": saved["torch"],
         "saved_bytes_per_step_sample_numba": saved["numba"], "saved_ratio": saved["torch"] / saved["numba"],
     }

@@ -146,8 +146,8 @@ def _count_events(x, counts, lo, hi):  # pragma: no cover - compiled
 
 @nb.njit(**_JIT)
 def _input_forward(x, WT, kappa, beta, xs, U, row_ptr, cols, vals, sparse, lo, hi):  # pragma: no cover - compiled
-    """For samples ``lo:hi``: ``β_t = κ β_{t-1} + x_t W̃^T`` (``beta`` ``[B, H]``: in β_{-1}, out β_{T-1}) written to ``U``
-    ``[T, B, H]``, and ``xs = Σ_t κ^{T-1-t} x_t`` ``[B, n]`` (in: zeros). Dense: ``U`` holds ``x_t W̃^T`` on entry.
+    """For samples ``lo:hi``: ``β_t = κ β_{t-1} + x_t W̃^T`` (``beta`` ``[B, H]``: in β_{-1}, out β_{T-1}) written to
+    ``U`` ``[T, B, H]``, and ``xs = Σ_t κ^{T-1-t} x_t`` ``[B, n]`` (in: zeros). Dense: ``U`` holds ``x_t W̃^T`` on entry.
     Sparse: the kernel adds the rows of ``WT`` ``[n, H]`` of the nonzero inputs and lists them (row ``t·B + b`` of
     the CSR ``row_ptr``, ``cols``, ``vals``) for the backward."""
     T = x.shape[0]
@@ -458,7 +458,8 @@ class MemoryRecurrence(torch.autograd.Function):
         g_kappa = Z.new_empty(B, dm)
         g_m0 = Z.new_empty(B, dm)
         args = (_np(kappa), _np(m0), _np(m_seq), _np(Z), _np(TH), _np(g_mseq.contiguous()), _np(W1m.t().contiguous()),
-                _np(Wh.transpose(1, 2).contiguous()), _np(Wo.t().contiguous()), ctx.code, *_consts(Z.dtype, ctx.lam), _np(g_Z), _np(g_Zo), _np(g_kappa), _np(g_m0))
+                _np(Wh.transpose(1, 2).contiguous()), _np(Wo.t().contiguous()), ctx.code, *_consts(Z.dtype, ctx.lam),
+                _np(g_Z), _np(g_Zo), _np(g_kappa), _np(g_m0))
         split_across_threads(_memory_backward, args, B)
         # weight gradients: GEMMs over all T·B steps, activations from the saved pre-activations
         g_Z0 = g_Z[0]  # ∂L/∂W_{1,m} = Σ_t ∂L/∂Z_{0,t}^T (κ ⊙ m_{t-1}), κ applied once to the sum

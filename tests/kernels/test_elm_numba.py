@@ -42,63 +42,9 @@ def _grads_close(got, want, rtol, what):
                                    msg=lambda m: f"{what}: grad {name}: {m}")
 
 
-@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-@pytest.mark.parametrize("case", sorted(CASES))
-@pytest.mark.parametrize("size", SIZES)
-def test_fused_matches_the_reference(case, size, dtype):
-    T, B = size
-    kwargs = CASES[case]
-    torch.manual_seed(3)
-    ref = ELM(out_features=3, backend="torch", **kwargs).to(dtype)
-    with torch.no_grad():  # spread the parameters so every nonlinearity is exercised (some ReLUs off, tanh bent)
-        for p in ref.mlp.parameters():
-            p.mul_(3.0)
-    fused = ELM(out_features=3, backend="numba", **kwargs).to(dtype)
-    fused.load_state_dict(ref.state_dict())
-    g = torch.Generator().manual_seed(T * 10 + B)
-    x = torch.rand(T, B, ref.in_features, generator=g, dtype=dtype) * 2
-    state = {"s": torch.rand(B, ref.n_synapses, generator=g, dtype=dtype),
-             "m": torch.randn(B, ref.memory, generator=g, dtype=dtype)}
-    out_r, g_r = _run(ref, x, state)
-    out_f, g_f = _run(fused, x, state)
-    tol = 1e-5 if dtype == torch.float32 else 1e-12
-    # within tol of the values' magnitude (float32 rounding, summed in another order by the GEMMs, drifts over T)
-    for got, want in [(out_f.output, out_r.output), (out_f.memory, out_r.memory),
-                      (out_f.state["s"], out_r.state["s"]), (out_f.state["m"], out_r.state["m"])]:
-        torch.testing.assert_close(got, want, rtol=tol, atol=tol * max(1.0, want.abs().max().item()))
-    _grads_close(g_f, g_r, 1e-4 if dtype == torch.float32 else 1e-10, f"{case} T={T} B={B} {dtype}")
-
-
-def test_auto_uses_the_fused_kernels_on_cpu(monkeypatch):
-    calls = []
-    original = elm_numba.run
-    monkeypatch.setattr(elm_numba, "run", lambda *a: calls.append(1) or original(*a))
-    elm = ELM(4, 2, memory=3)
-    elm(torch.rand(5, 2, 4))
-    assert calls
-    elm_torch = ELM(4, 2, memory=3, backend="torch")
-    elm_torch(torch.rand(5, 2, 4))
-    assert len(calls) == 1
-
-
-def test_numba_backend_refuses_other_dtypes():
-    from snn.kernels.backends import BackendUnavailable
-
-    elm = ELM(4, 2, memory=3, backend="numba").to(torch.bfloat16)
-    with pytest.raises(BackendUnavailable, match="float32/float64 CPU"):
-        elm(torch.rand(5, 2, 4, dtype=torch.bfloat16))
-
-
-def test_fused_forward_without_grad_and_empty_sequences():
-    elm = ELM(4, 2, memory=3, backend="numba")
-    with torch.no_grad():
-        y = elm(torch.rand(6, 2, 4))
-    assert y.shape == (6, 2, 2) and torch.isfinite(y).all()
-    assert elm(torch.rand(0, 2, 4)).shape == (0, 2, 2)
-
-
 def _parity(kwargs, x, state, spread_tau_s=False):
-    """Fused vs reference on given input and state, with the tolerances of :func:`test_fused_matches_the_reference`."""
+    """Fused vs reference on given input and state: outputs, memory and final state within 1e-5 (float32) / 1e-12
+    (float64) of their magnitude, every gradient within 1e-4 / 1e-10."""
     dtype = x.dtype
     torch.manual_seed(3)
     ref = ELM(out_features=3, backend="torch", **kwargs).to(dtype)
@@ -129,6 +75,43 @@ def _inputs(T, B, kwargs, dtype, spikes):
     state = {"s": torch.rand(B, ref.n_synapses, generator=g, dtype=dtype),
              "m": torch.randn(B, ref.memory, generator=g, dtype=dtype)}
     return x, state
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("size", SIZES)
+def test_fused_matches_the_reference(case, size, dtype):
+    # MLP weights ×3 so every nonlinearity is exercised (some ReLUs off, tanh bent); float32 rounding, summed in
+    # another order by the GEMMs, drifts over T: tolerances relative to the values' magnitude
+    _parity(CASES[case], *_inputs(*size, CASES[case], dtype, spikes=False))
+
+
+def test_auto_uses_the_fused_kernels_on_cpu(monkeypatch):
+    calls = []
+    original = elm_numba.run
+    monkeypatch.setattr(elm_numba, "run", lambda *a: calls.append(1) or original(*a))
+    elm = ELM(4, 2, memory=3)
+    elm(torch.rand(5, 2, 4))
+    assert calls
+    elm_torch = ELM(4, 2, memory=3, backend="torch")
+    elm_torch(torch.rand(5, 2, 4))
+    assert len(calls) == 1
+
+
+def test_numba_backend_refuses_other_dtypes():
+    from snn.kernels.backends import BackendUnavailable
+
+    elm = ELM(4, 2, memory=3, backend="numba").to(torch.bfloat16)
+    with pytest.raises(BackendUnavailable, match="float32/float64 CPU"):
+        elm(torch.rand(5, 2, 4, dtype=torch.bfloat16))
+
+
+def test_fused_forward_without_grad_and_empty_sequences():
+    elm = ELM(4, 2, memory=3, backend="numba")
+    with torch.no_grad():
+        y = elm(torch.rand(6, 2, 4))
+    assert y.shape == (6, 2, 2) and torch.isfinite(y).all()
+    assert elm(torch.rand(0, 2, 4)).shape == (0, 2, 2)
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
