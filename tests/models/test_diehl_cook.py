@@ -114,3 +114,13 @@ def test_the_shipped_config_builds_the_network_and_its_stdp_rule():
     assert list(rule.synapses) == ["synapse"] and model.synapse.weight.shape == (200, 64)
     assert model.encoder.steps == 250 and [type(c).__name__ for c in model.callbacks()] == ["AssignLabels"]
     rule.detach()
+
+
+def test_backprop_on_a_model_without_a_gradient_path_names_the_rule(tmp_path):
+    cfg = _cfg(tmp_path)
+    cfg["training"]["rule"] = {"name": "backprop"}
+    cfg["training"]["epochs"] = 1
+    cfg["training"]["limit_train_batches"] = 1
+    with pytest.raises(RuntimeError, match=r"training.rule: backprop needs a loss .*DiehlCookNetwork.*training.rule: "
+                                           r"stdp"):
+        run(load_config(cfg))
