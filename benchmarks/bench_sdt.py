@@ -17,6 +17,9 @@ loaded machine it is within the noise when neurons are a small share. ``mask_and
 way on v1 attention's ``Σ_tokens K ⊙ V`` and ``Q ⊙ mask`` (the attention neuron between them counts as a neuron):
 the most that fusing them with the attention neuron could save.
 
+The ratio against SpikingJelly is also given run by run (``paired_speedup_median_min_max``: the variants ran back to
+back in each repeat, so each pair saw about the same load).
+
 Measured: forward + backward (``(out · g).sum().backward()``, ``g`` fixed) as the median, minimum and maximum of
 ``--repeats`` runs after ``--warmup`` runs, the variants interleaved run by run so that a load change on a shared
 machine hits them alike, both as wall-clock time and as the process's CPU time (``time.process_time``, user +
@@ -271,8 +274,8 @@ def measure_all(args: argparse.Namespace) -> list[dict]:
 
 
 def format_table(rows: list[dict]) -> str:
-    lines = [f"{'variant':<14}{'CPU ms [min-max]':>24}{'wall ms [min-max]':>24}{'vs SJ':>8}{'neurons':>9}"
-             f"{'(removal)':>11}{'mask+sum':>10}{'saved MB':>10}{'peak MB':>10}", "-" * 120]
+    lines = [f"{'variant':<14}{'CPU ms [min-max]':>24}{'wall ms [min-max]':>24}{'vs SJ, paired [min-max]':>24}{'neurons':>9}"
+             f"{'(removal)':>11}{'mask+sum':>10}{'saved MB':>10}{'peak MB':>10}", "-" * 136]
     for r in rows:
         if "skipped" in r:
             lines.append(f"{r['variant']:<14}  skipped: {r['skipped']}")
@@ -280,10 +283,11 @@ def format_table(rows: list[dict]) -> str:
 
         def pct(key: str) -> str:
             return "" if r.get(key) is None else f"{100 * r[key]:.1f} %"
-        ratio = "" if r.get("speedup_vs_spikingjelly") is None else f"{r['speedup_vs_spikingjelly']:.2f}x"
+        ratio = "" if r.get("paired_speedup_median_min_max") is None else "{:.2f}x [{:.2f}-{:.2f}]".format(
+            *r["paired_speedup_median_min_max"])
         cpu = f"{r['fwd_bwd_cpu_ms']:.0f} [{r['spread_cpu_ms'][0]:.0f}-{r['spread_cpu_ms'][1]:.0f}]"
         wall = f"{r['fwd_bwd_ms']:.0f} [{r['spread_ms'][0]:.0f}-{r['spread_ms'][1]:.0f}]"
-        lines.append(f"{r['variant']:<14}{cpu:>24}{wall:>24}{ratio:>8}{pct('neuron_share'):>9}"
+        lines.append(f"{r['variant']:<14}{cpu:>24}{wall:>24}{ratio:>24}{pct('neuron_share'):>9}"
                      f"{pct('neuron_share_by_removal'):>11}{pct('mask_and_sum_share'):>10}"
                      f"{r['saved_bytes'] / 2**20:>10.1f}{r['peak_step_bytes'] / 2**20:>10.1f}")
     return "\n".join(lines)
@@ -321,6 +325,11 @@ def main(argv: list[str] | None = None) -> int:
             r["neuron_share_by_removal"] = (r[key] - base[key]) / r[key]
         if "spikingjelly" in by:
             r["speedup_vs_spikingjelly"] = by["spikingjelly"][key] / r[key]
+            # run by run (the variants ran back to back in each repeat, so a load change hits both alike)
+            samples = "samples_ms" if key == "fwd_bwd_ms" else "samples_cpu_ms"
+            paired = [sj / own for sj, own in zip(by["spikingjelly"][samples], r[samples])]
+            r["paired_speedups_vs_spikingjelly"] = paired
+            r["paired_speedup_median_min_max"] = [statistics.median(paired), min(paired), max(paired)]
     payload = {"benchmark": "sdt", "ratios_from": key, "model": "SpikeDrivenTransformer 2 x 256, 8 heads, CIFAR stem",
                "input": [args.time_steps, args.batch, 3, 32, 32], "device": args.device,
                "device_name": torch.cuda.get_device_name(0) if args.device.startswith("cuda") else platform.processor() or platform.machine(),

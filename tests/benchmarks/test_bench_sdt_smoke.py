@@ -26,4 +26,6 @@ def test_runs_one_sample_and_writes_json(tmp_path: Path, capsys):
     assert all(r["spread_cpu_ms"][0] <= r["fwd_bwd_cpu_ms"] <= r["spread_cpu_ms"][1] for r in rows.values())
     assert 0 < rows["snn"]["speedup_vs_spikingjelly"] and 0 < rows["spikingjelly"]["neuron_share"] < 1
     assert 0 < rows["snn"]["mask_and_sum_share"] < 1
+    low, med, high = sorted(rows["snn"]["paired_speedup_median_min_max"])
+    assert rows["snn"]["paired_speedup_median_min_max"][0] == med and 0 < low <= high
     assert "CPU ms [min-max]" in capsys.readouterr().out
