@@ -153,18 +153,23 @@ class SpikeDrivenAudioTransformer(SpikeDrivenClassifier):
         dim, depth, heads, mlp_ratio, pooling: as :class:`SpikeDrivenTransformer` (stem in 1-D).
         time_steps: spiking steps over which the token sequence is presented.
         attention: ``"v1"`` or ``"v2"``.
+        stem_width: channels of the stem's first three stages (``None``: the reference's ``D/8, D/4, D/2``; with
+            tens of input channels per frame the reference's first stage is a bottleneck of ``D/8`` spiking channels).
 
     Shape: ``[T_f, B, C]`` → per-step logits ``[time_steps, B, n_classes]``.
     """
 
     def __init__(self, n_inputs: int, n_classes: int, n_frames: int = 100, dim: int = 128, depth: int = 2,
                  heads: int = 8, mlp_ratio: float = 4.0, time_steps: int = 2, pooling: str = "0011",
-                 attention: str = "v1"):
+                 attention: str = "v1", stem_width: int | None = None):
         super().__init__()
         if not isinstance(time_steps, int) or time_steps < 1:
             raise ValueError(f"time_steps: expected an int >= 1, got {time_steps!r}")
+        if stem_width is not None and (not isinstance(stem_width, int) or stem_width < 1):
+            raise ValueError(f"stem_width: expected a positive int or None, got {stem_width!r}")
         self.n_inputs, self.n_frames, self.time_steps = int(n_inputs), int(n_frames), time_steps
-        self.stem = SpikingPatchSplit(n_inputs, dim, n_frames, pooling, dims=1)
+        self.stem = SpikingPatchSplit(n_inputs, dim, n_frames, pooling, dims=1,
+                                      widths=None if stem_width is None else (stem_width,) * 3)
         self.blocks = nn.ModuleList(SpikeDrivenBlock(dim, heads, mlp_ratio, attention, reference_parameters=False)
                                     for _ in range(depth))
         self.head = ClassifierHead(dim, n_classes)
@@ -264,11 +269,14 @@ class SDTAudioConfig(SDTBodyConfig):
     Attributes:
         n_frames: frames per utterance; inputs are cut or zero-padded to it (divisible by the stem's downsampling).
         attention: ``"v1"`` (``Q ⊙ SN(Σ_tokens K ⊙ V)``) or ``"v2"`` (``SN(0.125 · Q (Kᵀ V))``).
+        stem_width: channels of the stem's first three stages (``null``: the reference's ``dim/8, dim/4, dim/2``,
+            a bottleneck after tens of frequency channels per frame).
     """
 
     name: str = "sdt_audio"
     n_frames: int = 100
     attention: str = "v1"
+    stem_width: int | None = None
 
 
 def loss_options(m: SpikeDrivenLossConfig) -> dict[str, Any]:
@@ -291,6 +299,6 @@ def build_sdt_audio(config: Any, n_inputs: int, n_classes: int) -> SpikeDrivenAu
     """``sdt_audio`` family: ``n_inputs`` channels per frame (SHD format)."""
     m = config.model
     model = SpikeDrivenAudioTransformer(n_inputs, n_classes, m.n_frames, m.dim, m.depth, m.heads, m.mlp_ratio,
-                                        m.time_steps, m.pooling, m.attention)
+                                        m.time_steps, m.pooling, m.attention, m.stem_width)
     model.use_loss(**loss_options(m))
     return model
