@@ -105,6 +105,18 @@ def test_audio_variant_tokens_are_time_frames_and_it_overfits():
     assert _overfit(m, x, y, steps=120) == 1.0
 
 
+def test_audio_variant_stem_width_sets_the_first_three_stages():
+    m = SpikeDrivenAudioTransformer(20, 4, n_frames=16, dim=32, depth=1, heads=4, stem_width=24)
+    assert [c.out_channels for c in m.stem.convs] == [24, 24, 24, 32]
+    ref = SpikeDrivenAudioTransformer(20, 4, n_frames=16, dim=32, depth=1, heads=4)
+    assert [c.out_channels for c in ref.stem.convs] == [4, 8, 16, 32]
+    # only the stem's three first convs (3 taps, no bias) and their BatchNorms change size
+    delta = 3 * (20 * 24 + 24 * 24 + 24 * 24 + 24 * 32) + 2 * 3 * 24 - (3 * (20 * 4 + 4 * 8 + 8 * 16 + 16 * 32) + 2 * (4 + 8 + 16))
+    assert sum(p.numel() for p in m.parameters()) - sum(p.numel() for p in ref.parameters()) == delta
+    with pytest.raises(ValueError, match="stem_width: expected a positive int or None, got 0"):
+        SpikeDrivenAudioTransformer(20, 4, n_frames=16, dim=32, depth=1, heads=4, stem_width=0)
+
+
 def test_audio_variant_checks_its_input():
     m = SpikeDrivenAudioTransformer(20, 4, n_frames=16, dim=32, depth=1, heads=4)
     with pytest.raises(ValueError, match=r"x: expected SHD-format frames \[T_f, B, 20\], got \(10, 2, 21\)"):
