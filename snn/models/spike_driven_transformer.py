@@ -64,15 +64,31 @@ def image_input(x: torch.Tensor, channels: int, size: tuple[int, int], time_step
 
 
 class ClassifierHead(nn.Module):
-    """Mean over tokens, LIF, linear: ``[T, B, D, H, W]`` → per-step logits ``[T, B, K]``."""
+    r"""Classifier head: ``[T, B, D, H, W]`` (membrane-level tokens ``x_n``) → per-step logits ``[T, B, K]``.
 
-    def __init__(self, dim: int, n_classes: int):
+    .. math::
+
+        \text{"membrane" (reference):}\quad o = W\,\mathrm{SN}\big(\tfrac1N \textstyle\sum_n x_n\big) + b,
+        \qquad \text{"spikes":}\quad o = \tfrac1N \textstyle\sum_n \big(W\,\mathrm{SN}(x_n) + b\big)
+
+    ``"membrane"`` averages the tokens' membranes and fires one neuron per channel (the published heads);
+    ``"spikes"`` fires every token's neurons and averages the token logits, i.e. the linear layer reads the
+    channels' spike rates over the tokens (a finer code than one neuron's spikes when ``T`` is small). Both feed the
+    linear layer with spikes only.
+    """
+
+    def __init__(self, dim: int, n_classes: int, readout: str = "membrane"):
         super().__init__()
+        if readout not in ("membrane", "spikes"):
+            raise ValueError(f"readout: expected 'membrane' or 'spikes', got {readout!r}")
+        self.readout = readout
         self.lif = spike_driven_lif()
         self.fc = nn.Linear(dim, n_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.lif(x.flatten(3).mean(3)))
+        if self.readout == "membrane":
+            return self.fc(self.lif(x.flatten(3).mean(3)))
+        return self.fc(self.lif(x.flatten(3)).transpose(2, 3)).mean(2)
 
 
 class SpikeDrivenClassifier(nn.Module):
@@ -155,13 +171,15 @@ class SpikeDrivenAudioTransformer(SpikeDrivenClassifier):
         attention: ``"v1"`` or ``"v2"``.
         stem_width: channels of the stem's first three stages (``None``: the reference's ``D/8, D/4, D/2``; with
             tens of input channels per frame the reference's first stage is a bottleneck of ``D/8`` spiking channels).
+        readout: the head's ``"membrane"`` (reference: mean of the tokens' membranes, one neuron per channel) or
+            ``"spikes"`` (each token fires, the linear layer reads the mean over tokens); see :class:`ClassifierHead`.
 
     Shape: ``[T_f, B, C]`` → per-step logits ``[time_steps, B, n_classes]``.
     """
 
     def __init__(self, n_inputs: int, n_classes: int, n_frames: int = 100, dim: int = 128, depth: int = 2,
                  heads: int = 8, mlp_ratio: float = 4.0, time_steps: int = 2, pooling: str = "0011",
-                 attention: str = "v1", stem_width: int | None = None):
+                 attention: str = "v1", stem_width: int | None = None, readout: str = "membrane"):
         super().__init__()
         if not isinstance(time_steps, int) or time_steps < 1:
             raise ValueError(f"time_steps: expected an int >= 1, got {time_steps!r}")
@@ -172,7 +190,7 @@ class SpikeDrivenAudioTransformer(SpikeDrivenClassifier):
                                       widths=None if stem_width is None else (stem_width,) * 3)
         self.blocks = nn.ModuleList(SpikeDrivenBlock(dim, heads, mlp_ratio, attention, reference_parameters=False)
                                     for _ in range(depth))
-        self.head = ClassifierHead(dim, n_classes)
+        self.head = ClassifierHead(dim, n_classes, readout)
         _init_like_reference(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -271,12 +289,15 @@ class SDTAudioConfig(SDTBodyConfig):
         attention: ``"v1"`` (``Q ⊙ SN(Σ_tokens K ⊙ V)``) or ``"v2"`` (``SN(0.125 · Q (Kᵀ V))``).
         stem_width: channels of the stem's first three stages (``null``: the reference's ``dim/8, dim/4, dim/2``,
             a bottleneck after tens of frequency channels per frame).
+        readout: ``"membrane"`` (the reference head: mean of the tokens' membranes, one LIF per channel, linear) or
+            ``"spikes"`` (a LIF per token, the linear layer's output averaged over tokens).
     """
 
     name: str = "sdt_audio"
     n_frames: int = 100
     attention: str = "v1"
     stem_width: int | None = None
+    readout: str = "membrane"
 
 
 def loss_options(m: SpikeDrivenLossConfig) -> dict[str, Any]:
@@ -299,6 +320,6 @@ def build_sdt_audio(config: Any, n_inputs: int, n_classes: int) -> SpikeDrivenAu
     """``sdt_audio`` family: ``n_inputs`` channels per frame (SHD format)."""
     m = config.model
     model = SpikeDrivenAudioTransformer(n_inputs, n_classes, m.n_frames, m.dim, m.depth, m.heads, m.mlp_ratio,
-                                        m.time_steps, m.pooling, m.attention, m.stem_width)
+                                        m.time_steps, m.pooling, m.attention, m.stem_width, m.readout)
     model.use_loss(**loss_options(m))
     return model

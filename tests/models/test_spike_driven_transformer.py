@@ -117,6 +117,39 @@ def test_audio_variant_stem_width_sets_the_first_three_stages():
         SpikeDrivenAudioTransformer(20, 4, n_frames=16, dim=32, depth=1, heads=4, stem_width=0)
 
 
+def _lif_tau2(x: torch.Tensor, threshold: float = 1.0) -> torch.Tensor:
+    """The spike-driven LIF written out: H = V + (X - V)/2, S = [H >= threshold], hard reset to 0."""
+    v, spikes = torch.zeros_like(x[0]), []
+    for xt in x:
+        h = v + (xt - v) / 2
+        s = (h >= threshold).to(x.dtype)
+        spikes.append(s)
+        v = h * (1 - s)
+    return torch.stack(spikes)
+
+
+@pytest.mark.parametrize("readout", ["membrane", "spikes"])
+def test_classifier_head_readouts_against_hand_formula(readout):
+    from snn.models.spike_driven_transformer import ClassifierHead
+    torch.manual_seed(4)
+    head = ClassifierHead(6, 3, readout).double()
+    x = 3 * torch.randn(4, 2, 6, 1, 5, dtype=torch.float64)          # [T, B, D, 1, N] membrane-level tokens
+    W, b = head.fc.weight, head.fc.bias
+    if readout == "membrane":
+        expected = _lif_tau2(x.mean((3, 4))) @ W.T + b
+    else:
+        s = _lif_tau2(x[:, :, :, 0])                                   # [T, B, D, N]: every token fires
+        expected = torch.stack([s[..., n] @ W.T + b for n in range(5)]).mean(0)
+    torch.testing.assert_close(head(x), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_audio_variant_readout_option():
+    m = SpikeDrivenAudioTransformer(20, 4, n_frames=16, dim=32, depth=1, heads=4, readout="spikes")
+    assert m.head.readout == "spikes" and m(torch.ones(16, 2, 20)).shape == (2, 2, 4)
+    with pytest.raises(ValueError, match="readout: expected 'membrane' or 'spikes', got 'max'"):
+        SpikeDrivenAudioTransformer(20, 4, n_frames=16, dim=32, depth=1, heads=4, readout="max")
+
+
 def test_audio_variant_checks_its_input():
     m = SpikeDrivenAudioTransformer(20, 4, n_frames=16, dim=32, depth=1, heads=4)
     with pytest.raises(ValueError, match=r"x: expected SHD-format frames \[T_f, B, 20\], got \(10, 2, 21\)"):
