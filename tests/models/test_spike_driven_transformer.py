@@ -150,6 +150,27 @@ def test_audio_variant_readout_option():
         SpikeDrivenAudioTransformer(20, 4, n_frames=16, dim=32, depth=1, heads=4, readout="max")
 
 
+def test_audio_variant_train_channel_shift_moves_each_sample_in_training_only():
+    m = SpikeDrivenAudioTransformer(6, 4, n_frames=8, dim=16, depth=1, heads=2, time_steps=1, train_channel_shift=2)
+    seen = []
+    m.stem.register_forward_pre_hook(lambda mod, args: seen.append(args[0][0].permute(2, 0, 1).clone()))  # [T_f, B, C]
+    x = torch.arange(8 * 5 * 6, dtype=torch.float32).reshape(8, 5, 6) + 1
+    torch.manual_seed(11)
+    m(x)
+    torch.manual_seed(11)
+    shifts = torch.randint(-2, 3, (5,)).tolist()
+    assert len(set(shifts)) > 1
+    for b, s in enumerate(shifts):                                   # x'[t, c] = x[t, c - s], zero outside
+        for c in range(6):
+            expected = x[:, b, c - s] if 0 <= c - s < 6 else torch.zeros(8)
+            assert torch.equal(seen[0][:, b, c], expected)
+    m.eval()
+    m(x)
+    assert torch.equal(seen[1], x)
+    with pytest.raises(ValueError, match=r"train_channel_shift: expected an int in \[0, n_inputs=6\), got 6"):
+        SpikeDrivenAudioTransformer(6, 4, n_frames=8, dim=16, depth=1, heads=2, train_channel_shift=6)
+
+
 def test_audio_variant_checks_its_input():
     m = SpikeDrivenAudioTransformer(20, 4, n_frames=16, dim=32, depth=1, heads=4)
     with pytest.raises(ValueError, match=r"x: expected SHD-format frames \[T_f, B, 20\], got \(10, 2, 21\)"):
