@@ -1,7 +1,8 @@
 r"""Fused CUDA backend of the ELM neuron: the kernels of :mod:`snn.kernels.elm_cuda_source` behind autograd.
 
 The time loop runs in one launch forward and one backward; what does not depend on the memory is hoisted out
-of it exactly as in the numba backend (:mod:`snn.kernels.elm_numba`):
+of it (the numba backend, :mod:`snn.kernels.elm_numba`, hoists the same parts but saves more for its backward
+and, on spike input, moves the input layer through the synapse filter instead):
 
 1. synapse traces and branch sums: ``elm_traces_fwd`` (one thread per sample and branch; the traces never leave
    registers), its adjoint ``elm_traces_bwd`` (one thread per sample and synapse, reverse time);
@@ -12,7 +13,8 @@ of it exactly as in the numba backend (:mod:`snn.kernels.elm_numba`):
    all ``T·B`` (torch): deterministic, no atomics;
 4. the readout ``y = m W_yᵀ + b_y``: one GEMM (torch).
 
-Saved for the backward: ``U`` (``H`` per sample-step) and the memory sequence (``d_m``), as in the numba backend.
+Saved for the backward: ``U`` (``H`` per sample-step) and the memory sequence (``d_m``); the backward recomputes
+the MLP (the numba backend saves every layer's activations instead).
 Storage dtypes float32, float16, bfloat16 (and float64); arithmetic in float32 (float64 for float64): the traces,
 the memory and the per-sample gradient sums stay in ``acc_t`` for the whole sequence, only what is stored rounds.
 
