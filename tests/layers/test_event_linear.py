@@ -56,6 +56,31 @@ def test_event_path_equals_dense_outputs_and_gradients(dtype, density, shape, mo
         _close(a, d, rtol)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_wide_layers_span_several_weight_gradient_blocks_and_equal_dense(threads, monkeypatch):
+    # c_out = 1024 makes a weight-gradient block 32 rows: 210 rows span 7 blocks (the last one partial), rows
+    # hold 0 to 40 non-zeros (the four-at-a-time passes and their remainders), split over threads.
+    import numba
+
+    calls = _spy(monkeypatch)
+    g = torch.Generator().manual_seed(3)
+    density = torch.rand(70, 3, 1, generator=g)
+    x = (torch.rand(70, 3, 40, generator=g) < density).double() * 1.25
+    w = torch.randn(1024, 40, generator=g, dtype=torch.float64)
+    b = torch.randn(1024, generator=g, dtype=torch.float64)
+    grad = torch.randn(70, 3, 1024, generator=g, dtype=torch.float64)
+    before = numba.get_num_threads()
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    try:
+        ours = _grads(lambda x, w, b: event_functional.event_linear(x, w, b, threshold=1.0), x, w, b, grad)
+    finally:
+        numba.set_num_threads(before)
+    dense = _grads(F.linear, x, w, b, grad)
+    assert calls, "the event path did not run"
+    for a, d in zip(ours, dense):
+        _close(a, d, 1e-12)
+
+
 def test_dropout_scaled_spikes_and_integer_counts_are_exact_on_the_event_path(monkeypatch):
     calls = _spy(monkeypatch)
     x = _spikes((20, 4, 50), 0.05) * 1.25 + _spikes((20, 4, 50), 0.03, seed=3) * 3.0  # values 0, 1.25, 3, 4.25
