@@ -61,10 +61,29 @@ def _row_nonzeros(x, counts):  # pragma: no cover - compiled
         counts[r] = n
 
 
+# o[:n] += v0 w0 + v1 w1 + ..., added term by term in this order: the same float result as separate axpys (no
+# reassociation, no fma contraction), with one load and store of `o` per element. The kernels here and in
+# snn.layers.delay_functional add their terms through these, several per pass over an accumulator row.
+@nb.njit(inline="always", nogil=True)
+def _axpy1(o, v0, w0, n):  # pragma: no cover - compiled
+    for q in range(n):
+        o[q] += v0 * w0[q]
+
+
+@nb.njit(inline="always", nogil=True)
+def _axpy2(o, v0, w0, v1, w1, n):  # pragma: no cover - compiled
+    for q in range(n):
+        o[q] = (o[q] + v0 * w0[q]) + v1 * w1[q]
+
+
+@nb.njit(inline="always", nogil=True)
+def _axpy3(o, v0, w0, v1, w1, v2, w2, n):  # pragma: no cover - compiled
+    for q in range(n):
+        o[q] = ((o[q] + v0 * w0[q]) + v1 * w1[q]) + v2 * w2[q]
+
+
 @nb.njit(inline="always", nogil=True)
 def _axpy4(o, v0, w0, v1, w1, v2, w2, v3, w3, n):  # pragma: no cover - compiled
-    # o += v0 w0 + v1 w1 + v2 w2 + v3 w3, added term by term in this order: the same float result as four
-    # separate axpys (no reassociation, no fma contraction), with one load and store of `o` per element.
     for q in range(n):
         o[q] = (((o[q] + v0 * w0[q]) + v1 * w1[q]) + v2 * w2[q]) + v3 * w3[q]
 
