@@ -157,6 +157,9 @@ def _batch_group(t_out: int, c_out: int, itemsize: int) -> int:
     return max(1, min(16, _L2_BYTES // max(1, t_out * c_out * itemsize)))
 
 
+_SWEEP_MIN_OUT = 64  # below this many outputs a row is too short for the row sweep to pay (measured: 20 outputs)
+
+
 @nb.njit(parallel=True, cache=True, nogil=True)
 def _sparse_forward(x_bct, kernel_by_delay, out, group):  # pragma: no cover - compiled
     # For each input i and batch element, the output rows are swept once from its first spike on: row t takes
@@ -179,6 +182,10 @@ def _sparse_forward(x_bct, kernel_by_delay, out, group):  # pragma: no cover - c
                 if ns == 0:
                     continue
                 ab = acc[bb]
+                if c_out < _SWEEP_MIN_OUT:  # short rows: one pass per spike over its D rows (contiguous)
+                    for k in range(ns):
+                        _axpy1(ab[ts[k] * c_out :], vs[k], kr, min(d, t_out - ts[k]) * c_out)
+                    continue
                 lo = 0
                 hi = 0
                 last = min(t_out, ts[ns - 1] + d)
