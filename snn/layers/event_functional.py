@@ -41,12 +41,13 @@ __all__ = ["crossover_density", "event_linear", "event_path_supported", "nonzero
 def crossover_density(out_features: int) -> float:
     """Default threshold: the density below which the event path's forward + backward beats the dense one.
 
-    Cost model fitted to measurements (``benchmarks/bench_e2e.py --crossover``; 12 800 rows, one thread): the event
-    path pays a scan of ``x`` (about 4 dense multiply-adds per input element) plus ``nnz · C_out`` axpy work at
-    about 3.7× the cost of a GEMM multiply-add, so the break-even density is ``0.27 - 3.8 / C_out`` (measured:
-    ``C_out = 256``: 0.25-0.3; ``C_out = 20``: about 0.08). Never negative.
+    Fitted to measurements (``benchmarks/bench_e2e.py --crossover``; 12 800 rows, one thread, process CPU time;
+    the event kernels add four non-zeros per pass): the event path pays a scan of ``x`` plus ``nnz · C_out`` axpy
+    work at about 2.4× the cost of a GEMM multiply-add. Measured break-even densities: ``700 → 256``: 0.39,
+    ``256 → 256``: 0.42, ``256 → 64``: 0.25-0.3, ``256 → 20``: 0.07. The rule ``0.37 - 6 / C_out`` stays below
+    each of them (0.35 for 256 outputs, 0.07 for 20), so the event path is never the slower one. Never negative.
     """
-    return max(0.0, 0.27 - 3.8 / max(1, out_features))
+    return max(0.0, 0.37 - 6.0 / max(1, out_features))
 
 
 @nb.njit(parallel=True, cache=True, nogil=True)
