@@ -287,7 +287,8 @@ class _SparseInputDelayConv(torch.autograd.Function):
         x_bct = x.detach().permute(1, 2, 0).contiguous()  # [B, C_in, T]: each input's spike train contiguous
         kc = kernel.detach().contiguous()
         d, c_in, c_out = kc.shape
-        by_delay = kc.flip(0).permute(1, 0, 2).reshape(c_in, d * c_out)  # [C_in, D·C_out], delay-major
+        rev = torch.arange(d - 1, -1, -1)
+        by_delay = kc.permute(1, 0, 2).index_select(1, rev).view(c_in, d * c_out)  # [C_in, D·C_out], one copy
         out = x.new_empty(x.shape[0] + right_pad, x.shape[1], c_out)
         group = _batch_group(out.shape[0], c_out, out.element_size())
         _sparse_forward(x_bct.numpy(), by_delay.numpy(), out.numpy(), group)
@@ -307,7 +308,8 @@ class _SparseInputDelayConv(torch.autograd.Function):
             n_tasks = max(1, min(nb.get_num_threads(), -(-x_bct.shape[0] // group)))
             partial = g.new_zeros(n_tasks, c_in, d * c_out)
             _sparse_grad_kernel(x_bct.numpy(), g.numpy(), partial.numpy(), group)
-            grad_k = partial.sum(0).view(c_in, d, c_out).permute(1, 0, 2).flip(0)
+            summed = partial[0] if n_tasks == 1 else partial.sum(0)  # one task: no copy
+            grad_k = summed.view(c_in, d, c_out).flip(1).permute(1, 0, 2)
         return grad_x, grad_k, None
 
 

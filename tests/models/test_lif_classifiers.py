@@ -126,7 +126,7 @@ def test_rsnn_input_projections_are_event_driven_by_default_and_train_like_dense
     for event in (True, False):
         torch.manual_seed(3)
         net = RecurrentSNN(7, 4, hidden=6, layers=2, tau=3.0, dropout=0.0, event_driven=event).double()
-        kinds = {type(layer.input) for layer in net.recurrent_layers} | {type(layer.recurrent) for layer in net.recurrent_layers}
+        kinds = {type(m) for layer in net.recurrent_layers for m in (layer.input, layer.recurrent)}
         assert kinds == ({EventLinear, nn.Linear} if event else {nn.Linear})
         for layer in net.recurrent_layers:
             if event:
