@@ -89,6 +89,18 @@ def _axpy4(o, v0, w0, v1, w1, v2, w2, v3, w3, n):  # pragma: no cover - compiled
         o[q] = (((o[q] + v0 * w0[q]) + v1 * w1[q]) + v2 * w2[q]) + v3 * w3[q]
 
 
+@nb.njit(inline="always", nogil=True)
+def _add_rows(o, vals, rows, mat, lo, hi, n):  # pragma: no cover - compiled
+    # o[:n] += Σ_{k = lo … hi-1} vals[k] · mat[rows[k], :n], in this order, four rows per pass over `o`
+    k = lo
+    while k + 4 <= hi:
+        _axpy4(o, vals[k], mat[rows[k]], vals[k + 1], mat[rows[k + 1]], vals[k + 2], mat[rows[k + 2]],
+               vals[k + 3], mat[rows[k + 3]], n)
+        k += 4
+    for k in range(k, hi):
+        _axpy1(o, vals[k], mat[rows[k]], n)
+
+
 _L2_BLOCK_BYTES = 128 << 10  # gradient rows of one weight-gradient block (a quarter of a small L2)
 _BLOCK = 16  # inputs tested at once for "any non-zero" by the scan (OR of the bit patterns, vectorised)
 
@@ -125,16 +137,7 @@ def _gather_forward(x, bits, start, w_t, bias, out, idx, val, end):  # pragma: n
         o = out[r]
         for q in range(c_out):
             o[q] = bias[q]
-        kk = start[r]
-        while kk + 4 <= k:  # four non-zeros per pass over the row: one load/store of `o` instead of four
-            _axpy4(o, val[kk], w_t[idx[kk]], val[kk + 1], w_t[idx[kk + 1]], val[kk + 2], w_t[idx[kk + 2]],
-                   val[kk + 3], w_t[idx[kk + 3]], c_out)
-            kk += 4
-        for kk in range(kk, k):
-            v = val[kk]
-            w = w_t[idx[kk]]
-            for q in range(c_out):
-                o[q] += v * w[q]
+        _add_rows(o, val, idx, w_t, start[r], k, c_out)
 
 
 @nb.njit(parallel=True, cache=True, nogil=True)
@@ -175,18 +178,7 @@ def _scatter_weight_grad(start, end, idx, val, g, partial, block_rows):  # pragm
                     by_val[fill[i]] = val[k]
                     fill[i] += 1
             for i in range(c_in):
-                a = acc[i]
-                k = col_start[i]
-                k1 = col_start[i + 1]
-                while k + 4 <= k1:
-                    _axpy4(a, by_val[k], g[by_row[k]], by_val[k + 1], g[by_row[k + 1]], by_val[k + 2],
-                           g[by_row[k + 2]], by_val[k + 3], g[by_row[k + 3]], c_out)
-                    k += 4
-                for k in range(k, k1):
-                    v = by_val[k]
-                    gr = g[by_row[k]]
-                    for q in range(c_out):
-                        a[q] += v * gr[q]
+                _add_rows(acc[i], by_val, by_row, g, col_start[i], col_start[i + 1], c_out)
             r0 = r1
 
 

@@ -180,33 +180,17 @@ def test_snn_mlp_gradients_with_event_layers_equal_the_dense_model(monkeypatch):
         torch.testing.assert_close(q.grad, p.grad, rtol=1e-9, atol=1e-11, msg=name)
 
 
-def test_energy_counter_sees_the_same_operations_as_for_nn_linear():
-    from snn.energy.counter import OperationCounter
-
-    x = _spikes((20, 3, 50), 0.05)
-    found = []
-    for event in (True, False):
-        torch.manual_seed(0)
-        model = SpikingMLP(50, 4, hidden=32, event_driven=event).eval()
-        counter = OperationCounter(model)
-        with counter:
-            counter.begin(20, 3)
-            model(x)
-            counter.end()
-        found.append({k: (v.kind, v.total("synops"), v.total("macs_dense"), v.params)
-                      for k, v in counter.layers.items() if v.is_synaptic})
-    assert found[0] == found[1] and found[0]["synapses.0"][1] == float((x != 0).sum()) * 32
-
-
-def test_energy_counter_sees_the_same_operations_in_an_rsnn_with_event_driven_inputs():
+@pytest.mark.parametrize("family,first", [("snn_mlp", "synapses.0"), ("rsnn", "recurrent_layers.0.input")])
+def test_energy_counter_sees_the_same_operations_as_for_nn_linear(family, first):
     from snn.energy.counter import OperationCounter
     from snn.models import RecurrentSNN
 
     x = _spikes((20, 3, 50), 0.05)
+    build = SpikingMLP if family == "snn_mlp" else RecurrentSNN
     found = []
     for event in (True, False):
         torch.manual_seed(0)
-        model = RecurrentSNN(50, 4, hidden=32, event_driven=event).eval()
+        model = build(50, 4, hidden=32, event_driven=event).eval()
         counter = OperationCounter(model)
         with counter:
             counter.begin(20, 3)
@@ -214,5 +198,4 @@ def test_energy_counter_sees_the_same_operations_in_an_rsnn_with_event_driven_in
             counter.end()
         found.append({k: (v.kind, v.total("synops"), v.total("macs_dense"), v.params)
                       for k, v in counter.layers.items() if v.is_synaptic})
-    assert found[0] == found[1]
-    assert found[0]["recurrent_layers.0.input"][1] == float((x != 0).sum()) * 32
+    assert found[0] == found[1] and found[0][first][1] == float((x != 0).sum()) * 32
