@@ -19,7 +19,6 @@ import torch
 from torch import nn
 
 from snn.layers import delay_functional as DF
-from snn.layers.event_functional import nonzero_fraction
 
 __all__ = ["LearnableDelay", "DelayedLinear"]
 
@@ -273,7 +272,7 @@ e 0,\ t + (D - 1 - j) < V_b\}
             return False
         if self.train_path == "sparse":
             return True
-        return nonzero_fraction(x) <= self.sparse_density  # one parallel pass (numba), no temporaries
+        return torch.count_nonzero(x).item() <= self.sparse_density * x.numel()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` ``[T, B, C_in]`` → ``[T + right_pad, B, C_out]``."""
