@@ -36,6 +36,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from snn.layers.event_functional import _axpy1, _axpy2, _axpy3, _axpy4
+
 __all__ = [
     "VERSIONS",
     "NORM_EPS",
@@ -155,8 +157,14 @@ def _batch_group(t_out: int, c_out: int, itemsize: int) -> int:
     return max(1, min(16, _L2_BYTES // max(1, t_out * c_out * itemsize)))
 
 
+_SWEEP_MIN_OUT = 64  # below this many outputs a row is too short for the row sweep to pay (measured: 20 outputs)
+
+
 @nb.njit(parallel=True, cache=True, nogil=True)
 def _sparse_forward(x_bct, kernel_by_delay, out, group):  # pragma: no cover - compiled
+    # For each input i and batch element, the output rows are swept once from its first spike on: row t takes
+    # the kernel rows of the spikes t - D < s <= t in ascending s, four per pass over the row. Each output
+    # element adds its terms in the order of the spike-by-spike scatter (inputs ascending, then spike times).
     batch, c_in, t_in = x_bct.shape
     t_out, _, c_out = out.shape
     d = kernel_by_delay.shape[1] // c_out
@@ -165,18 +173,47 @@ def _sparse_forward(x_bct, kernel_by_delay, out, group):  # pragma: no cover - c
         b0 = gi * group
         nb_ = min(batch, b0 + group) - b0
         acc = np.zeros((nb_, t_out * c_out), dtype=out.dtype)
+        ts = np.empty(t_in, dtype=np.int64)
+        vs = np.empty(t_in, dtype=out.dtype)
         for i in range(c_in):
             kr = kernel_by_delay[i]
             for bb in range(nb_):
-                xs = x_bct[b0 + bb, i]
+                ns = _spike_list(x_bct[b0 + bb, i], ts, vs)
+                if ns == 0:
+                    continue
                 ab = acc[bb]
-                for t in range(t_in):
-                    v = xs[t]
-                    if v != 0.0:
-                        n = min(d, t_out - t) * c_out
-                        seg = ab[t * c_out : t * c_out + n]
-                        for q in range(n):
-                            seg[q] += v * kr[q]
+                if c_out < _SWEEP_MIN_OUT:  # short rows: one pass per spike over its D rows (contiguous)
+                    for k in range(ns):
+                        _axpy1(ab[ts[k] * c_out :], vs[k], kr, min(d, t_out - ts[k]) * c_out)
+                    continue
+                lo = 0
+                hi = 0
+                last = min(t_out, ts[ns - 1] + d)
+                t = ts[0]
+                while t < last:
+                    while hi < ns and ts[hi] <= t:
+                        hi += 1
+                    while lo < hi and ts[lo] <= t - d:
+                        lo += 1
+                    if lo == hi:  # no spike within reach of row t: jump to the next one
+                        t = ts[hi]
+                        continue
+                    row = ab[t * c_out : (t + 1) * c_out]
+                    k = lo
+                    while k + 4 <= hi:
+                        _axpy4(row, vs[k], kr[(t - ts[k]) * c_out :], vs[k + 1], kr[(t - ts[k + 1]) * c_out :],
+                               vs[k + 2], kr[(t - ts[k + 2]) * c_out :], vs[k + 3], kr[(t - ts[k + 3]) * c_out :],
+                               c_out)
+                        k += 4
+                    left = hi - k
+                    if left == 3:
+                        _axpy3(row, vs[k], kr[(t - ts[k]) * c_out :], vs[k + 1], kr[(t - ts[k + 1]) * c_out :],
+                               vs[k + 2], kr[(t - ts[k + 2]) * c_out :], c_out)
+                    elif left == 2:
+                        _axpy2(row, vs[k], kr[(t - ts[k]) * c_out :], vs[k + 1], kr[(t - ts[k + 1]) * c_out :], c_out)
+                    elif left == 1:
+                        _axpy1(row, vs[k], kr[(t - ts[k]) * c_out :], c_out)
+                    t += 1
         for bb in range(nb_):
             out[:, b0 + bb, :] = acc[bb].reshape(t_out, c_out)
 
@@ -184,15 +221,19 @@ def _sparse_forward(x_bct, kernel_by_delay, out, group):  # pragma: no cover - c
 @nb.njit(parallel=True, cache=True, nogil=True)
 def _sparse_grad_kernel(x_bct, grad_out, partial, group):  # pragma: no cover - compiled
     # partial[c, i] is the flat delay-major [D·C_out] gradient block of input i summed over the batch
-    # groups c, c + n_tasks, ... (one partial per task: no write races).
+    # groups c, c + n_tasks, ... (one partial per task: no write races). The spikes of one input and batch
+    # element enter the block four per pass (ascending times: each element adds its terms in spike order).
     batch, c_in, t_in = x_bct.shape
     t_out, _, c_out = grad_out.shape
     n_tasks = partial.shape[0]
     d = partial.shape[2] // c_out
+    full = d * c_out
     n_groups = (batch + group - 1) // group
     for c in nb.prange(n_tasks):
         acc = partial[c]
         g = np.empty((group, t_out * c_out), dtype=grad_out.dtype)
+        ts = np.empty(t_in, dtype=np.int64)
+        vs = np.empty(t_in, dtype=grad_out.dtype)
         for gi in range(c, n_groups, n_tasks):
             b0 = gi * group
             nb_ = min(batch, b0 + group) - b0
@@ -201,15 +242,28 @@ def _sparse_grad_kernel(x_bct, grad_out, partial, group):  # pragma: no cover - 
             for i in range(c_in):
                 a = acc[i]
                 for bb in range(nb_):
-                    xs = x_bct[b0 + bb, i]
+                    ns = _spike_list(x_bct[b0 + bb, i], ts, vs)
                     gb = g[bb]
-                    for t in range(t_in):
-                        v = xs[t]
-                        if v != 0.0:
-                            n = min(d, t_out - t) * c_out
-                            gs = gb[t * c_out : t * c_out + n]
-                            for q in range(n):
-                                a[q] += v * gs[q]
+                    k = 0
+                    while k + 4 <= ns and ts[k + 3] + d <= t_out:  # four whole-length segments
+                        _axpy4(a, vs[k], gb[ts[k] * c_out :], vs[k + 1], gb[ts[k + 1] * c_out :],
+                               vs[k + 2], gb[ts[k + 2] * c_out :], vs[k + 3], gb[ts[k + 3] * c_out :], full)
+                        k += 4
+                    for k in range(k, ns):
+                        _axpy1(a, vs[k], gb[ts[k] * c_out :], min(d, t_out - ts[k]) * c_out)
+
+
+@nb.njit(inline="always", nogil=True)
+def _spike_list(xs, ts, vs):  # pragma: no cover - compiled
+    """Times and values of the non-zeros of ``xs`` into ``ts``/``vs``; returns their number."""
+    n = 0
+    for t in range(xs.shape[0]):
+        v = xs[t]
+        if v != 0.0:
+            ts[n] = t
+            vs[n] = v
+            n += 1
+    return n
 
 
 def _dense_grad_input(grad_out: torch.Tensor, kernel: torch.Tensor, t_in: int) -> torch.Tensor:
@@ -233,7 +287,8 @@ class _SparseInputDelayConv(torch.autograd.Function):
         x_bct = x.detach().permute(1, 2, 0).contiguous()  # [B, C_in, T]: each input's spike train contiguous
         kc = kernel.detach().contiguous()
         d, c_in, c_out = kc.shape
-        by_delay = kc.flip(0).permute(1, 0, 2).reshape(c_in, d * c_out)  # [C_in, D·C_out], delay-major
+        rev = torch.arange(d - 1, -1, -1)
+        by_delay = kc.permute(1, 0, 2).index_select(1, rev).view(c_in, d * c_out)  # [C_in, D·C_out], one copy
         out = x.new_empty(x.shape[0] + right_pad, x.shape[1], c_out)
         group = _batch_group(out.shape[0], c_out, out.element_size())
         _sparse_forward(x_bct.numpy(), by_delay.numpy(), out.numpy(), group)
@@ -253,7 +308,8 @@ class _SparseInputDelayConv(torch.autograd.Function):
             n_tasks = max(1, min(nb.get_num_threads(), -(-x_bct.shape[0] // group)))
             partial = g.new_zeros(n_tasks, c_in, d * c_out)
             _sparse_grad_kernel(x_bct.numpy(), g.numpy(), partial.numpy(), group)
-            grad_k = partial.sum(0).view(c_in, d, c_out).permute(1, 0, 2).flip(0)
+            summed = partial[0] if n_tasks == 1 else partial.sum(0)  # one task: no copy
+            grad_k = summed.view(c_in, d, c_out).flip(1).permute(1, 0, 2)
         return grad_x, grad_k, None
 
 

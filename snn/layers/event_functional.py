@@ -41,12 +41,13 @@ __all__ = ["crossover_density", "event_linear", "event_path_supported", "nonzero
 def crossover_density(out_features: int) -> float:
     """Default threshold: the density below which the event path's forward + backward beats the dense one.
 
-    Cost model fitted to measurements (``benchmarks/bench_e2e.py --crossover``; 12 800 rows, one thread): the event
-    path pays a scan of ``x`` (about 4 dense multiply-adds per input element) plus ``nnz · C_out`` axpy work at
-    about 3.7× the cost of a GEMM multiply-add, so the break-even density is ``0.27 - 3.8 / C_out`` (measured:
-    ``C_out = 256``: 0.25-0.3; ``C_out = 20``: about 0.08). Never negative.
+    Fitted to measurements (``benchmarks/bench_e2e.py --crossover``; 12 800 rows, one thread, process CPU time;
+    the event kernels add four non-zeros per pass): the event path pays a scan of ``x`` plus ``nnz · C_out`` axpy
+    work at about 2.4× the cost of a GEMM multiply-add. Measured break-even densities: ``700 → 256``: 0.39,
+    ``256 → 256``: 0.42, ``256 → 64``: 0.25-0.3, ``256 → 20``: 0.07. The rule ``0.37 - 6 / C_out`` stays below
+    each of them (0.35 for 256 outputs, 0.07 for 20), so the event path is never the slower one. Never negative.
     """
-    return max(0.0, 0.27 - 3.8 / max(1, out_features))
+    return max(0.0, 0.37 - 6.0 / max(1, out_features))
 
 
 @nb.njit(parallel=True, cache=True, nogil=True)
@@ -61,6 +62,46 @@ def _row_nonzeros(x, counts):  # pragma: no cover - compiled
         counts[r] = n
 
 
+# o[:n] += v0 w0 + v1 w1 + ..., added term by term in this order: the same float result as separate axpys (no
+# reassociation, no fma contraction), with one load and store of `o` per element. The kernels here and in
+# snn.layers.delay_functional add their terms through these, several per pass over an accumulator row.
+@nb.njit(inline="always", nogil=True)
+def _axpy1(o, v0, w0, n):  # pragma: no cover - compiled
+    for q in range(n):
+        o[q] += v0 * w0[q]
+
+
+@nb.njit(inline="always", nogil=True)
+def _axpy2(o, v0, w0, v1, w1, n):  # pragma: no cover - compiled
+    for q in range(n):
+        o[q] = (o[q] + v0 * w0[q]) + v1 * w1[q]
+
+
+@nb.njit(inline="always", nogil=True)
+def _axpy3(o, v0, w0, v1, w1, v2, w2, n):  # pragma: no cover - compiled
+    for q in range(n):
+        o[q] = ((o[q] + v0 * w0[q]) + v1 * w1[q]) + v2 * w2[q]
+
+
+@nb.njit(inline="always", nogil=True)
+def _axpy4(o, v0, w0, v1, w1, v2, w2, v3, w3, n):  # pragma: no cover - compiled
+    for q in range(n):
+        o[q] = (((o[q] + v0 * w0[q]) + v1 * w1[q]) + v2 * w2[q]) + v3 * w3[q]
+
+
+@nb.njit(inline="always", nogil=True)
+def _add_rows(o, vals, rows, mat, lo, hi, n):  # pragma: no cover - compiled
+    # o[:n] += Σ_{k = lo … hi-1} vals[k] · mat[rows[k], :n], in this order, four rows per pass over `o`
+    k = lo
+    while k + 4 <= hi:
+        _axpy4(o, vals[k], mat[rows[k]], vals[k + 1], mat[rows[k + 1]], vals[k + 2], mat[rows[k + 2]],
+               vals[k + 3], mat[rows[k + 3]], n)
+        k += 4
+    for k in range(k, hi):
+        _axpy1(o, vals[k], mat[rows[k]], n)
+
+
+_L2_BLOCK_BYTES = 128 << 10  # gradient rows of one weight-gradient block (a quarter of a small L2)
 _BLOCK = 16  # inputs tested at once for "any non-zero" by the scan (OR of the bit patterns, vectorised)
 
 
@@ -96,27 +137,49 @@ def _gather_forward(x, bits, start, w_t, bias, out, idx, val, end):  # pragma: n
         o = out[r]
         for q in range(c_out):
             o[q] = bias[q]
-        for kk in range(start[r], k):
-            v = val[kk]
-            w = w_t[idx[kk]]
-            for q in range(c_out):
-                o[q] += v * w[q]
+        _add_rows(o, val, idx, w_t, start[r], k, c_out)
 
 
 @nb.njit(parallel=True, cache=True, nogil=True)
-def _scatter_weight_grad(start, end, idx, val, g, partial):  # pragma: no cover - compiled
-    # partial[task] accumulates the rows of block `task` (no two threads write one accumulator).
+def _scatter_weight_grad(start, end, idx, val, g, partial, block_rows):  # pragma: no cover - compiled
+    # partial[task] accumulates the rows of task `task` (no two threads write one accumulator). The rows go by
+    # blocks of `block_rows` (their gradient rows stay in L2): a block's non-zeros are sorted by input column
+    # (rows ascending within a column), then each column's accumulator row takes them four at a time. Every
+    # accumulator element still adds its terms one by one in ascending row order.
     rows, c_out = g.shape
-    n_tasks = partial.shape[0]
+    n_tasks, c_in = partial.shape[0], partial.shape[1]
     for task in nb.prange(n_tasks):
         acc = partial[task]
-        for r in range(task * rows // n_tasks, (task + 1) * rows // n_tasks):
-            gr = g[r]
-            for k in range(start[r], end[r]):
-                a = acc[idx[k]]
-                v = val[k]
-                for q in range(c_out):
-                    a[q] += v * gr[q]
+        r_end = (task + 1) * rows // n_tasks
+        col_start = np.empty(c_in + 1, dtype=np.int64)
+        fill = np.empty(c_in, dtype=np.int64)
+        r0 = task * rows // n_tasks
+        cap = 0
+        for b0 in range(r0, r_end, block_rows):
+            n = 0
+            for r in range(b0, min(r_end, b0 + block_rows)):
+                n += end[r] - start[r]
+            cap = max(cap, n)
+        by_row = np.empty(cap, dtype=np.int64)
+        by_val = np.empty(cap, dtype=val.dtype)
+        while r0 < r_end:
+            r1 = min(r_end, r0 + block_rows)
+            col_start[:] = 0
+            for r in range(r0, r1):
+                for k in range(start[r], end[r]):
+                    col_start[idx[k] + 1] += 1
+            for i in range(c_in):
+                col_start[i + 1] += col_start[i]
+                fill[i] = col_start[i]
+            for r in range(r0, r1):
+                for k in range(start[r], end[r]):
+                    i = idx[k]
+                    by_row[fill[i]] = r
+                    by_val[fill[i]] = val[k]
+                    fill[i] += 1
+            for i in range(c_in):
+                _add_rows(acc[i], by_val, by_row, g, col_start[i], col_start[i + 1], c_out)
+            r0 = r1
 
 
 def event_path_supported(x: torch.Tensor, weight: torch.Tensor) -> bool:
@@ -179,7 +242,8 @@ class _EventLinear(torch.autograd.Function):
         if ctx.needs_input_grad[1]:
             n_tasks = max(1, min(nb.get_num_threads(), g.shape[0]))
             partial = g.new_zeros(n_tasks, weight.shape[1], weight.shape[0])
-            _scatter_weight_grad(*ctx.csr, g.numpy(), partial.numpy())
+            block_rows = max(16, _L2_BLOCK_BYTES // (g.shape[1] * g.element_size()))
+            _scatter_weight_grad(*ctx.csr, g.numpy(), partial.numpy(), block_rows)
             grad_w = (partial[0] if n_tasks == 1 else partial.sum(0)).t()
         if ctx.has_bias and ctx.needs_input_grad[2]:
             grad_b = g.sum(0)

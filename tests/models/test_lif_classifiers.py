@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from snn.config import load_config
 from snn.models import RecurrentSNN, SpikingMLP, build_model
@@ -113,6 +114,29 @@ def test_rsnn_matches_its_equations_forward_and_backward(backend, hard):
     params = [layer.input.weight, layer.recurrent.weight, net.output.weight]
     for p_, g in zip(params, torch.autograd.grad(ref_loss, params)):
         assert torch.allclose(p_.grad, g, rtol=1e-9, atol=1e-12)
+
+
+def test_rsnn_input_projections_are_event_driven_by_default_and_train_like_dense_ones(monkeypatch):
+    from snn.layers import EventLinear, event_functional
+
+    calls = []
+    original = event_functional._apply
+    monkeypatch.setattr(event_functional, "_apply", lambda *a: calls.append(1) or original(*a))
+    grads = []
+    for event in (True, False):
+        torch.manual_seed(3)
+        net = RecurrentSNN(7, 4, hidden=6, layers=2, tau=3.0, dropout=0.0, event_driven=event).double()
+        kinds = {type(m) for layer in net.recurrent_layers for m in (layer.input, layer.recurrent)}
+        assert kinds == ({EventLinear, nn.Linear} if event else {nn.Linear})
+        for layer in net.recurrent_layers:
+            if event:
+                layer.input.threshold = 1.0  # 6 outputs: the default threshold would keep it dense
+        x, labels, lengths = _inputs(seed=4), torch.tensor([2, 0, 1]), torch.tensor([12, 9, 3])
+        net.loss(net(x, lengths), labels, lengths).backward()
+        grads.append([p.grad.clone() for p in net.parameters()])
+    assert calls, "the event path did not run"
+    for a, b in zip(*grads):
+        assert torch.allclose(a, b, rtol=1e-9, atol=1e-12)
 
 
 @pytest.mark.peers
