@@ -7,6 +7,7 @@ from torch.utils.data import Dataset
 
 from snn.config import DataConfig
 from snn.datasets import SHD, SSC, SpokenDigits, ToFrames
+from snn.datasets.label_slots import LabelSlots
 
 __all__ = ["RunData", "build_datasets", "build_split"]
 
@@ -28,10 +29,16 @@ def _frames(cfg: DataConfig) -> ToFrames:
                     grid=cfg.binning)
 
 
-def build_split(cfg: DataConfig, split: str) -> Dataset:
-    """One split (``"train"``, ``"valid"``, ``"test"``; ``"train"`` means ``cfg.train_split``) of the configured dataset."""
+def build_split(cfg: DataConfig, split: str) -> Dataset | None:
+    """One split (``"train"``, ``"valid"``, ``"test"``; ``"train"`` means ``cfg.train_split``) of the configured
+    dataset, with ``cfg.label_channels`` silent channels prepended (:class:`~snn.datasets.label_slots.LabelSlots`)."""
     if split not in ("train", "valid", "test"):
         raise ValueError(f"split must be 'train', 'valid' or 'test', got {split!r}")
+    ds = _split(cfg, split)
+    return LabelSlots(ds, cfg.label_channels) if cfg.label_channels and ds is not None else ds
+
+
+def _split(cfg: DataConfig, split: str) -> Dataset | None:
     kw = {"frames": _frames(cfg), "cache_dir": cfg.cache_dir}
     name = cfg.dataset
     file_split = cfg.train_split if split == "train" else split
@@ -49,9 +56,11 @@ def build_split(cfg: DataConfig, split: str) -> Dataset:
         if cfg.train_split != "train":
             raise ValueError(f"data.train_split: SSC has its own validation file; expected 'train', got {cfg.train_split!r}")
         return SSC(cfg.root, file_split, **kw)
+    if name == "digits8x8_spikes":
+        return _digits_spikes(cfg, split)
     if name in _IMAGE_SETS:
         return _image_split(cfg, file_split)
-    raise ValueError(f"data.dataset: expected one of 'spoken_digits', 'shd', 'ssc', {', '.join(map(repr, _IMAGE_SETS))}, "
+    raise ValueError(f"data.dataset: expected one of 'spoken_digits', 'shd', 'ssc', 'digits8x8_spikes', {', '.join(map(repr, _IMAGE_SETS))}, "
                      f"got {name!r}")
 
 
@@ -75,6 +84,19 @@ def _image_split(cfg: DataConfig, split: str) -> Dataset:
     return ds
 
 
+def _digits_spikes(cfg: DataConfig, split: str) -> Dataset:
+    """8×8 digits as regular spike trains (T = 16): the fixed 1,437/360 train/test split; ``valid`` is a
+    class-stratified ``valid_fraction`` of the train part."""
+    from snn.datasets import holdout_split
+    from snn.datasets.digits8x8_spikes import Digits8x8Spikes
+
+    if split == "test":
+        return Digits8x8Spikes("test")
+    ds = Digits8x8Spikes("train")
+    tr, va = holdout_split(ds.labels, None, fraction=cfg.valid_fraction, by="fraction", seed=cfg.split_seed)
+    return ds.select(tr if split == "train" else va)
+
+
 def _n_classes(ds) -> int:
     n = len(ds.classes)
     labels = ds.labels
@@ -88,6 +110,7 @@ def build_datasets(cfg: DataConfig, test: bool = True) -> RunData:
     train = build_split(cfg, "train")
     valid = build_split(cfg, "valid")
     test_ds = build_split(cfg, "test") if test else None
+
     n_classes = _n_classes(train)
     for name, ds in (("valid", valid), ("test", test_ds)):
         if ds is None:
