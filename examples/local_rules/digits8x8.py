@@ -39,11 +39,12 @@ RECIPES = {
 
 
 def run_rule(name: str, epochs: int, hidden: int, layers: int, seed: int, threads: int, batchnorm: bool = False,
-             rule_options: dict | None = None, bias: bool = True) -> dict:
+             rule_options: dict | None = None, bias: bool = True, local_scheduler: str | None = None) -> dict:
     recipe = RECIPES[name]
     cfg = load_config({"training": {"epochs": epochs, "batch_size": 32, "seed": seed, "threads": threads,
                                     "device": "cpu", "rule": {**recipe["rule"], **(rule_options or {})}},
-                       "optim": recipe["optim"],
+                       "optim": {**recipe["optim"],
+                                 **({"groups": {"local": {"scheduler": local_scheduler}}} if local_scheduler else {})},
                        "run": {"progress": False, "tensorboard": False, "plots": False, "energy": False,
                                "log_energy": False}})
     torch.set_num_threads(threads)
@@ -59,7 +60,7 @@ def run_rule(name: str, epochs: int, hidden: int, layers: int, seed: int, thread
     trainer.close()
     return {"rule": name, "test_acc": test_row["test_acc"], "epochs": epochs, "wall_s": round(wall, 1),
             "train_acc": history[-1]["train_acc"], "hidden": hidden, "layers": layers, "threads": threads,
-            "batchnorm": batchnorm, "bias": bias, "rule_options": rule_options or {}}
+            "batchnorm": batchnorm, "bias": bias, "local_scheduler": local_scheduler, "rule_options": rule_options or {}}
 
 
 def main() -> None:
@@ -72,6 +73,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--batchnorm", action="store_true", help="BatchNorm1d on each hidden layer's currents")
     ap.add_argument("--no-bias", dest="bias", action="store_false", help="no biases in the Linear layers")
+    ap.add_argument("--local-scheduler", choices=["one_cycle", "cosine", "none"], default=None,
+                    help="learning-rate schedule of the locally trained weights (default: the rule's, none)")
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                     help="override options of the rule section (values parsed as YAML)")
     ap.add_argument("--out", default=None)
@@ -80,7 +83,8 @@ def main() -> None:
 
     options = {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.set)}
     for name in args.rules:
-        row = run_rule(name, args.epochs, args.hidden, args.layers, args.seed, args.threads, args.batchnorm, options, args.bias)
+        row = run_rule(name, args.epochs, args.hidden, args.layers, args.seed, args.threads, args.batchnorm, options, args.bias,
+                       args.local_scheduler)
         print(json.dumps(row), flush=True)
         if args.out:
             with open(args.out, "a") as f:
