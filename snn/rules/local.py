@@ -261,23 +261,35 @@ class LocalRule(LearningRule):
         self._open = []
 
     recording = False
+    _lengths: torch.Tensor | None = None
 
-    def record(self, T: int | None = None):
+    def record(self, T: int | None = None, lengths: torch.Tensor | None = None):
         """Context manager: record the forwards run inside it (``T``: time steps, needed for Conv2d synapses whose
-        input is ``[T·B, C, H, W]``). Use for closed loops outside the Trainer: ``with rule.record(T): model(x)``
+        input is ``[T·B, C, H, W]``; ``lengths [B]``: each sample's real steps in a padded batch, used by rules
+        that average over time). Use for closed loops outside the Trainer: ``with rule.record(T): model(x)``
         then :meth:`write_grads`."""
         import contextlib
 
         @contextlib.contextmanager
         def _ctx():
             self.clear()
-            self.recording, self._T = True, T
+            self.recording, self._T, self._lengths = True, T, lengths
             try:
                 yield self
             finally:
                 self.recording = False
 
         return _ctx()
+
+    def rates(self, rec: Record, dtype: torch.dtype) -> torch.Tensor:
+        """Presynaptic rates ``[R, K]``: spikes summed over time divided by each row's real steps (its sample's
+        length when :meth:`record` got ``lengths``, else ``T``), so a sample's rate does not depend on the padding
+        of the batch it came in."""
+        counts = rec.pre.to(dtype).sum(0)
+        if self._lengths is None:
+            return counts / rec.pre.shape[0]
+        lengths = self._lengths.to(counts.device, dtype)
+        return counts / lengths.repeat_interleave(counts.shape[0] // lengths.shape[0])[:, None]
 
     # ------------------------------------------------------------------ updates
     def delta(self, rec: Record, weight: torch.Tensor, **kwargs: Any) -> torch.Tensor:
@@ -325,7 +337,7 @@ class LocalRule(LearningRule):
 
     def training_step(self, model: nn.Module, batch: tuple, ctx: StepContext) -> dict[str, Any]:
         x, labels, lengths = batch
-        with self.record(x.shape[0]):
+        with self.record(x.shape[0], lengths):
             with ctx.autocast(), torch.set_grad_enabled(self.supervised):
                 out = forward(model, x, lengths)
         out32 = out.float()

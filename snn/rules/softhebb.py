@@ -1,7 +1,8 @@
 r"""SoftHebb (Journé, Rodriguez, Guo, Moraitis, ICLR 2023): soft winner-take-all Hebbian learning, unsupervised.
 
 For one synapse with weights ``W [N, K]`` (a Conv2d's kernels flattened over its patches), each row ``r`` (sample,
-or sample × output position) with presynaptic rates ``x_r = (1/T) Σ_t s^{pre}_r[t]`` ``[K]``:
+or sample × output position) with presynaptic rates ``x_r = (1/T_r) Σ_t s^{pre}_r[t]`` ``[K]`` (``T_r``: the real
+steps of the row's sample in a padded batch):
 
 .. math::
 
@@ -72,7 +73,7 @@ class SoftHebb(LocalRule):
         self.anti_hebbian, self.normalise, self.centre = bool(anti_hebbian), bool(normalise), bool(centre)
 
     def delta(self, rec: Record, weight: torch.Tensor) -> torch.Tensor:
-        x = rec.pre.to(weight.dtype).mean(0)  # [R, K] presynaptic rates
+        x = self.rates(rec, weight.dtype)  # [R, K] presynaptic rates over each sample's real steps
         if self.centre:
             x = x - global_mean(x)
         u = x @ weight.t()  # [R, N]

@@ -53,3 +53,21 @@ def test_two_gloo_processes_match_one_process(tiny, tmp_path):
     for k in a:
         assert torch.allclose(a[k].float(), b[k].float(), atol=1e-4, rtol=1e-4), (k, (a[k] - b[k]).abs().max())
     assert not (tmp_path / "ddp" / "last.pt.tmp").exists()
+
+
+@pytest.mark.slow
+def test_a_local_rule_under_two_gloo_processes_matches_one_process(tiny, tmp_path):
+    """SoftHebb (centred rates, batch mean) on the hidden layer, readout by backprop in the same step, through
+    ``snn.run`` and the Trainer's DDP wrapper: the same weights as one process on the same global batches."""
+    cfg = tiny(training={"epochs": 2, "batch_size": 8, "shuffle": False, "device": "cpu",
+                         "rule": {"name": "softhebb", "layers": "synapses.0", "centre": True, "tau": 0.5,
+                                  "batch_reduction": "mean", "lr": 0.05}},
+               run={"energy": False, "plots": False, "test_at_end": False, "log_energy": False})
+    cfg["model"] = {"name": "snn_mlp", "hidden": 16, "layers": 1, "tau_ms": 10.0, "dropout": 0.0, "batchnorm": False}
+    run(cfg, out=tmp_path / "single")
+    mp.spawn(_worker, args=(2, _free_port(), cfg, str(tmp_path / "ddp")), nprocs=2, join=True)
+    a = load_checkpoint(tmp_path / "single" / "last.pt")["model"]
+    b = load_checkpoint(tmp_path / "ddp" / "last.pt")["model"]
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.allclose(a[k].float(), b[k].float(), atol=1e-4, rtol=1e-4), (k, (a[k] - b[k]).abs().max())
