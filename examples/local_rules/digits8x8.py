@@ -27,7 +27,7 @@ RECIPES = {
                           "anti_hebbian": True, "normalise": False, "lr": 0.05},
                  "optim": {"lr": 2e-3, "max_lr": 5e-3}},
     # SoftHebb after the diagnosis (README): centred rates, plain soft-WTA Hebbian; use with --batchnorm
-    "softhebb_centred": {"rule": {"name": "softhebb", "layers": "synapses.0", "tau": 0.1, "norm": 1.0,
+    "softhebb_centred": {"rule": {"name": "softhebb", "layers": "synapses.0", "tau": 0.1, "norm": 0.25,
                                   "centre": True, "anti_hebbian": False, "lr": 0.05},
                          "optim": {"lr": 2e-3, "max_lr": 5e-3}},
     # control: the same readout on the frozen random hidden layer (STDP with zero amplitudes: Δw = 0)
