@@ -119,3 +119,21 @@ def test_softhebb_features_beat_random_features_at_the_same_width():
         clf = sklearn.LogisticRegression(max_iter=3000).fit(f_train, train.labels)
         acc[name] = clf.score(f_test, test.labels)
     assert acc["softhebb"] > acc["random"] + 0.03, acc
+
+
+def test_softhebb_rates_use_each_samples_real_steps_not_the_padding():
+    """A sample padded with silent steps (as in a batch with a longer sample) gives the same Δw when the rule gets the
+    lengths; without them its rates are diluted by the padding (the bug this guards against)."""
+    x = torch.tensor([[1.0, 1.0], [1.0, 0.0]])[:, None, :]  # [T=2, B=1, 2]: rates [1, .5]
+    padded = torch.cat([x, torch.zeros(3, 1, 2)])  # 3 silent steps after the sample's end
+    out = {}
+    for name, inp, lengths in (("plain", x, None), ("padded", padded, torch.tensor([2])),
+                               ("padded_no_lengths", padded, None)):
+        model = _model()
+        rule = SoftHebb(layers="0", tau=1.0, norm=1.0, anti_hebbian=True, batch_reduction="sum")
+        rule.attach(model)
+        with rule.record(inp.shape[0], lengths):
+            model(inp)
+        out[name] = rule.write_grads()["0"]
+    torch.testing.assert_close(out["padded"], out["plain"])
+    assert not torch.allclose(out["padded_no_lengths"], out["plain"])
