@@ -317,8 +317,9 @@ class LocalRule(LearningRule):
             w = rec.synapse.weight.detach()
             out[rec.name] = self.delta(rec, w.reshape(w.shape[0], -1), **kwargs)
             rows[rec.name] = rec.pre.shape[1]
-        if distributed():
-            counts = torch.tensor([rows[n] for n in out], dtype=torch.float64)
+        if distributed() and out:
+            device = next(iter(out.values())).device  # NCCL reduces CUDA tensors only
+            counts = torch.tensor([rows[n] for n in out], dtype=torch.float64, device=device)
             torch.distributed.all_reduce(counts)
             rows = dict(zip(out, counts.long().tolist()))
             for dw in out.values():
