@@ -3,7 +3,8 @@
 One training step of a plain ELM on SHD-like input: forward over all ``T`` steps and backward of a loss on the
 last step's readout (the reference SHD recipe), ``T = 1000``, ``B = 32``, 140 inputs, 20 outputs, for each
 ``d_m``. The reference loop is the authors' formulation (one ``cat`` + MLP + update per step under autograd).
-Times are the best of ``--repeats`` runs, backends interleaved (the machine may be shared). "Saved" is what
+Times are the best of ``--repeats`` runs, backends interleaved, as process CPU time (``time.process_time``: all
+threads of this process, robust to other jobs on a shared machine) and as wall time. "Saved" is what
 autograd keeps between forward and backward (measured with ``torch.autograd.graph.saved_tensors_hooks``, each
 storage counted once), per time step per sample.
 
@@ -51,17 +52,22 @@ def case(memory: int, T: int, B: int, C: int, repeats: int) -> dict:
     runs = {"torch": lambda: _step(ref, x), "numba": lambda: _step(fused, x)}
     for fn in runs.values():
         fn()  # warm-up (numba compilation)
-    times: dict[str, list[float]] = {k: [] for k in runs}
+    wall: dict[str, list[float]] = {k: [] for k in runs}
+    cpu: dict[str, list[float]] = {k: [] for k in runs}
     for _ in range(repeats):
         for name, fn in runs.items():
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             fn()
-            times[name].append(time.perf_counter() - t0)
-    ms = {k: min(v) * 1e3 for k, v in times.items()}
+            wall[name].append(time.perf_counter() - t0)
+            cpu[name].append(time.process_time() - c0)
+    ms = {k: min(v) * 1e3 for k, v in wall.items()}
+    cpu_ms = {k: min(v) * 1e3 for k, v in cpu.items()}
     saved = {name: _saved_bytes(m, x) / (T * B) for name, m in (("torch", ref), ("numba", fused))}
     return {
         "d_m": memory, "T": T, "B": B, "inputs": C,
         "torch_ms": ms["torch"], "numba_ms": ms["numba"], "speedup": ms["torch"] / ms["numba"],
+        "torch_cpu_ms": cpu_ms["torch"], "numba_cpu_ms": cpu_ms["numba"],
+        "speedup_cpu": cpu_ms["torch"] / cpu_ms["numba"],
         "target": TARGETS.get(memory), "saved_bytes_per_step_sample_torch": saved["torch"],
         "saved_bytes_per_step_sample_numba": saved["numba"], "saved_ratio": saved["torch"] / saved["numba"],
     }
@@ -81,10 +87,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
         torch.set_num_threads(args.threads)
     rows = [case(m, args.T, args.B, args.inputs, args.repeats) for m in args.memory]
     print(f"ELM fwd+bwd, T={args.T}, B={args.B}, {args.inputs} inputs, {torch.get_num_threads()} threads")
-    print(f"{'d_m':>5} {'torch ms':>10} {'numba ms':>10} {'speed-up':>9} {'target':>7} "
-          f"{'saved B/step/sample torch':>26} {'numba':>8}")
+    print(f"{'d_m':>5} {'torch cpu ms':>13} {'numba cpu ms':>13} {'speed-up':>9} {'torch wall':>11} {'numba wall':>11} "
+          f"{'speed-up':>9} {'target':>7} {'saved B/step/sample torch':>26} {'numba':>8}")
     for r in rows:
-        print(f"{r['d_m']:>5} {r['torch_ms']:>10.1f} {r['numba_ms']:>10.1f} {r['speedup']:>8.1f}x "
+        print(f"{r['d_m']:>5} {r['torch_cpu_ms']:>13.1f} {r['numba_cpu_ms']:>13.1f} {r['speedup_cpu']:>8.1f}x "
+              f"{r['torch_ms']:>11.1f} {r['numba_ms']:>11.1f} {r['speedup']:>8.1f}x "
               f"{(str(r['target']) + 'x') if r['target'] else '-':>7} {r['saved_bytes_per_step_sample_torch']:>26.0f} "
               f"{r['saved_bytes_per_step_sample_numba']:>8.0f}")
     if args.out:

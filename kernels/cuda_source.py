@@ -129,10 +129,31 @@ def prelude(dtype: str) -> str:
 
 @dataclass(frozen=True)
 class Kernel:
-    """A generated kernel's name and parameters ``(C type, name)``, in order (the host shim's launchers use it)."""
+    """A kernel's name and parameters ``(C type, name)``, in order (the host shim's launchers use it).
+
+    ``cooperative``: the block's threads work together through dynamic shared memory and ``__syncthreads()`` (the
+    host shim then runs them concurrently); the per-lane kernels generated here never do.
+    """
 
     name: str
     params: tuple[tuple[str, str], ...]
+    cooperative: bool = False
+
+
+@dataclass(frozen=True)
+class Source:
+    """A complete CUDA translation unit (prelude included) for one storage ``dtype`` and the kernels it defines;
+    what :meth:`snn.kernels.cupy_backend.CupyRunner.launch_source` and the host shim's runner compile and launch."""
+
+    code: str
+    dtype: str
+    kernels: tuple[Kernel, ...]
+
+    def kernel(self, name: str) -> Kernel:
+        for k in self.kernels:
+            if k.name == name:
+                return k
+        raise KeyError(f"no kernel {name!r} in this source; it defines {[k.name for k in self.kernels]}")
 
 
 @dataclass(frozen=True)

@@ -26,10 +26,13 @@ with ``learn_tau_m``), the readout ``readout`` (``Linear(d_m, out_features)``). 
 ``synapse_index`` / ``synapse_mask`` ``[n_syn]`` (the routing).
 
 Backends: ``"torch"`` is the reference loop (:mod:`snn.kernels.elm_reference`); ``"numba"`` the fused CPU kernels
-(:mod:`snn.kernels.elm_numba`); ``"auto"`` picks numba for CPU float32/float64 inputs, else torch.
+(:mod:`snn.kernels.elm_numba`); ``"cupy"`` the fused CUDA kernels (:mod:`snn.kernels.elm_cuda`: one persistent
+block per sample, float32/float16/bfloat16); ``"auto"`` picks cupy for CUDA inputs when CuPy imports, numba for
+CPU float32/float64 inputs, else torch.
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import NamedTuple
 
@@ -80,7 +83,7 @@ class ELM(nn.Module):
             :mod:`snn.neuron_models.elm_routing`. ``None``: ``"identity"`` when ``branches × synapses_per_branch
             == in_features``, otherwise an error.
         allow_unrouted: accept inputs that reach no synapse (``"random"`` then draws like the reference code).
-        backend: ``"auto"``, ``"torch"`` or ``"numba"``.
+        backend: ``"auto"``, ``"torch"``, ``"numba"`` or ``"cupy"``.
         generator: random generator for the random routing (default: torch's global one).
 
     Shapes: ``forward(x [T, B, C_in]) -> y [T, B, C_out]``; ``forward(x, state) -> (y, state)``;
@@ -126,8 +129,6 @@ class ELM(nn.Module):
             raise ValueError(f"routing: expected one of {ROUTINGS} or None, got {routing!r}")
         self.routing = routing
         self.backend = backends.check_name(backend)
-        if backend == "cupy":
-            raise backends.BackendUnavailable("ELM has no CUDA backend yet; use backend='torch' on CUDA tensors")
         self.learn_tau_m = bool(learn_tau_m)
 
         index, mask = make_routing(routing, self.in_features, self.branches, self.synapses_per_branch,
@@ -191,12 +192,22 @@ class ELM(nn.Module):
         state = self.initial_state(B, x) if state is None else self._check_state(state, x)
         p = self.tensors(x.dtype)
         x_syn = self.route(x)
-        runner = None if self.backend == "torch" else self._cpu_runner(x)
+        runner = None if self.backend == "torch" else self._fused_runner(x)
         if runner is None:
             y, memory, s, m = elm_reference.run(x_syn, state["s"], state["m"], p)
         else:
             y, memory, s, m = runner(x_syn, state["s"], state["m"], p)
         return ELMOutput(y, {"s": s, "m": m}, memory if record else None)
+
+    def _fused_runner(self, x: torch.Tensor):
+        if self.backend == "cupy" or (self.backend == "auto" and x.device.type == "cuda"):
+            runner = backends.select(self.backend, x)  # raises with the reason and the fix when cupy cannot run
+            if runner is None:
+                return None
+            from snn.kernels import elm_cuda
+
+            return functools.partial(elm_cuda.run, runner=runner)
+        return self._cpu_runner(x)
 
     def _cpu_runner(self, x: torch.Tensor):
         fused = x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)

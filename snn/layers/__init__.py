@@ -1,11 +1,13 @@
 """Synapse layers: time-major ``[T, B, C]`` modules that sit between neuron populations, and the building blocks of
 the spike-driven transformers (``[T, B, C, H, W]``)."""
+from snn.layers.competitive import CompetitiveLIF
 from snn.layers.attention import SpikeDrivenSelfAttention, SpikeDrivenSelfAttentionV2, sdsa_v1, sdsa_v2_scores
 from snn.layers.delay import DelayedLinear, LearnableDelay
 from snn.layers.dropout import SequenceDropout
 from snn.layers.event_linear import EventLinear, event_driven
 from snn.layers.meta_conv import MetaConvBlock, SepConv, SpikingDownsample
 from snn.layers.patch_split import SpikingPatchSplit
+from snn.layers.poisson import PoissonEncoder
 from snn.layers.per_step import PerStep, apply_per_step
 from snn.layers.recurrent import RecurrentLIF
 from snn.layers.rep_conv import RepConv, fold_rep_conv, reparameterize
@@ -17,5 +19,5 @@ __all__ = [
     "LearnableDelay", "DelayedLinear", "SequenceDropout", "RecurrentLIF", "EventLinear", "event_driven", "PerStep", "apply_per_step",
     "SpikeDrivenSelfAttention", "SpikeDrivenSelfAttentionV2", "sdsa_v1", "sdsa_v2_scores",
     "SpikeDrivenBlock", "SpikeDrivenMLP", "SpikingPatchSplit", "RepConv", "fold_rep_conv", "reparameterize",
-    "SepConv", "MetaConvBlock", "SpikingDownsample", "spike_driven_lif",
+    "SepConv", "MetaConvBlock", "SpikingDownsample", "spike_driven_lif", "CompetitiveLIF", "PoissonEncoder",
 ]

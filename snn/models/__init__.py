@@ -3,7 +3,7 @@
 ``snn.models.register(name, ConfigClass)(builder)`` adds a family (see :mod:`snn.models.registry`);
 ``snn.models.available_models()`` lists them. Built in: ``delaynet`` (learnable delays), ``snn_mlp``
 (feed-forward LIF), ``rsnn`` (recurrent LIF), ``sdt_v1`` / ``sdt_audio`` / ``meta_spikeformer`` (spike-driven
-transformers), ``elm`` (Expressive Leaky Memory neuron).
+transformers), ``elm`` (Expressive Leaky Memory neuron), ``diehl_cook`` (Diehl & Cook's unsupervised STDP network).
 """
 from snn.models.registry import (ModelConfig, ModelFamily, ModelRegistryError, available_models, build_model,
                                  family_of, get_family, register, register_model)
@@ -16,9 +16,11 @@ from snn.models.spike_driven_transformer import (SDT_V1_CONFIGS, SpikeDrivenAudi
                                                  sdt_v1)
 from snn.models.tet import tet_loss
 from snn.models.elm_net import ELMNet, ELMNetConfig
+from snn.models.diehl_cook import AssignLabels, DiehlCookConfig, DiehlCookNetwork
 
 __all__ = ["ModelConfig", "ModelFamily", "ModelRegistryError", "ParamGroup", "available_models", "build_model",
            "family_of", "get_family", "register", "register_model", "DelayNet", "DelayNetConfig", "DelaySchedule",
            "SequenceDropout", "sigma_at_epoch", "SpikingMLP", "SpikingMLPConfig", "RecurrentSNN", "RecurrentSNNConfig",
            "SpikeDrivenTransformer", "SpikeDrivenAudioTransformer", "SDT_V1_CONFIGS", "sdt_v1", "MetaSpikeFormer",
-           "META_SPIKEFORMER_SIZES", "meta_spikeformer", "tet_loss", "ELMNet", "ELMNetConfig"]
+           "META_SPIKEFORMER_SIZES", "meta_spikeformer", "tet_loss", "ELMNet", "ELMNetConfig", "DiehlCookNetwork",
+           "DiehlCookConfig", "AssignLabels"]

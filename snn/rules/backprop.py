@@ -56,6 +56,11 @@ class Backprop(LearningRule):
             out = forward(model, x, lengths)
         out32 = out.float()
         loss = model_loss(model, out32, labels, lengths)
+        if not loss.requires_grad:
+            raise RuntimeError(
+                f"training.rule: backprop needs a loss that depends on trainable parameters, but "
+                f"{type(unwrap(model)).__name__}'s loss has no gradient (its output does not depend on any parameter "
+                f"with requires_grad); train such a model with a local rule, e.g. training.rule: stdp")
         result = {"loss": loss.detach(), "scores": model_scores(model, out32.detach(), lengths), "outputs": out}
         if self.penalty is not None:
             synops = self.penalty.synops().to(loss.device)

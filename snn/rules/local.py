@@ -119,7 +119,8 @@ class Record:
 
 
 class WeightBounds(Callback):
-    """Hard bounds: clamps the trained weights into ``[w_min, w_max]`` after every optimiser step."""
+    """Hard bounds and normalisation: after every optimiser step, clamps the trained weights into ``[w_min, w_max]``,
+    then (with ``normalise``) rescales each postsynaptic neuron's incoming weights to sum to ``normalise``."""
 
     def __init__(self, rule: "LocalRule") -> None:
         self.rule = rule
@@ -140,19 +141,25 @@ class LocalRule(LearningRule):
         w_min, w_max: hard bounds applied after every optimiser step (``None``: unbounded).
         lr: learning rate of the local weights' optimiser (group ``local``; overridable as ``optim.groups.local``).
         optimizer: optimiser of the local group (``"sgd"``: the Trainer's SGD, momentum 0.9).
+        normalise: after the bounds, scale each postsynaptic neuron's incoming weights (a row of ``W [N, K]``) to
+            sum to this value, ``w_j ← w_j · c / Σ_i w_{ji}`` (Diehl & Cook's per-neuron normalisation; rows that
+            sum to 0 are left alone; ``None``: off).
     """
 
     name = "local"
 
     def __init__(self, layers: str | Sequence[str] | None = "auto", supervised: bool = True,
                  batch_reduction: str = "sum", w_min: float | None = None, w_max: float | None = None,
-                 lr: float = 1.0, optimizer: str = "sgd") -> None:
+                 lr: float = 1.0, optimizer: str = "sgd", normalise: float | None = None) -> None:
         if batch_reduction not in ("sum", "mean"):
             raise ValueError(f"batch_reduction must be 'sum' or 'mean', got {batch_reduction!r}")
         if w_min is not None and w_max is not None and not w_min < w_max:
             raise ValueError(f"w_min must be < w_max, got w_min={w_min!r}, w_max={w_max!r}")
         if not (isinstance(lr, (int, float)) and lr > 0):
             raise ValueError(f"lr must be a number > 0, got {lr!r}")
+        if normalise is not None and not (isinstance(normalise, (int, float)) and 0 < normalise < float("inf")):
+            raise ValueError(f"normalise must be a finite number > 0 or None, got {normalise!r}")
+        self.normalise = None if normalise is None else float(normalise)
         self.layers = layers
         self.supervised = bool(supervised)
         self.batch_reduction = batch_reduction
@@ -214,19 +221,25 @@ class LocalRule(LearningRule):
         return groups
 
     def callbacks(self) -> list[Callback]:
-        return [WeightBounds(self)] if (self.w_min is not None or self.w_max is not None) else []
+        constrained = self.w_min is not None or self.w_max is not None or self.normalise is not None
+        return [WeightBounds(self)] if constrained else []
 
     @torch.no_grad()
     def apply_bounds(self) -> None:
-        """Clamp the trained weights into ``[w_min, w_max]``."""
-        if self.w_min is None and self.w_max is None:
-            return
+        """Clamp the trained weights into ``[w_min, w_max]``, then normalise their rows (``normalise``)."""
         for w in self.local_parameters():
-            w.clamp_(self.w_min, self.w_max)
+            if self.w_min is not None or self.w_max is not None:
+                w.clamp_(self.w_min, self.w_max)
+            if self.normalise is not None:
+                rows = w.view(w.shape[0], -1)
+                total = rows.sum(1, keepdim=True)
+                rows.mul_(torch.where(total != 0, self.normalise / total, torch.ones_like(total)))
 
     # ------------------------------------------------------------------ hooks
     def _rows(self, t: torch.Tensor) -> torch.Tensor:
-        T = self._T if self._T is not None else t.shape[0]
+        # [T, B, ..., C] carries its own time axis (a model may run more steps than its input has, e.g. a rate
+        # encoder); a flattened [T·B, C] takes T from the recorded batch
+        T = t.shape[0] if t.dim() > 2 or self._T is None else self._T
         return t.reshape(T, -1, t.shape[-1])
 
     def _synapse_hook(self, module: nn.Module, args: tuple, output: torch.Tensor) -> None:

@@ -8,12 +8,14 @@ Traces, per presynaptic input ``i`` and postsynaptic neuron ``j``, reset at the 
     x_i[t] = x_i[t-1]\,(1 - 1/\tau_{pre}) + s^{pre}_i[t], \qquad
     y_j[t] = y_j[t-1]\,(1 - 1/\tau_{post}) + s^{post}_j[t]
 
-    \Delta w_{ji} = \sum_{r} \sum_t \Big( f_+(w_{ji})\, s^{post}_j[t]\, x_i[t] \;-\; f_-(w_{ji})\, y_j[t]\, s^{pre}_i[t] \Big)
+    \Delta w_{ji} = \sum_{r} \sum_t \Big( f_+(w_{ji})\, s^{post}_j[t]\, (x_i[t] - x_{tar}) \;-\; f_-(w_{ji})\, y_j[t]\, s^{pre}_i[t] \Big)
 
 summed over the rows ``r`` (samples, and output positions of a Conv2d) or averaged (``batch_reduction="mean"``),
 with the weight held fixed over the sequence. A pre spike before a post spike potentiates (``Δw > 0``), the
 reverse depresses; a pre and post spike in the same step contribute ``f_+ − f_-`` (they cancel for equal
-amplitudes). Weight dependence:
+amplitudes). The offset ``x_tar`` (``pre_offset``, default 0) makes the postsynaptic-triggered term depress the
+inputs whose trace is below it at a post spike — Diehl & Cook's rule ``Δw = η (x_pre − x_tar) f(w)`` on every post
+spike is ``a_minus = 0`` with ``pre_offset = x_tar``. Weight dependence:
 
 * ``additive``: ``f_+(w) = A_+``, ``f_-(w) = A_-``, usually with hard bounds ``w ∈ [w_min, w_max]`` (clamped
   after each optimiser step);
@@ -76,7 +78,9 @@ class STDP(LocalRule):
         a_plus, a_minus: amplitudes ``A_+``, ``A_-`` (``≥ 0``).
         weight_dependence: ``"additive"`` or ``"multiplicative"`` (soft bounds in ``[w_min, w_max]``).
         f_plus, f_minus: custom weight-dependence callables (override ``weight_dependence``).
-        layers, supervised, batch_reduction, w_min, w_max, lr, optimizer: see :class:`snn.rules.local.LocalRule`
+        pre_offset: ``x_tar``, subtracted from the presynaptic trace in the postsynaptic-triggered term.
+        layers, supervised, batch_reduction, w_min, w_max, lr, optimizer, normalise: see
+            :class:`snn.rules.local.LocalRule`
             (``supervised`` defaults to ``False`` here: STDP alone is unsupervised).
 
     Example::
@@ -94,14 +98,18 @@ class STDP(LocalRule):
                  a_plus: float = 1e-3, a_minus: float = 1e-3, weight_dependence: str = "additive",
                  f_plus: WeightFn | None = None, f_minus: WeightFn | None = None, supervised: bool = False,
                  batch_reduction: str = "sum", w_min: float | None = None, w_max: float | None = None,
-                 lr: float = 1.0, optimizer: str = "sgd") -> None:
-        super().__init__(layers, supervised, batch_reduction, w_min, w_max, lr, optimizer)
+                 lr: float = 1.0, optimizer: str = "sgd", pre_offset: float = 0.0,
+                 normalise: float | None = None) -> None:
+        super().__init__(layers, supervised, batch_reduction, w_min, w_max, lr, optimizer, normalise)
         for key, v in (("tau_pre", tau_pre), ("tau_post", tau_post)):
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 1):
                 raise ValueError(f"{key} must be a finite number >= 1 (time steps), got {v!r}")
         for key, v in (("a_plus", a_plus), ("a_minus", a_minus)):
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
                 raise ValueError(f"{key} must be a finite number >= 0, got {v!r}")
+        if not (isinstance(pre_offset, (int, float)) and math.isfinite(pre_offset)):
+            raise ValueError(f"pre_offset must be a finite number, got {pre_offset!r}")
+        self.pre_offset = float(pre_offset)
         self.tau_pre, self.tau_post = float(tau_pre), float(tau_post)
         self.a_plus, self.a_minus = float(a_plus), float(a_minus)
         self.weight_dependence = weight_dependence
@@ -121,6 +129,8 @@ class STDP(LocalRule):
             post, y = post * rw, y * rw
         K, N = pre.shape[-1], post.shape[-1]
         ltp = post.reshape(-1, N).t() @ x.reshape(-1, K)   # Σ_t,r s_post ⊗ x
+        if self.pre_offset:
+            ltp = ltp - self.pre_offset * post.reshape(-1, N).sum(0)[:, None]  # Σ_t,r s_post ⊗ (x - x_tar)
         ltd = y.reshape(-1, N).t() @ pre.reshape(-1, K)    # Σ_t,r y ⊗ s_pre
         return self.f_plus(weight) * ltp - self.f_minus(weight) * ltd
 
@@ -180,6 +190,8 @@ class STDPConfig(RuleConfig):
         batch_reduction: ``"sum"`` or ``"mean"`` over samples (and conv positions).
         lr: learning rate of the ``local`` group.
         optimizer: optimiser of the ``local`` group.
+        pre_offset: ``x_tar`` subtracted from the presynaptic trace at each post spike (Diehl & Cook's rule).
+        normalise: after each step, scale each neuron's incoming weights to sum to this (``null``: off).
     """
 
     name: str = "stdp"
@@ -195,8 +207,12 @@ class STDPConfig(RuleConfig):
     batch_reduction: Literal["sum", "mean"] = "sum"
     lr: float = 1.0
     optimizer: Literal["adam", "adamw", "adamax", "sgd"] = "sgd"
+    pre_offset: float = 0.0
+    normalise: float | None = None
 
     def check(self) -> None:
+        if self.normalise is not None and not self.normalise > 0:
+            raise ValueError(f"normalise: expected a value > 0 or null, got {self.normalise!r}")
         for key in ("tau_pre", "tau_post"):
             if not getattr(self, key) >= 1:
                 raise ValueError(f"{key}: expected a value >= 1 (time steps), got {getattr(self, key)!r}")

@@ -7,7 +7,7 @@ import ctypes
 import pytest
 import torch
 
-from snn.kernels import fused, host_shim, reference
+from snn.kernels import cuda_source, fused, host_shim, reference
 from snn.kernels.host_shim import HostCudaRunner
 from snn.neuron_models.adaptive_lif import adaptive_lif_dynamics
 from snn.neuron_models.lif import lif_dynamics
@@ -192,3 +192,41 @@ def test_host_runner_rejects_other_devices_and_dtypes():
 def test_shim_compile_errors_carry_the_compiler_output():
     with pytest.raises(host_shim.ShimCompileError, match="g\\+\\+ failed"):
         host_shim.compile_library("this is not C++;")
+
+
+_REVERSE = r"""
+extern "C" __global__ void snn_test_reverse(const float* __restrict__ x, float* __restrict__ y, int n) {
+    SNN_DYNAMIC_SHARED(smem);
+    float* v = (float*)smem;
+    const int b = blockIdx.x, t = threadIdx.x;
+    v[t] = x[b * n + t];
+    BARRIER
+    y[b * n + t] = v[n - 1 - t];
+}
+"""
+
+
+@pytest.mark.parametrize("barrier", [True, False])
+def test_cooperative_kernels_run_a_blocks_threads_together_with_a_real_barrier(barrier):
+    # each thread stores one value in shared memory and, after the barrier, reads its mirror image's: every
+    # schedule reverses each block; without the barrier both serial schedules read shared memory not yet written
+    # (filled with NaN bytes), so the answer is wrong every time
+    code = cuda_source.prelude("float32") + _REVERSE.replace("BARRIER", "__syncthreads();" if barrier else "")
+    src = cuda_source.Source(code, "float32", (cuda_source.Kernel("snn_test_reverse", (
+        ("const float* __restrict__", "x"), ("float* __restrict__", "y"), ("int", "n")), cooperative=True),))
+    x = torch.arange(3 * 8, dtype=torch.float32)
+    want = x.view(3, 8).flip(1).flatten()
+    for schedule in ("concurrent", "lowest-first", "highest-first"):
+        y = torch.zeros_like(x)
+        HostCudaRunner(block=8, schedule=schedule).launch_source(src, "snn_test_reverse", 3, 8, [x, y, 8], 8 * 4)
+        if barrier:
+            assert torch.equal(y, want), schedule
+        elif schedule != "concurrent":
+            assert not torch.equal(y, want) and y.isnan().any(), schedule
+
+
+def test_host_runner_validates_schedule_and_shared_memory():
+    with pytest.raises(ValueError, match="schedule: expected one of"):
+        HostCudaRunner(schedule="random")
+    with pytest.raises(ValueError, match="shared_memory: expected a non-negative int"):
+        HostCudaRunner(shared_memory=-1)

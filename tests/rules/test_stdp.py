@@ -253,3 +253,63 @@ def test_rstdp_reward_per_neuron_credits_only_that_neurons_synapses():
         model(PRE)
     dw = rule.write_grads(reward=torch.tensor([[2.0, 0.0]]))["0"]
     torch.testing.assert_close(dw, torch.tensor([[1.0, -1.0], [0.0, 0.0]]))  # 2 × row 0 of the eligibility
+
+
+def test_pre_offset_subtracts_x_tar_at_every_post_spike():
+    # Diehl & Cook's rule: Δw = a_plus (x_pre - x_tar) at each post spike (a_minus = 0). Post 0 fires once (t=1) with
+    # traces x = (.5, 0); post 1 once (t=0) with x = (1, 0). With x_tar = 0.4: [[.1, -.4], [.6, -.4]] × a_plus.
+    model = _two_by_two(POST)
+    rule = STDP(layers="0", a_plus=0.01, a_minus=0.0, pre_offset=0.4)
+    rule.attach(model)
+    with rule.record():
+        model(PRE)
+    dw = rule.write_grads()["0"]
+    torch.testing.assert_close(dw, 0.01 * torch.tensor([[0.1, -0.4], [0.6, -0.4]]))
+
+
+def test_normalise_rescales_each_neurons_input_weights_to_the_sum_after_the_bounds():
+    model = _two_by_two(POST)
+    rule = STDP(layers="0", a_plus=10.0, a_minus=10.0, w_min=0.0, w_max=0.5, normalise=2.0)
+    rule.attach(model)
+    with rule.record():
+        model(PRE)
+    dw = rule.write_grads()["0"]
+    torch.optim.SGD([model[0].weight], lr=1.0).step()
+    [constraint] = rule.callbacks()
+    constraint.on_after_optimizer_step(None)
+    # by hand: w + Δw, clamped into [0, 0.5], then each row times 2 / (its sum)
+    w0 = torch.tensor([[0.3, 0.6], [0.8, 0.1]])
+    clamped = (w0 + dw).clamp(0.0, 0.5)
+    expected = torch.stack([row * 2.0 / row.sum() if row.sum() != 0 else row for row in clamped])
+    torch.testing.assert_close(model[0].weight.detach(), expected)
+    assert rule.callbacks() and STDP(layers="0", normalise=1.0).callbacks()  # normalisation alone adds the step
+
+
+def test_normalise_must_be_positive():
+    with pytest.raises(ValueError, match="normalise must be a finite number > 0 or None, got -1"):
+        STDP(normalise=-1.0)
+
+
+class RateCoded(nn.Module):
+    """A model running more steps than its input has: [1, B, C] → Poisson-like [T, B, C] inside."""
+
+    def __init__(self, spikes: torch.Tensor, post: torch.Tensor) -> None:
+        super().__init__()
+        self.spikes = spikes
+        self.fc = nn.Linear(2, 2, bias=False)
+        self.neuron = FixedSpikes(post)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.neuron(self.fc(self.spikes))
+
+
+def test_a_model_that_lengthens_time_keeps_the_synapses_own_time_axis():
+    # the Trainer records with T = the batch's 1 step; the synapse sees 3 steps: Δw must use those 3 steps
+    model = RateCoded(PRE, POST)
+    with torch.no_grad():
+        model.fc.weight.copy_(torch.tensor([[0.3, 0.6], [0.8, 0.1]]))
+    rule = STDP(layers="fc", tau_pre=2.0, tau_post=2.0, a_plus=0.01, a_minus=0.02)
+    rule.attach(model)
+    rule.training_step(model, (torch.zeros(1, 1, 2), torch.tensor([0]), None), StepContext())
+    expected = torch.tensor([[0.01 * 0.5, -0.02 * 0.5], [0.01 * 1 - 0.02 * 1, -0.02 * 0.25]])
+    torch.testing.assert_close(model.fc.weight.grad, -expected)
