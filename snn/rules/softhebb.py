@@ -70,7 +70,8 @@ class SoftHebb(LocalRule):
         if not (isinstance(norm, (int, float)) and norm > 0):
             raise ValueError(f"norm must be a number > 0, got {norm!r}")
         self.tau, self.norm = float(tau), float(norm)
-        self.anti_hebbian, self.normalise, self.centre = bool(anti_hebbian), bool(normalise), bool(centre)
+        # not ``self.normalise``: that is LocalRule's row-sum normalisation of the weights (None here)
+        self.anti_hebbian, self.normalise_updates, self.centre = bool(anti_hebbian), bool(normalise), bool(centre)
 
     def delta(self, rec: Record, weight: torch.Tensor) -> torch.Tensor:
         x = self.rates(rec, weight.dtype)  # [R, K] presynaptic rates over each sample's real steps
@@ -84,7 +85,7 @@ class SoftHebb(LocalRule):
         return y.t() @ x - (y * u).sum(0)[:, None] * weight / self.norm ** 2
 
     def reduce(self, dw: torch.Tensor, rows: int) -> torch.Tensor:
-        if self.normalise:
+        if self.normalise_updates:
             return dw / dw.abs().amax(1, keepdim=True).clamp_min(1e-30)
         return super().reduce(dw, rows)
 

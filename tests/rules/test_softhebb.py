@@ -137,3 +137,15 @@ def test_softhebb_rates_use_each_samples_real_steps_not_the_padding():
         out[name] = rule.write_grads()["0"]
     torch.testing.assert_close(out["padded"], out["plain"])
     assert not torch.allclose(out["padded_no_lengths"], out["plain"])
+
+
+def test_softhebb_keeps_the_weights_it_does_not_constrain():
+    """No bounds, no row normalisation: the rule adds no weight constraint, and applying its (absent) constraints
+    leaves the weights as they are (a SoftHebb flag once shadowed LocalRule's row normalisation and zeroed them)."""
+    model = _model()
+    rule = SoftHebb(layers="0", normalise=False)
+    rule.attach(model)
+    before = model[0].weight.detach().clone()
+    rule.apply_bounds()
+    assert rule.callbacks() == []
+    torch.testing.assert_close(model[0].weight.detach(), before)

@@ -70,3 +70,5 @@ def test_a_local_rule_under_two_gloo_processes_matches_one_process(tiny, tmp_pat
                run={"energy": False, "plots": False, "test_at_end": False, "log_energy": False})
     cfg["model"] = {"name": "snn_mlp", "hidden": 16, "layers": 1, "tau_ms": 10.0, "dropout": 0.0, "batchnorm": False}
     _assert_two_processes_match_one(cfg, tmp_path)
+    w = load_checkpoint(tmp_path / "single" / "last.pt")["model"]["synapses.0.weight"]
+    assert w.norm(dim=1).min() > 0.1, "SoftHebb rows collapsed: the comparison would be trivial"
