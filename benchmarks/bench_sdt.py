@@ -13,28 +13,37 @@ Variants (same weights, same layers; only the 18 spiking neurons differ):
 The share of time in neurons is measured directly: one more step with forward pre/post hooks and backward pre/post
 hooks on every neuron module, summing the process CPU time spent between them (``neuron_share``); the difference
 to the ``no-neurons`` variant (``(t − t_no-neurons) / t``, ``neuron_share_by_removal``) is also reported, but on a
-loaded machine it is within the noise when neurons are a small share.
+loaded machine it is within the noise when neurons are a small share. ``mask_and_sum_share`` is measured the same
+way on v1 attention's ``Σ_tokens K ⊙ V`` and ``Q ⊙ mask`` (the attention neuron between them counts as a neuron):
+the most that fusing them with the attention neuron could save.
 
-Measured: forward + backward (``(out · g).sum().backward()``, ``g`` fixed) as the median of ``--repeats`` runs after
-``--warmup`` runs, the variants interleaved run by run so that a load change on a shared machine hits them alike,
-both as wall-clock time and as the process's CPU time (``time.process_time``, all threads: on a loaded machine
-the fairer figure, since waiting for a core is not counted; ratios and shares use it on CPU); the bytes autograd
-saves for the backward; and peak memory of one training step, measured in a fresh
-process per variant as the peak resident set size during the step minus the resident size just before it (numba
-kernels compiled beforehand on a tiny input), on CUDA ``torch.cuda.max_memory_allocated`` above the baseline.
+The ratio against SpikingJelly is also given run by run (``paired_speedup_median_min_max``: the variants ran back to
+back in each repeat, so each pair saw about the same load).
+
+Measured: forward + backward (``(out · g).sum().backward()``, ``g`` fixed) as the median, minimum and maximum of
+``--repeats`` runs after ``--warmup`` runs, the variants interleaved run by run so that a load change on a shared
+machine hits them alike, both as wall-clock time and as the process's CPU time (``time.process_time``, user +
+system, all threads: on a loaded machine the fairer figure, since waiting for a core is not counted; ratios and
+shares use it on CPU); the bytes autograd saves for the backward (exact, from saved-tensor hooks); and peak memory
+of one training step in a fresh process per variant: the resident set size sampled every 0.5 ms during the step
+minus the size just before it (numba kernels compiled beforehand on a one-sample batch); on CUDA
+``torch.cuda.max_memory_allocated`` above the baseline. Large CPU tensors come from fresh pages, whose first-touch
+faults are a visible part of the step: ``THP_MEM_ALLOC_ENABLE=1`` (a torch setting, recorded in the JSON) backs them
+with huge pages for every variant alike.
 
     python benchmarks/bench_sdt.py [--threads 2] [--repeats 5] [--batch 32] [--out FILE]
 """
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -43,6 +52,7 @@ from torch import nn
 
 import snn
 from snn.atomic import write_atomic
+from snn.layers.attention import ChannelMask, CoincidenceSum
 from snn.models import SpikeDrivenTransformer
 
 VARIANTS = ("snn", "spikingjelly", "no-neurons")
@@ -135,22 +145,34 @@ def _saved_bytes(model: nn.Module, x: torch.Tensor) -> int:
     return sum(seen.values())
 
 
-def _neuron_cpu_share(model: nn.Module, x: torch.Tensor, g: torch.Tensor) -> float:
-    """CPU time inside the neuron modules (forward and backward) over the CPU time of one training step."""
-    spent = [0.0]
+def _is_neuron(m: nn.Module) -> bool:
+    return isinstance(m, snn.LIF) or type(m).__name__ == "LIFNode"
+
+
+def _is_mask_and_sum(m: nn.Module) -> bool:
+    return isinstance(m, (CoincidenceSum, ChannelMask))
+
+
+def _cpu_shares(model: nn.Module, x: torch.Tensor, g: torch.Tensor, groups: dict) -> dict[str, float]:
+    """CPU time inside each group of modules (forward and backward, found by ``groups[name](module)``) over the
+    CPU time of one training step."""
+    spent = {name: 0.0 for name in groups}
     start: dict[int, float] = {}
-    neurons = [m for m in model.modules() if isinstance(m, snn.LIF) or type(m).__name__ == "LIFNode"]
-
-    def begin(m, *_):
-        start[id(m)] = time.process_time()
-
-    def end(m, *_):
-        spent[0] += time.process_time() - start.pop(id(m))
-
     handles = []
-    for m in neurons:
-        handles += [m.register_forward_pre_hook(begin), m.register_forward_hook(end),
-                    m.register_full_backward_pre_hook(begin), m.register_full_backward_hook(end)]
+
+    def hooks(name: str):
+        def begin(m, *_):
+            start[id(m)] = time.process_time()
+
+        def end(m, *_):
+            spent[name] += time.process_time() - start.pop(id(m))
+        return begin, end
+
+    for name, member in groups.items():
+        begin, end = hooks(name)
+        for m in filter(member, model.modules()):
+            handles += [m.register_forward_pre_hook(begin), m.register_forward_hook(end),
+                        m.register_full_backward_pre_hook(begin), m.register_full_backward_hook(end)]
     try:
         c0 = time.process_time()
         _step(model, x, g)
@@ -158,7 +180,7 @@ def _neuron_cpu_share(model: nn.Module, x: torch.Tensor, g: torch.Tensor) -> flo
     finally:
         for h in handles:
             h.remove()
-    return spent[0] / total
+    return {name: t / total for name, t in spent.items()}
 
 
 def _rss_bytes() -> int:
@@ -166,8 +188,32 @@ def _rss_bytes() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+class _RssSampler(threading.Thread):
+    """Reads the resident set size every ``interval`` seconds and keeps the largest (the kernels and torch's
+    operators release the GIL, so the sampler runs during them)."""
+
+    def __init__(self, interval: float = 0.0005):
+        super().__init__(daemon=True)
+        self.interval, self.peak, self._done = interval, _rss_bytes(), threading.Event()
+
+    def run(self) -> None:
+        while not self._done.is_set():
+            self.peak = max(self.peak, _rss_bytes())
+            time.sleep(self.interval)
+
+    def stop(self) -> int:
+        self._done.set()
+        self.join()
+        return max(self.peak, _rss_bytes())
+
+
 def measure_peak(variant: str, args: argparse.Namespace) -> int:
-    """Child process: peak memory of one training step above the memory held just before it."""
+    """Child process: peak memory of one training step above the memory held just before it.
+
+    CPU: the resident set size sampled every 0.5 ms during the step minus the size just before it (a fresh process
+    per variant, numba kernels compiled beforehand on a one-sample batch); CUDA: ``torch.cuda.max_memory_allocated``
+    above the memory allocated before the step.
+    """
     device = torch.device(args.device)
     model = build(variant, args.time_steps, args.sj_backend).to(device)
     xs, gs = _inputs(1, args.time_steps, device)
@@ -180,9 +226,12 @@ def measure_peak(variant: str, args: argparse.Namespace) -> int:
         _step(model, x, g)
         torch.cuda.synchronize(device)
         return torch.cuda.max_memory_allocated(device) - base
+    gc.collect()
     base = _rss_bytes()
+    sampler = _RssSampler()
+    sampler.start()
     _step(model, x, g)
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base
+    return sampler.stop() - base
 
 
 def measure_all(args: argparse.Namespace) -> list[dict]:
@@ -208,9 +257,13 @@ def measure_all(args: argparse.Namespace) -> list[dict]:
         r = rows[v]
         r["fwd_bwd_ms"] = statistics.median(r["samples_ms"])
         r["fwd_bwd_cpu_ms"] = statistics.median(r["samples_cpu_ms"])
+        r["spread_ms"] = [min(r["samples_ms"]), max(r["samples_ms"])]
+        r["spread_cpu_ms"] = [min(r["samples_cpu_ms"]), max(r["samples_cpu_ms"])]
         r["saved_bytes"] = _saved_bytes(m, x)
-        if v != "no-neurons":
-            r["neuron_share"] = _neuron_cpu_share(m, x, g)
+        groups = {"neuron_share": _is_neuron, "mask_and_sum_share": _is_mask_and_sum}
+        if v == "no-neurons":
+            del groups["neuron_share"]
+        r.update(_cpu_shares(m, x, g, groups))
         cmd = [sys.executable, __file__, "--child", v, "--batch", str(args.batch), "--time-steps",
                str(args.time_steps), "--device", args.device, "--sj-backend", args.sj_backend]
         if args.threads:
@@ -221,16 +274,21 @@ def measure_all(args: argparse.Namespace) -> list[dict]:
 
 
 def format_table(rows: list[dict]) -> str:
-    lines = [f"{'variant':<14}{'fwd+bwd ms':>12}{'CPU ms':>10}{'vs SJ':>8}{'neurons':>9}{'(removal)':>11}"
-             f"{'saved MB':>10}{'peak MB':>10}", "-" * 84]
+    lines = [f"{'variant':<14}{'CPU ms [min-max]':>24}{'wall ms [min-max]':>24}{'vs SJ, paired [min-max]':>24}{'neurons':>9}"
+             f"{'(removal)':>11}{'mask+sum':>10}{'saved MB':>10}{'peak MB':>10}", "-" * 136]
     for r in rows:
         if "skipped" in r:
             lines.append(f"{r['variant']:<14}  skipped: {r['skipped']}")
             continue
-        share = "" if r.get("neuron_share") is None else f"{100 * r['neuron_share']:.0f} %"
-        removal = "" if r.get("neuron_share_by_removal") is None else f"{100 * r['neuron_share_by_removal']:.0f} %"
-        ratio = "" if r.get("speedup_vs_spikingjelly") is None else f"{r['speedup_vs_spikingjelly']:.2f}x"
-        lines.append(f"{r['variant']:<14}{r['fwd_bwd_ms']:>12.1f}{r['fwd_bwd_cpu_ms']:>10.1f}{ratio:>8}{share:>9}{removal:>11}"
+
+        def pct(key: str) -> str:
+            return "" if r.get(key) is None else f"{100 * r[key]:.1f} %"
+        ratio = "" if r.get("paired_speedup_median_min_max") is None else "{:.2f}x [{:.2f}-{:.2f}]".format(
+            *r["paired_speedup_median_min_max"])
+        cpu = f"{r['fwd_bwd_cpu_ms']:.0f} [{r['spread_cpu_ms'][0]:.0f}-{r['spread_cpu_ms'][1]:.0f}]"
+        wall = f"{r['fwd_bwd_ms']:.0f} [{r['spread_ms'][0]:.0f}-{r['spread_ms'][1]:.0f}]"
+        lines.append(f"{r['variant']:<14}{cpu:>24}{wall:>24}{ratio:>24}{pct('neuron_share'):>9}"
+                     f"{pct('neuron_share_by_removal'):>11}{pct('mask_and_sum_share'):>10}"
                      f"{r['saved_bytes'] / 2**20:>10.1f}{r['peak_step_bytes'] / 2**20:>10.1f}")
     return "\n".join(lines)
 
@@ -267,11 +325,17 @@ def main(argv: list[str] | None = None) -> int:
             r["neuron_share_by_removal"] = (r[key] - base[key]) / r[key]
         if "spikingjelly" in by:
             r["speedup_vs_spikingjelly"] = by["spikingjelly"][key] / r[key]
+            # run by run (the variants ran back to back in each repeat, so a load change hits both alike)
+            samples = "samples_ms" if key == "fwd_bwd_ms" else "samples_cpu_ms"
+            paired = [sj / own for sj, own in zip(by["spikingjelly"][samples], r[samples])]
+            r["paired_speedups_vs_spikingjelly"] = paired
+            r["paired_speedup_median_min_max"] = [statistics.median(paired), min(paired), max(paired)]
     payload = {"benchmark": "sdt", "ratios_from": key, "model": "SpikeDrivenTransformer 2 x 256, 8 heads, CIFAR stem",
                "input": [args.time_steps, args.batch, 3, 32, 32], "device": args.device,
                "device_name": torch.cuda.get_device_name(0) if args.device.startswith("cuda") else platform.processor() or platform.machine(),
                "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(), "torch": torch.__version__,
-               "load_average": os.getloadavg(), "repeats": args.repeats, "results": rows,
+               "load_average": os.getloadavg(), "repeats": args.repeats,
+               "thp_mem_alloc": os.environ.get("THP_MEM_ALLOC_ENABLE", "0"), "results": rows,
                "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])])}
     print(f"device {args.device}, torch threads {torch.get_num_threads()}, load average {os.getloadavg()[0]:.2f}, "
           f"median of {args.repeats}")

@@ -8,6 +8,9 @@ drawn once from ``seed`` (with replacement, as the reference's batches are):
 
 The reference crops every sample to 1 s (100 bins of 10 ms) before concatenating; here each sample keeps its own
 length (crop with the base dataset's binning, e.g. ``max_duration_ms``, to match). 19 classes.
+
+With ``redraw=True`` every access draws a fresh pair from torch's global random stream (seeded by the training
+run), as the reference draws new pairs for every batch: the training set is then not a fixed list of pairs.
 """
 from __future__ import annotations
 
@@ -27,9 +30,11 @@ class SHDAdding(Dataset):
         base: a dataset of ``(frames [T, C] tensor, label int)`` items with labels in ``[0, 20)``.
         n_samples: number of pairs (default ``len(base)``).
         seed: seed of the pair draw.
+        redraw: draw a new pair at every access (torch's global generator; ``pairs`` and ``labels`` then hold the
+            first draw only, e.g. for the class count).
     """
 
-    def __init__(self, base: Dataset, n_samples: int | None = None, seed: int = 0) -> None:
+    def __init__(self, base: Dataset, n_samples: int | None = None, seed: int = 0, redraw: bool = False) -> None:
         n_base = len(base)  # type: ignore[arg-type]
         if n_base == 0:
             raise ValueError("base: expected a non-empty dataset, got 0 samples")
@@ -37,13 +42,17 @@ class SHDAdding(Dataset):
         if not isinstance(n_samples, int) or n_samples < 1:
             raise ValueError(f"n_samples: expected a positive int, got {n_samples!r}")
         self.base = base
+        self.redraw = bool(redraw)
         self.pairs = np.random.default_rng(seed).integers(0, n_base, size=(n_samples, 2))
 
     def __len__(self) -> int:
         return int(self.pairs.shape[0])
 
     def __getitem__(self, k: int) -> tuple[torch.Tensor, int]:
-        i, j = (int(v) for v in self.pairs[k])
+        if not -len(self) <= k < len(self):
+            raise IndexError(f"index {k} out of range for a dataset of {len(self)} pairs")
+        pair = torch.randint(0, len(self.base), (2,)).tolist() if self.redraw else self.pairs[k]  # type: ignore[arg-type]
+        i, j = (int(v) for v in pair)
         (x_i, y_i), (x_j, y_j) = self.base[i], self.base[j]
         for name, y in (("first", y_i), ("second", y_j)):
             if not 0 <= int(y) < 20:
@@ -53,6 +62,11 @@ class SHDAdding(Dataset):
     @property
     def classes(self) -> list[str]:
         return [str(v) for v in range(N_CLASSES)]
+
+    @property
+    def n_channels(self) -> int:
+        """Input channels of each frame (the base dataset's)."""
+        return int(getattr(self.base, "n_channels"))
 
     @property
     def labels(self) -> np.ndarray:

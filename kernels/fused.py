@@ -16,8 +16,9 @@ from snn.kernels.dynamics import Dynamics
 class FusedDynamics(torch.autograd.Function):
     @staticmethod
     def forward(ctx, dynamics: Dynamics, runner: Any, scalars: tuple, record: bool, n_params: int, x, *tensors):
-        params = [t.contiguous() for t in tensors[:n_params]]
-        states = [t.contiguous() for t in tensors[n_params:]]
+        # lane tensors [L] go as they are (a constant may be a stride-0 view): the runner makes them contiguous
+        # when its kernels need it (FusedRunner.lanes)
+        params, states = tensors[:n_params], tensors[n_params:]
         spikes, saved, finals, rec = runner.forward(dynamics, x.contiguous(), params, states, scalars, record)
         ctx.save_for_backward(spikes, *saved, *params, *states)
         ctx.meta = (dynamics, runner, scalars, record, len(saved), n_params)
@@ -33,7 +34,7 @@ class FusedDynamics(torch.autograd.Function):
         states = tensors[1 + n_saved + n_params :]
         n_states = len(states)
         grad_spikes = _dense(grad_spikes, spikes)
-        grad_finals = [_dense(g, s) for g, s in zip(grads[:n_states], states)]
+        grad_finals = [_dense_lanes(g, s) for g, s in zip(grads[:n_states], states)]
         grad_rec = [_dense(g, spikes) for g in grads[n_states:]] if record else []
         param_grads = any(ctx.needs_input_grad[6 : 6 + n_params])
         gx, g_params, g_states = runner.backward(
@@ -44,6 +45,11 @@ class FusedDynamics(torch.autograd.Function):
 
 def _dense(grad: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
     return torch.zeros_like(like) if grad is None else grad.contiguous()
+
+
+def _dense_lanes(grad: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
+    """A final-state gradient ``[L]``; an unused final state (the usual case) gets a stride-0 zero."""
+    return like.new_zeros(()).expand(like.shape) if grad is None else grad
 
 
 def run(

@@ -241,6 +241,7 @@ class NumbaRunner(FusedRunner):
     """Runs a :class:`Dynamics` on CPU tensors of shape ``[T, L]`` / ``[L]`` (contiguous, float32/float64)."""
 
     name = "numba"
+    strided_lanes = True  # numba compiles the kernels for the arrays' layouts; a stride-0 lane array costs nothing
 
     def dtype_key(self, t: torch.Tensor) -> str:
         if t.device.type != "cpu" or t.dtype not in SUPPORTED_DTYPES:

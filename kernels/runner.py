@@ -22,6 +22,13 @@ def _ordered(kind: str, dynamics: Dynamics, record: bool, named: dict[str, torch
 
 class FusedRunner:
     name = "fused"
+    #: whether the kernels read lane arrays ``[L]`` (parameters, initial states, final-state gradients) through any
+    #: stride; a runner that does gets a constant as a stride-0 view instead of ``L`` copies of it
+    strided_lanes = False
+
+    def lanes(self, t: torch.Tensor) -> torch.Tensor:
+        """A lane array ``[L]`` as the kernels read it: as it is when :attr:`strided_lanes`, else contiguous."""
+        return t if self.strided_lanes else t.contiguous()
 
     def dtype_key(self, t: torch.Tensor) -> str:
         """The dtype name the kernels are generated for; raises if this backend cannot run ``t``."""
@@ -50,6 +57,7 @@ class FusedRunner:
         rec = [torch.empty_like(x) for _ in dynamics.states] if record else []
         finals = [s.detach().clone(memory_format=torch.contiguous_format) for s in init_states]
         if L > 0 and T > 0:
+            lane_params = [self.lanes(p) for p in lane_params]
             named = {"a_x": x, "a_s": spikes, **_prefixed("a_sv_", dynamics.saved, saved),
                      **_prefixed("a_rec_", dynamics.states, rec), **_prefixed("a_p_", dynamics.lane_params, lane_params),
                      **_prefixed("a_st_", dynamics.states, finals)}
@@ -76,10 +84,13 @@ class FusedRunner:
         T, L = spikes.shape
         as_dtype = spikes.dtype
         gx = torch.empty_like(spikes)
-        g_params = [torch.empty_like(p) for p in lane_params]
-        g_states = [torch.empty_like(s) for s in init_states]
+        g_params = [torch.empty(p.shape, dtype=p.dtype, device=p.device) for p in lane_params]
+        g_states = [torch.empty(s.shape, dtype=s.dtype, device=s.device) for s in init_states]
+        lane_params = [self.lanes(p) for p in lane_params]
+        init_states = [self.lanes(s) for s in init_states]
         d = dynamics
-        named = {"a_gs": grad_spikes.to(as_dtype), **_prefixed("a_gfinal_", d.states, [g.to(as_dtype) for g in grad_finals]),
+        named = {"a_gs": grad_spikes.to(as_dtype),
+                 **_prefixed("a_gfinal_", d.states, [self.lanes(g.to(as_dtype)) for g in grad_finals]),
                  **_prefixed("a_grec_", d.states, [g.to(as_dtype) for g in grad_rec] if record else []),
                  "a_s": spikes, **_prefixed("a_sv_", d.saved, saved), **_prefixed("a_p_", d.lane_params, lane_params),
                  **_prefixed("a_init_", d.states, init_states), "a_gx": gx,

@@ -118,8 +118,11 @@ class SpikingNeuron(nn.Module):
         self._check_input(x)
         dynamics = self.dynamics()
         step_shape = x.shape[1:]
-        state = self._check_state(state, x) if state is not None else self.initial_state(x[0] if x.shape[0] else x.new_zeros(step_shape))
-        init = [state[name] for name in dynamics.states]
+        if state is not None:
+            init = [self._check_state(state, x)[name] for name in dynamics.states]
+        else:  # from rest: each state a constant, a stride-0 view of one value (no per-neuron tensor to fill)
+            rest = self.initial_values()
+            init = [x.new_full((), rest[name]).expand(step_shape) for name in dynamics.states]
         params = list(self.lane_parameters(x.dtype).values())
         scalars = list(self.scalar_values().values()) + list(self.surrogate.kernel_parameters)
         for name, p in zip(dynamics.lane_params, params):
@@ -129,6 +132,8 @@ class SpikingNeuron(nn.Module):
         fusable = x.shape[0] > 0 and dynamics.declared_surrogate
         runner = backends.select(self.backend, x) if fusable else None
         if runner is None:
+            if state is None:
+                init = [t.contiguous() for t in init]
             params = [p.to(x.dtype) for p in params]
             spikes, finals, rec = reference.run(dynamics, x, init, params, scalars, record)
         else:

@@ -62,6 +62,26 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 
 @dataclass
+class AugmentConfig:
+    """Augmentations of the training split of the SHD-layout sets (:mod:`snn.datasets.augment`), drawn afresh for
+    every item and epoch on the binned (pooled) frames; validation and test data are never augmented. ``0``: off.
+
+    Attributes:
+        channel_shift: all channels move together by ``s ∈ {-k..k}`` pooled channels (a frequency shift).
+        time_jitter: each channel moves in time by its own ``s_c ∈ {-k..k}`` steps.
+        time_masks, time_mask_width: spans of ``1..width`` steps set to zero, per item.
+        channel_masks, channel_mask_width: bands of ``1..width`` pooled channels set to zero, per item.
+    """
+
+    channel_shift: int = 0
+    time_jitter: int = 0
+    time_masks: int = 0
+    time_mask_width: int = 5
+    channel_masks: int = 0
+    channel_mask_width: int = 5
+
+
+@dataclass
 class DataConfig:
     """Dataset and preprocessing.
 
@@ -69,8 +89,14 @@ class DataConfig:
         dataset: ``"spoken_digits"`` (embedded), ``"shd"``, ``"ssc"``; image sets for the spike-driven
             transformers: ``"digits8x8"`` (scikit-learn's bundled digits), ``"dvs_gesture"`` (T=16 frames),
             ``"cifar10_dvs"`` (T=10 frames pooled to 64×64), both read through tonic from ``root``;
+<<<<<<< HEAD
             ``"digits8x8_spikes"``: the same digits as flat regular spike trains ``[16, 64]`` on the fixed
             1,437/360 split of the local-rule comparison (:mod:`snn.datasets.digits8x8_spikes`).
+=======
+            SHD-Adding (two samples in sequence, the target is the sum of their digits, 19 classes;
+            :class:`snn.datasets.shd_adding.SHDAdding`) built from each split of ``"spoken_digits_adding"`` (the
+            embedded set) or ``"shd_adding"`` (``root``): held-out speakers stay held out.
+>>>>>>> main
         root: folder with the HDF5 files (``None``: the package's data folder for spoken_digits;
             required for shd/ssc).
         dt_ms: time bin, ms.
@@ -85,6 +111,11 @@ class DataConfig:
         split_seed: seed of the held-out split.
         cache_dir: folder of binned-frame caches (``None``: the library default).
         num_workers: DataLoader worker processes.
+        adding_factor: pairs per split of the ``*_adding`` sets, as a multiple of the base split's size
+            (fixed pairs drawn once from ``split_seed``; each split draws its own).
+        adding_redraw: the training split of the ``*_adding`` sets draws a fresh pair at every access (the
+            reference's per-batch draws) instead of a fixed list; validation and test pairs stay fixed.
+        augment: augmentations of the training split (:class:`AugmentConfig`; all off by default).
         binning: ``"fixed"`` (bins of ``dt_ms`` from t = 0, keeps silences and onsets) or ``"event_anchored"``
             (SpikingJelly's SHD frames as the DCLS reference used them: each frame starts at the next event and
             takes the events within ``dt_ms`` of it, so silences are dropped; see :mod:`snn.datasets.binning`).
@@ -92,8 +123,13 @@ class DataConfig:
             spiking forward-forward writes the label (``training.rule.name: forward_forward``).
     """
 
+<<<<<<< HEAD
     dataset: Literal["spoken_digits", "shd", "ssc", "digits8x8", "dvs_gesture", "cifar10_dvs",
                      "digits8x8_spikes"] = "spoken_digits"
+=======
+    dataset: Literal["spoken_digits", "shd", "ssc", "digits8x8", "dvs_gesture", "cifar10_dvs", "spoken_digits_adding",
+                     "shd_adding"] = "spoken_digits"
+>>>>>>> main
     root: str | None = None
     dt_ms: float = 10.0
     n_channels: int = 700
@@ -106,7 +142,13 @@ class DataConfig:
     cache_dir: str | None = None
     num_workers: int = 0
     binning: Literal["fixed", "event_anchored"] = "fixed"
+<<<<<<< HEAD
     label_channels: int = 0
+=======
+    adding_factor: int = 1
+    adding_redraw: bool = False
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+>>>>>>> main
 
 
 @dataclass
@@ -347,8 +389,9 @@ def _build(cls: type, data: Any, path: str) -> Any:
 
 
 _POSITIVE = {
-    "data": ("dt_ms", "n_channels", "pool"),
+    "data": ("dt_ms", "n_channels", "pool", "adding_factor"),
     "training": ("epochs", "batch_size"),
+    "augment": ("time_mask_width", "channel_mask_width"),
 }
 
 
@@ -364,6 +407,10 @@ def _check_ranges(obj: Any, path: str) -> None:
             raise ConfigError(f"{path}.{name}: expected a value > 0, got {v!r}")
     if section == "data" and not 0.0 < obj.valid_fraction < 1.0:
         raise ConfigError(f"data.valid_fraction: expected a value in (0, 1), got {obj.valid_fraction!r}")
+    if section == "augment":
+        for name in ("channel_shift", "time_jitter", "time_masks", "channel_masks"):
+            if getattr(obj, name) < 0:
+                raise ConfigError(f"{path}.{name}: expected a value >= 0 (0: off), got {getattr(obj, name)!r}")
     if section == "data" and obj.num_workers < 0:
         raise ConfigError(f"data.num_workers: expected a value >= 0, got {obj.num_workers!r}")
     if section == "data" and obj.label_channels < 0:

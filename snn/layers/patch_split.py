@@ -12,6 +12,10 @@ pools its BatchNorm output ``u`` and then
 with ``H' = H / 2^p`` (``p`` pools), the tokens of the blocks that follow. The first convolution sees the raw input
 (real-valued frames under direct encoding, or event counts).
 
+``widths`` replaces the first three stage widths ``D/8, D/4, D/2`` (default: the reference's). The audio variant
+uses it because its input has many channels (tens of frequency bands) where an image has three: the reference's
+first stage of ``D/8`` spiking channels would then be a bottleneck right after the input.
+
 ``dims=1`` is the same stem over one axis (``Conv1d``/``MaxPool1d``, kernel 3): input ``[T, B, C, L]``, output
 ``[T, B, D, 1, L / 2^p]`` — the audio variant, whose tokens are time frames.
 """
@@ -37,11 +41,13 @@ class SpikingPatchSplit(nn.Module):
         pooling: four characters ``"0"``/``"1"``: which stages end with a stride-2 max-pool (reference: ``"1111"``
             for ImageNet, ``"0011"`` for CIFAR and CIFAR10-DVS, ``"0111"`` for DVS128 Gesture).
         dims: 2 (images) or 1 (sequences).
+        widths: channels of the first three stages (``None``: the reference's ``(D/8, D/4, D/2)``).
 
     Shape: ``[T, B, C, H, W]`` → ``[T, B, D, H/2^p, W/2^p]`` (``dims=2``); ``[T, B, C, L]`` → ``[T, B, D, 1, L/2^p]``.
     """
 
-    def __init__(self, in_channels: int, dim: int, size: int | tuple[int, int], pooling: str = "1111", dims: int = 2):
+    def __init__(self, in_channels: int, dim: int, size: int | tuple[int, int], pooling: str = "1111", dims: int = 2,
+                 widths: tuple[int, int, int] | None = None):
         super().__init__()
         if dims not in (1, 2):
             raise ValueError(f"dims: expected 1 or 2, got {dims!r}")
@@ -49,6 +55,8 @@ class SpikingPatchSplit(nn.Module):
             raise ValueError(f"dim: expected a positive multiple of 8 (stage widths dim/8, dim/4, dim/2), got {dim!r}")
         if not isinstance(pooling, str) or len(pooling) != 4 or set(pooling) - {"0", "1"}:
             raise ValueError(f"pooling: expected four characters '0'/'1' such as '1111', got {pooling!r}")
+        if widths is not None and (len(tuple(widths)) != 3 or not all(isinstance(w, int) and w > 0 for w in widths)):
+            raise ValueError(f"widths: expected three positive ints (the first three stages' channels), got {widths!r}")
         sizes = (size,) if isinstance(size, int) else tuple(size)
         if len(sizes) != dims or not all(isinstance(s, int) and s > 0 for s in sizes):
             raise ValueError(f"size: expected {dims} positive int(s), got {size!r}")
@@ -59,7 +67,8 @@ class SpikingPatchSplit(nn.Module):
         self.in_channels, self.dim, self.size, self.pooling, self.dims = int(in_channels), dim, sizes, pooling, dims
         self.out_size = tuple(s // factor for s in sizes)
         conv, bn, pool = (nn.Conv2d, nn.BatchNorm2d, nn.MaxPool2d) if dims == 2 else (nn.Conv1d, nn.BatchNorm1d, nn.MaxPool1d)
-        widths = [in_channels, dim // 8, dim // 4, dim // 2, dim]
+        self.widths = tuple(widths) if widths is not None else (dim // 8, dim // 4, dim // 2)
+        widths = [in_channels, *self.widths, dim]
         self.convs = nn.ModuleList(conv(widths[i], widths[i + 1], 3, padding=1, bias=False) for i in range(4))
         self.bns = nn.ModuleList(bn(widths[i + 1]) for i in range(4))
         self.lifs = nn.ModuleList(spike_driven_lif() for _ in range(4))
@@ -83,4 +92,4 @@ class SpikingPatchSplit(nn.Module):
         return out if self.dims == 2 else out.unsqueeze(3)
 
     def extra_repr(self) -> str:
-        return f"in_channels={self.in_channels}, dim={self.dim}, size={self.size}, pooling={self.pooling!r}, dims={self.dims}"
+        return f"in_channels={self.in_channels}, dim={self.dim}, widths={self.widths}, size={self.size}, pooling={self.pooling!r}, dims={self.dims}"

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from snn.datasets.augment import channel_shift
 from snn.layers.patch_split import SpikingPatchSplit
 from snn.layers.sdt_block import SpikeDrivenBlock
 from snn.layers.sdt_neuron import spike_driven_lif
@@ -64,15 +65,31 @@ def image_input(x: torch.Tensor, channels: int, size: tuple[int, int], time_step
 
 
 class ClassifierHead(nn.Module):
-    """Mean over tokens, LIF, linear: ``[T, B, D, H, W]`` → per-step logits ``[T, B, K]``."""
+    r"""Classifier head: ``[T, B, D, H, W]`` (membrane-level tokens ``x_n``) → per-step logits ``[T, B, K]``.
 
-    def __init__(self, dim: int, n_classes: int):
+    .. math::
+
+        \text{"membrane" (reference):}\quad o = W\,\mathrm{SN}\big(\tfrac1N \textstyle\sum_n x_n\big) + b,
+        \qquad \text{"spikes":}\quad o = \tfrac1N \textstyle\sum_n \big(W\,\mathrm{SN}(x_n) + b\big)
+
+    ``"membrane"`` averages the tokens' membranes and fires one neuron per channel (the published heads);
+    ``"spikes"`` fires every token's neurons and averages the token logits, i.e. the linear layer reads the
+    channels' spike rates over the tokens (a finer code than one neuron's spikes when ``T`` is small). Both feed the
+    linear layer with spikes only.
+    """
+
+    def __init__(self, dim: int, n_classes: int, readout: str = "membrane"):
         super().__init__()
+        if readout not in ("membrane", "spikes"):
+            raise ValueError(f"readout: expected 'membrane' or 'spikes', got {readout!r}")
+        self.readout = readout
         self.lif = spike_driven_lif()
         self.fc = nn.Linear(dim, n_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.lif(x.flatten(3).mean(3)))
+        if self.readout == "membrane":
+            return self.fc(self.lif(x.flatten(3).mean(3)))
+        return self.fc(self.lif(x.flatten(3)).transpose(2, 3)).mean(2)
 
 
 class SpikeDrivenClassifier(nn.Module):
@@ -153,27 +170,45 @@ class SpikeDrivenAudioTransformer(SpikeDrivenClassifier):
         dim, depth, heads, mlp_ratio, pooling: as :class:`SpikeDrivenTransformer` (stem in 1-D).
         time_steps: spiking steps over which the token sequence is presented.
         attention: ``"v1"`` or ``"v2"``.
+        stem_width: channels of the stem's first three stages (``None``: the reference's ``D/8, D/4, D/2``; with
+            tens of input channels per frame the reference's first stage is a bottleneck of ``D/8`` spiking channels).
+        readout: the head's ``"membrane"`` (reference: mean of the tokens' membranes, one neuron per channel) or
+            ``"spikes"`` (each token fires, the linear layer reads the mean over tokens); see :class:`ClassifierHead`.
+        train_channel_shift: training-time augmentation (off in eval mode; 0: none): each sample's frames move
+            across channels by its own random ``s ∈ {-k..k}``, ``x'[t, c] = x[t, c - s]`` (zero-filled;
+            :func:`snn.datasets.augment.channel_shift`), a frequency shift standing in for other speakers' pitch.
 
     Shape: ``[T_f, B, C]`` → per-step logits ``[time_steps, B, n_classes]``.
     """
 
     def __init__(self, n_inputs: int, n_classes: int, n_frames: int = 100, dim: int = 128, depth: int = 2,
                  heads: int = 8, mlp_ratio: float = 4.0, time_steps: int = 2, pooling: str = "0011",
-                 attention: str = "v1"):
+                 attention: str = "v1", stem_width: int | None = None, readout: str = "membrane",
+                 train_channel_shift: int = 0):
         super().__init__()
         if not isinstance(time_steps, int) or time_steps < 1:
             raise ValueError(f"time_steps: expected an int >= 1, got {time_steps!r}")
+        if stem_width is not None and (not isinstance(stem_width, int) or stem_width < 1):
+            raise ValueError(f"stem_width: expected a positive int or None, got {stem_width!r}")
+        if not isinstance(train_channel_shift, int) or not 0 <= train_channel_shift < n_inputs:
+            raise ValueError(f"train_channel_shift: expected an int in [0, n_inputs={n_inputs}), got {train_channel_shift!r}")
         self.n_inputs, self.n_frames, self.time_steps = int(n_inputs), int(n_frames), time_steps
-        self.stem = SpikingPatchSplit(n_inputs, dim, n_frames, pooling, dims=1)
+        self.train_channel_shift = train_channel_shift
+        self.stem = SpikingPatchSplit(n_inputs, dim, n_frames, pooling, dims=1,
+                                      widths=None if stem_width is None else (stem_width,) * 3)
         self.blocks = nn.ModuleList(SpikeDrivenBlock(dim, heads, mlp_ratio, attention, reference_parameters=False)
                                     for _ in range(depth))
-        self.head = ClassifierHead(dim, n_classes)
+        self.head = ClassifierHead(dim, n_classes, readout)
         _init_like_reference(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 3 or x.shape[2] != self.n_inputs:
             raise ValueError(f"x: expected SHD-format frames [T_f, B, {self.n_inputs}], got {tuple(x.shape)}")
         frames = x[: self.n_frames]
+        if self.training and self.train_channel_shift:
+            k = self.train_channel_shift
+            shifts = torch.randint(-k, k + 1, (frames.shape[1],)).tolist()
+            frames = torch.stack([channel_shift(frames[:, b], s) for b, s in enumerate(shifts)], dim=1)
         if frames.shape[0] < self.n_frames:
             frames = torch.cat([frames, frames.new_zeros(self.n_frames - frames.shape[0], *frames.shape[1:])])
         tokens = frames.permute(1, 2, 0)                                     # [B, C, N]: frames become tokens
@@ -264,11 +299,20 @@ class SDTAudioConfig(SDTBodyConfig):
     Attributes:
         n_frames: frames per utterance; inputs are cut or zero-padded to it (divisible by the stem's downsampling).
         attention: ``"v1"`` (``Q ⊙ SN(Σ_tokens K ⊙ V)``) or ``"v2"`` (``SN(0.125 · Q (Kᵀ V))``).
+        stem_width: channels of the stem's first three stages (``null``: the reference's ``dim/8, dim/4, dim/2``,
+            a bottleneck after tens of frequency channels per frame).
+        readout: ``"membrane"`` (the reference head: mean of the tokens' membranes, one LIF per channel, linear) or
+            ``"spikes"`` (a LIF per token, the linear layer's output averaged over tokens).
+        train_channel_shift: training-time frequency shift: each sample's channels move by a random
+            ``s ∈ {-k..k}`` (zero-filled; off in evaluation; 0: none).
     """
 
     name: str = "sdt_audio"
     n_frames: int = 100
     attention: str = "v1"
+    stem_width: int | None = None
+    readout: str = "membrane"
+    train_channel_shift: int = 0
 
 
 def loss_options(m: SpikeDrivenLossConfig) -> dict[str, Any]:
@@ -291,6 +335,7 @@ def build_sdt_audio(config: Any, n_inputs: int, n_classes: int) -> SpikeDrivenAu
     """``sdt_audio`` family: ``n_inputs`` channels per frame (SHD format)."""
     m = config.model
     model = SpikeDrivenAudioTransformer(n_inputs, n_classes, m.n_frames, m.dim, m.depth, m.heads, m.mlp_ratio,
-                                        m.time_steps, m.pooling, m.attention)
+                                        m.time_steps, m.pooling, m.attention, m.stem_width, m.readout,
+                                        m.train_channel_shift)
     model.use_loss(**loss_options(m))
     return model

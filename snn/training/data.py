@@ -1,15 +1,21 @@
 """Datasets for a run, built from :class:`snn.config.DataConfig`, and the checks against the model."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from torch.utils.data import Dataset
 
+<<<<<<< HEAD
 from snn.config import DataConfig
 from snn.datasets import SHD, SSC, SpokenDigits, ToFrames
 from snn.datasets.label_slots import LabelSlots
+=======
+from snn.config import AugmentConfig, DataConfig
+from snn.datasets import SHD, SSC, ChannelMask, ChannelShift, Compose, SpokenDigits, TimeJitter, TimeMask, ToFrames
+>>>>>>> main
 
-__all__ = ["RunData", "build_datasets", "build_split"]
+__all__ = ["ADDING_SETS", "RunData", "augmentation", "build_datasets", "build_split"]
 
 
 @dataclass
@@ -29,6 +35,7 @@ def _frames(cfg: DataConfig) -> ToFrames:
                     grid=cfg.binning)
 
 
+<<<<<<< HEAD
 def build_split(cfg: DataConfig, split: str) -> Dataset | None:
     """One split (``"train"``, ``"valid"``, ``"test"``; ``"train"`` means ``cfg.train_split``) of the configured
     dataset, with ``cfg.label_channels`` silent channels prepended (:class:`~snn.datasets.label_slots.LabelSlots`)."""
@@ -39,7 +46,31 @@ def build_split(cfg: DataConfig, split: str) -> Dataset | None:
 
 
 def _split(cfg: DataConfig, split: str) -> Dataset | None:
+=======
+def augmentation(cfg: AugmentConfig) -> Compose | None:
+    """The training split's per-item transform from ``data.augment`` (``None`` when every augmentation is off)."""
+    steps = []
+    if cfg.channel_shift:
+        steps.append(ChannelShift(cfg.channel_shift))
+    if cfg.time_jitter:
+        steps.append(TimeJitter(cfg.time_jitter))
+    if cfg.time_masks:
+        steps.append(TimeMask(cfg.time_mask_width, cfg.time_masks))
+    if cfg.channel_masks:
+        steps.append(ChannelMask(cfg.channel_mask_width, cfg.channel_masks))
+    return Compose(steps) if steps else None
+
+
+def build_split(cfg: DataConfig, split: str) -> Dataset:
+    """One split (``"train"``, ``"valid"``, ``"test"``; ``"train"`` means ``cfg.train_split``) of the configured dataset."""
+    if split not in ("train", "valid", "test"):
+        raise ValueError(f"split must be 'train', 'valid' or 'test', got {split!r}")
+    if cfg.dataset in ADDING_SETS:
+        return _adding_split(cfg, split)
+>>>>>>> main
     kw = {"frames": _frames(cfg), "cache_dir": cfg.cache_dir}
+    if split == "train":
+        kw["transform"] = augmentation(cfg.augment)
     name = cfg.dataset
     file_split = cfg.train_split if split == "train" else split
     if name in ("spoken_digits", "shd"):
@@ -60,8 +91,27 @@ def _split(cfg: DataConfig, split: str) -> Dataset | None:
         return _digits_spikes(cfg, split)
     if name in _IMAGE_SETS:
         return _image_split(cfg, file_split)
+<<<<<<< HEAD
     raise ValueError(f"data.dataset: expected one of 'spoken_digits', 'shd', 'ssc', 'digits8x8_spikes', {', '.join(map(repr, _IMAGE_SETS))}, "
                      f"got {name!r}")
+=======
+    raise ValueError(f"data.dataset: expected one of 'spoken_digits', 'shd', 'ssc', "
+                     f"{', '.join(map(repr, _IMAGE_SETS + tuple(ADDING_SETS)))}, got {name!r}")
+
+
+#: SHD-Adding sets and the dataset each is built from
+ADDING_SETS = {"spoken_digits_adding": "spoken_digits", "shd_adding": "shd"}
+
+
+def _adding_split(cfg: DataConfig, split: str) -> Dataset:
+    """SHD-Adding pairs drawn within one split of the base set (each split its own seed, so the pairs differ)."""
+    from snn.datasets.shd_adding import SHDAdding
+
+    base = build_split(dataclasses.replace(cfg, dataset=ADDING_SETS[cfg.dataset]), split)
+    seed = cfg.split_seed * 3 + ("train", "valid", "test").index(split)
+    return SHDAdding(base, n_samples=cfg.adding_factor * len(base), seed=seed,
+                     redraw=cfg.adding_redraw and split == "train")
+>>>>>>> main
 
 
 _IMAGE_SETS = ("digits8x8", "dvs_gesture", "cifar10_dvs")

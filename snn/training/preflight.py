@@ -39,8 +39,10 @@ def _dataset_files(config: Config) -> list[tuple[str, type, str]]:
     """``(split, dataset class, file name)`` of every file the run reads."""
     from snn.datasets import SHD, SSC, SpokenDigits
 
+    from snn.training.data import ADDING_SETS
+
     data = config.data
-    cls = {"spoken_digits": SpokenDigits, "shd": SHD, "ssc": SSC}.get(data.dataset)
+    cls = {"spoken_digits": SpokenDigits, "shd": SHD, "ssc": SSC}.get(ADDING_SETS.get(data.dataset, data.dataset))
     if cls is None:
         return []
     splits = [data.train_split, "valid"] + (["test"] if config.run.test_at_end else [])
@@ -48,14 +50,14 @@ def _dataset_files(config: Config) -> list[tuple[str, type, str]]:
 
 
 def _data_problems(config: Config) -> list[str]:
-    from snn.datasets.shd import DATA_DIR, find_file
+    from snn.datasets.shd import DATA_DIR, SpokenDigits, find_file
 
     data = config.data
     files = _dataset_files(config)
     if not files:
         return []
     cls = files[0][1]
-    if data.dataset != "spoken_digits" and data.root is None:
+    if cls is not SpokenDigits and data.root is None:
         return [f"data.root: the {data.dataset.upper()} dataset needs the folder holding "
                 f"{', '.join(sorted({f for _, _, f in files}))}, got null"]
     root = Path(data.root).expanduser() if data.root is not None else DATA_DIR

@@ -43,3 +43,21 @@ def test_bad_arguments_name_themselves():
         SHDAdding(_Base(), n_samples=0)
     with pytest.raises(ValueError, match="base: expected a non-empty"):
         SHDAdding([], n_samples=3)
+
+
+def test_redraw_gives_a_new_consistent_pair_at_every_access():
+    base = _Base()
+    ds = SHDAdding(base, n_samples=30, seed=3, redraw=True)
+    torch.manual_seed(0)
+    drawn = set()
+    for k in range(30):
+        x, y = ds[k % 3]
+        # the pair, found by brute force among all base pairs (every base item is a distinct random tensor)
+        found = [(i, j) for i in range(20) for j in range(20)
+                 if torch.equal(x, torch.cat([base.items[i][0], base.items[j][0]]))]
+        assert found and y == found[0][0] % 10 + found[0][1] % 10
+        drawn.add(found[0])
+    assert len(drawn) > 20  # 30 accesses of 3 indices: fresh pairs, not 3 fixed ones
+    assert np.array_equal(ds.pairs, SHDAdding(base, 30, seed=3).pairs)  # the first draw, e.g. for class counts
+    with pytest.raises(IndexError, match="out of range"):
+        ds[30]

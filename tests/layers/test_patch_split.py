@@ -32,6 +32,19 @@ def test_one_dimensional_stem_turns_frames_into_tokens(sj_oracle, helpers):
     torch.testing.assert_close(ours[:, :, :, 0], sj_oracle.patch_split(m, x, stats), rtol=1e-10, atol=1e-10)
 
 
+def test_stage_widths_option_against_reference_formula(sj_oracle, helpers):
+    torch.manual_seed(9)
+    m = SpikingPatchSplit(10, 16, 24, "0011", dims=1, widths=(12, 12, 12)).double()
+    assert [c.out_channels for c in m.convs] == [12, 12, 12, 16] and m.convs[0].in_channels == 10
+    helpers.randomize(m)
+    x = (torch.rand(3, 2, 10, 24) < 0.3).double()
+    stats = sj_oracle.snapshot(m)
+    torch.testing.assert_close(m(x)[:, :, :, 0], sj_oracle.patch_split(m, x, stats), rtol=1e-10, atol=1e-10)
+    # parameters: three 3-tap convs and the RPE conv (no bias) plus two BatchNorm vectors per stage
+    expected = 3 * (10 * 12 + 12 * 12 + 12 * 12 + 12 * 16 + 16 * 16) + 2 * (12 + 12 + 12 + 16 + 16)
+    assert sum(p.numel() for p in m.parameters()) == expected
+
+
 def test_gradients_reach_every_parameter():
     torch.manual_seed(8)
     m = SpikingPatchSplit(2, 16, (8, 8), "0011")
@@ -48,6 +61,8 @@ def test_size_not_divisible_by_downsampling_fails_at_construction():
         SpikingPatchSplit(3, 60, (32, 32), "0011")
     with pytest.raises(ValueError, match="pooling: expected four characters"):
         SpikingPatchSplit(3, 64, (32, 32), "011")
+    with pytest.raises(ValueError, match=r"widths: expected three positive ints .*, got \(8, 8\)"):
+        SpikingPatchSplit(3, 64, (32, 32), "0011", widths=(8, 8))
 
 
 def test_wrong_input_size_is_reported():

@@ -60,3 +60,31 @@ def test_bad_arguments_fail_at_construction():
         meta_spikeformer("8_256")
     with pytest.raises(ValueError, match="dim: expected a multiple of heads=8, got dim=36"):
         MetaSpikeFormer(1, 4, 16, widths=(8, 16, 36, 40))
+
+
+@pytest.mark.slow
+def test_tiny_model_with_enough_channels_per_head_overfits_a_small_batch():
+    # Faithful to the reference (scale 0.125, attention threshold 0.5, τ = 2, Linear init std 0.02) and small: one
+    # head of d = 32 channels on 2×2 tokens, T = 4. The attention neuron needs 0.125·Q(KᵀV) to reach 1 at the first
+    # step (8 coincidences): with 2 heads of 8 channels at 16 px (d·N = 8) it never fires and the BatchNorm behind
+    # it normalises a constant (gradients ~1e7), so that model does not learn; here d·N = 128 and T = 4 let it fire.
+    torch.manual_seed(1)
+    m = MetaSpikeFormer(1, 4, 32, widths=(8, 16, 32, 32), depths=(1, 1), heads=1, time_steps=4)
+    rates: dict[str, float] = {}
+    for name, mod in m.named_modules():
+        if name.endswith("attn.attn_lif"):
+            mod.register_forward_hook(lambda _m, _i, out, name=name: rates.__setitem__(name, out.mean().item()))
+    x, y = torch.rand(8, 1, 32, 32), torch.arange(8) % 4
+    opt = torch.optim.Adam(m.parameters(), lr=1e-2)
+    first = None
+    for _ in range(150):
+        loss = torch.nn.functional.cross_entropy(m(x).mean(0), y)
+        first = loss.item() if first is None else first
+        opt.zero_grad()
+        loss.backward()
+        assert all(torch.isfinite(p.grad).all() for p in m.parameters() if p.grad is not None)
+        opt.step()
+    with torch.no_grad():   # training mode: BatchNorm on the batch's statistics, as during the steps
+        accuracy = (m(x).mean(0).argmax(1) == y).float().mean().item()
+    assert len(rates) == 2 and all(r > 0 for r in rates.values()), rates      # both attention neurons fire
+    assert accuracy == 1.0 and loss.item() < 0.5 * first

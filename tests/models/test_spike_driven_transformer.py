@@ -105,6 +105,72 @@ def test_audio_variant_tokens_are_time_frames_and_it_overfits():
     assert _overfit(m, x, y, steps=120) == 1.0
 
 
+def test_audio_variant_stem_width_sets_the_first_three_stages():
+    m = SpikeDrivenAudioTransformer(20, 4, n_frames=16, dim=32, depth=1, heads=4, stem_width=24)
+    assert [c.out_channels for c in m.stem.convs] == [24, 24, 24, 32]
+    ref = SpikeDrivenAudioTransformer(20, 4, n_frames=16, dim=32, depth=1, heads=4)
+    assert [c.out_channels for c in ref.stem.convs] == [4, 8, 16, 32]
+    # only the stem's three first convs (3 taps, no bias) and their BatchNorms change size
+    delta = 3 * (20 * 24 + 24 * 24 + 24 * 24 + 24 * 32) + 2 * 3 * 24 - (3 * (20 * 4 + 4 * 8 + 8 * 16 + 16 * 32) + 2 * (4 + 8 + 16))
+    assert sum(p.numel() for p in m.parameters()) - sum(p.numel() for p in ref.parameters()) == delta
+    with pytest.raises(ValueError, match="stem_width: expected a positive int or None, got 0"):
+        SpikeDrivenAudioTransformer(20, 4, n_frames=16, dim=32, depth=1, heads=4, stem_width=0)
+
+
+def _lif_tau2(x: torch.Tensor, threshold: float = 1.0) -> torch.Tensor:
+    """The spike-driven LIF written out: H = V + (X - V)/2, S = [H >= threshold], hard reset to 0."""
+    v, spikes = torch.zeros_like(x[0]), []
+    for xt in x:
+        h = v + (xt - v) / 2
+        s = (h >= threshold).to(x.dtype)
+        spikes.append(s)
+        v = h * (1 - s)
+    return torch.stack(spikes)
+
+
+@pytest.mark.parametrize("readout", ["membrane", "spikes"])
+def test_classifier_head_readouts_against_hand_formula(readout):
+    from snn.models.spike_driven_transformer import ClassifierHead
+    torch.manual_seed(4)
+    head = ClassifierHead(6, 3, readout).double()
+    x = 3 * torch.randn(4, 2, 6, 1, 5, dtype=torch.float64)          # [T, B, D, 1, N] membrane-level tokens
+    W, b = head.fc.weight, head.fc.bias
+    if readout == "membrane":
+        expected = _lif_tau2(x.mean((3, 4))) @ W.T + b
+    else:
+        s = _lif_tau2(x[:, :, :, 0])                                   # [T, B, D, N]: every token fires
+        expected = torch.stack([s[..., n] @ W.T + b for n in range(5)]).mean(0)
+    torch.testing.assert_close(head(x), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_audio_variant_readout_option():
+    m = SpikeDrivenAudioTransformer(20, 4, n_frames=16, dim=32, depth=1, heads=4, readout="spikes")
+    assert m.head.readout == "spikes" and m(torch.ones(16, 2, 20)).shape == (2, 2, 4)
+    with pytest.raises(ValueError, match="readout: expected 'membrane' or 'spikes', got 'max'"):
+        SpikeDrivenAudioTransformer(20, 4, n_frames=16, dim=32, depth=1, heads=4, readout="max")
+
+
+def test_audio_variant_train_channel_shift_moves_each_sample_in_training_only():
+    m = SpikeDrivenAudioTransformer(6, 4, n_frames=8, dim=16, depth=1, heads=2, time_steps=1, train_channel_shift=2)
+    seen = []
+    m.stem.register_forward_pre_hook(lambda mod, args: seen.append(args[0][0].permute(2, 0, 1).clone()))  # [T_f, B, C]
+    x = torch.arange(8 * 5 * 6, dtype=torch.float32).reshape(8, 5, 6) + 1
+    torch.manual_seed(11)
+    m(x)
+    torch.manual_seed(11)
+    shifts = torch.randint(-2, 3, (5,)).tolist()
+    assert len(set(shifts)) > 1
+    for b, s in enumerate(shifts):                                   # x'[t, c] = x[t, c - s], zero outside
+        for c in range(6):
+            expected = x[:, b, c - s] if 0 <= c - s < 6 else torch.zeros(8)
+            assert torch.equal(seen[0][:, b, c], expected)
+    m.eval()
+    m(x)
+    assert torch.equal(seen[1], x)
+    with pytest.raises(ValueError, match=r"train_channel_shift: expected an int in \[0, n_inputs=6\), got 6"):
+        SpikeDrivenAudioTransformer(6, 4, n_frames=8, dim=16, depth=1, heads=2, train_channel_shift=6)
+
+
 def test_audio_variant_checks_its_input():
     m = SpikeDrivenAudioTransformer(20, 4, n_frames=16, dim=32, depth=1, heads=4)
     with pytest.raises(ValueError, match=r"x: expected SHD-format frames \[T_f, B, 20\], got \(10, 2, 21\)"):

@@ -212,3 +212,22 @@ def test_step_mode_s_set_by_spikingjelly_is_refused_with_a_message():
     assert spikes.shape == (4, 3)
     with pytest.raises(ValueError, match="step_mode: expected 's' or 'm'"):
         lif.step_mode = "x"
+
+
+def test_numba_forward_from_rest_saves_only_spikes_and_membrane_per_neuron():
+    # From rest with a scalar τ, the rest state and τ reach the kernels as stride-0 views: what autograd keeps for
+    # the backward is the spikes and H (2·T·L values) plus a few bytes, not another L-sized copy of each.
+    T, B, N = 3, 4, 50
+    x = torch.randn(T, B, N, requires_grad=True)
+    storages: dict[int, int] = {}
+
+    def pack(t):
+        storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = LIF(tau=2.0, backend="numba")(x)
+    assert sum(storages.values()) <= 2 * T * B * N * 4 + 64
+    out.sum().backward()
+    reference_grad = torch.autograd.grad(LIF(tau=2.0, backend="torch")(x).sum(), x)[0]
+    torch.testing.assert_close(x.grad, reference_grad, rtol=1e-6, atol=1e-7)
