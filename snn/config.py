@@ -89,14 +89,11 @@ class DataConfig:
         dataset: ``"spoken_digits"`` (embedded), ``"shd"``, ``"ssc"``; image sets for the spike-driven
             transformers: ``"digits8x8"`` (scikit-learn's bundled digits), ``"dvs_gesture"`` (T=16 frames),
             ``"cifar10_dvs"`` (T=10 frames pooled to 64×64), both read through tonic from ``root``;
-<<<<<<< HEAD
             ``"digits8x8_spikes"``: the same digits as flat regular spike trains ``[16, 64]`` on the fixed
-            1,437/360 split of the local-rule comparison (:mod:`snn.datasets.digits8x8_spikes`).
-=======
+            1,437/360 split of the local-rule comparison (:mod:`snn.datasets.digits8x8_spikes`);
             SHD-Adding (two samples in sequence, the target is the sum of their digits, 19 classes;
             :class:`snn.datasets.shd_adding.SHDAdding`) built from each split of ``"spoken_digits_adding"`` (the
             embedded set) or ``"shd_adding"`` (``root``): held-out speakers stay held out.
->>>>>>> main
         root: folder with the HDF5 files (``None``: the package's data folder for spoken_digits;
             required for shd/ssc).
         dt_ms: time bin, ms.
@@ -123,13 +120,8 @@ class DataConfig:
             spiking forward-forward writes the label (``training.rule.name: forward_forward``).
     """
 
-<<<<<<< HEAD
-    dataset: Literal["spoken_digits", "shd", "ssc", "digits8x8", "dvs_gesture", "cifar10_dvs",
-                     "digits8x8_spikes"] = "spoken_digits"
-=======
     dataset: Literal["spoken_digits", "shd", "ssc", "digits8x8", "dvs_gesture", "cifar10_dvs", "spoken_digits_adding",
-                     "shd_adding"] = "spoken_digits"
->>>>>>> main
+                     "shd_adding", "digits8x8_spikes"] = "spoken_digits"
     root: str | None = None
     dt_ms: float = 10.0
     n_channels: int = 700
@@ -142,13 +134,10 @@ class DataConfig:
     cache_dir: str | None = None
     num_workers: int = 0
     binning: Literal["fixed", "event_anchored"] = "fixed"
-<<<<<<< HEAD
-    label_channels: int = 0
-=======
     adding_factor: int = 1
     adding_redraw: bool = False
     augment: AugmentConfig = field(default_factory=AugmentConfig)
->>>>>>> main
+    label_channels: int = 0
 
 
 @dataclass

@@ -6,14 +6,9 @@ from dataclasses import dataclass
 
 from torch.utils.data import Dataset
 
-<<<<<<< HEAD
-from snn.config import DataConfig
-from snn.datasets import SHD, SSC, SpokenDigits, ToFrames
-from snn.datasets.label_slots import LabelSlots
-=======
 from snn.config import AugmentConfig, DataConfig
 from snn.datasets import SHD, SSC, ChannelMask, ChannelShift, Compose, SpokenDigits, TimeJitter, TimeMask, ToFrames
->>>>>>> main
+from snn.datasets.label_slots import LabelSlots
 
 __all__ = ["ADDING_SETS", "RunData", "augmentation", "build_datasets", "build_split"]
 
@@ -35,18 +30,6 @@ def _frames(cfg: DataConfig) -> ToFrames:
                     grid=cfg.binning)
 
 
-<<<<<<< HEAD
-def build_split(cfg: DataConfig, split: str) -> Dataset | None:
-    """One split (``"train"``, ``"valid"``, ``"test"``; ``"train"`` means ``cfg.train_split``) of the configured
-    dataset, with ``cfg.label_channels`` silent channels prepended (:class:`~snn.datasets.label_slots.LabelSlots`)."""
-    if split not in ("train", "valid", "test"):
-        raise ValueError(f"split must be 'train', 'valid' or 'test', got {split!r}")
-    ds = _split(cfg, split)
-    return LabelSlots(ds, cfg.label_channels) if cfg.label_channels and ds is not None else ds
-
-
-def _split(cfg: DataConfig, split: str) -> Dataset | None:
-=======
 def augmentation(cfg: AugmentConfig) -> Compose | None:
     """The training split's per-item transform from ``data.augment`` (``None`` when every augmentation is off)."""
     steps = []
@@ -61,13 +44,18 @@ def augmentation(cfg: AugmentConfig) -> Compose | None:
     return Compose(steps) if steps else None
 
 
-def build_split(cfg: DataConfig, split: str) -> Dataset:
-    """One split (``"train"``, ``"valid"``, ``"test"``; ``"train"`` means ``cfg.train_split``) of the configured dataset."""
+def build_split(cfg: DataConfig, split: str) -> Dataset | None:
+    """One split (``"train"``, ``"valid"``, ``"test"``; ``"train"`` means ``cfg.train_split``) of the configured
+    dataset, with ``cfg.label_channels`` silent channels prepended (:class:`~snn.datasets.label_slots.LabelSlots`)."""
     if split not in ("train", "valid", "test"):
         raise ValueError(f"split must be 'train', 'valid' or 'test', got {split!r}")
+    ds = _split(cfg, split)
+    return LabelSlots(ds, cfg.label_channels) if cfg.label_channels and ds is not None else ds
+
+
+def _split(cfg: DataConfig, split: str) -> Dataset | None:
     if cfg.dataset in ADDING_SETS:
         return _adding_split(cfg, split)
->>>>>>> main
     kw = {"frames": _frames(cfg), "cache_dir": cfg.cache_dir}
     if split == "train":
         kw["transform"] = augmentation(cfg.augment)
@@ -91,11 +79,7 @@ def build_split(cfg: DataConfig, split: str) -> Dataset:
         return _digits_spikes(cfg, split)
     if name in _IMAGE_SETS:
         return _image_split(cfg, file_split)
-<<<<<<< HEAD
-    raise ValueError(f"data.dataset: expected one of 'spoken_digits', 'shd', 'ssc', 'digits8x8_spikes', {', '.join(map(repr, _IMAGE_SETS))}, "
-                     f"got {name!r}")
-=======
-    raise ValueError(f"data.dataset: expected one of 'spoken_digits', 'shd', 'ssc', "
+    raise ValueError(f"data.dataset: expected one of 'spoken_digits', 'shd', 'ssc', 'digits8x8_spikes', "
                      f"{', '.join(map(repr, _IMAGE_SETS + tuple(ADDING_SETS)))}, got {name!r}")
 
 
@@ -107,11 +91,10 @@ def _adding_split(cfg: DataConfig, split: str) -> Dataset:
     """SHD-Adding pairs drawn within one split of the base set (each split its own seed, so the pairs differ)."""
     from snn.datasets.shd_adding import SHDAdding
 
-    base = build_split(dataclasses.replace(cfg, dataset=ADDING_SETS[cfg.dataset]), split)
+    base = _split(dataclasses.replace(cfg, dataset=ADDING_SETS[cfg.dataset]), split)  # label slots: added once, after
     seed = cfg.split_seed * 3 + ("train", "valid", "test").index(split)
     return SHDAdding(base, n_samples=cfg.adding_factor * len(base), seed=seed,
                      redraw=cfg.adding_redraw and split == "train")
->>>>>>> main
 
 
 _IMAGE_SETS = ("digits8x8", "dvs_gesture", "cifar10_dvs")
