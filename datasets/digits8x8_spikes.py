@@ -67,6 +67,12 @@ class Digits8x8Spikes(Dataset):
         self.n_channels = label_channels + self.n_pixels
         self.steps, self.split, self.label_channels = steps, split, label_channels
 
+    def select(self, indices: np.ndarray) -> "Digits8x8Spikes":
+        """Keep only the samples at ``indices`` (in this order), in place; returns ``self``."""
+        idx = np.asarray(indices, dtype=np.int64)
+        self.x, self.labels = self.x[torch.from_numpy(idx)], self.labels[idx]
+        return self
+
     def __len__(self) -> int:
         return len(self.labels)
 

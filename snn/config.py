@@ -89,6 +89,8 @@ class DataConfig:
         dataset: ``"spoken_digits"`` (embedded), ``"shd"``, ``"ssc"``; image sets for the spike-driven
             transformers: ``"digits8x8"`` (scikit-learn's bundled digits), ``"dvs_gesture"`` (T=16 frames),
             ``"cifar10_dvs"`` (T=10 frames pooled to 64×64), both read through tonic from ``root``;
+            ``"digits8x8_spikes"``: the same digits as flat regular spike trains ``[16, 64]`` on the fixed
+            1,437/360 split of the local-rule comparison (:mod:`snn.datasets.digits8x8_spikes`);
             SHD-Adding (two samples in sequence, the target is the sum of their digits, 19 classes;
             :class:`snn.datasets.shd_adding.SHDAdding`) built from each split of ``"spoken_digits_adding"`` (the
             embedded set) or ``"shd_adding"`` (``root``): held-out speakers stay held out.
@@ -114,10 +116,12 @@ class DataConfig:
         binning: ``"fixed"`` (bins of ``dt_ms`` from t = 0, keeps silences and onsets) or ``"event_anchored"``
             (SpikingJelly's SHD frames as the DCLS reference used them: each frame starts at the next event and
             takes the events within ``dt_ms`` of it, so silences are dropped; see :mod:`snn.datasets.binning`).
+        label_channels: silent input channels prepended to every sample (``0``: none): the slots into which
+            spiking forward-forward writes the label (``training.rule.name: forward_forward``).
     """
 
     dataset: Literal["spoken_digits", "shd", "ssc", "digits8x8", "dvs_gesture", "cifar10_dvs", "spoken_digits_adding",
-                     "shd_adding"] = "spoken_digits"
+                     "shd_adding", "digits8x8_spikes"] = "spoken_digits"
     root: str | None = None
     dt_ms: float = 10.0
     n_channels: int = 700
@@ -133,6 +137,7 @@ class DataConfig:
     adding_factor: int = 1
     adding_redraw: bool = False
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    label_channels: int = 0
 
 
 @dataclass
@@ -397,6 +402,8 @@ def _check_ranges(obj: Any, path: str) -> None:
                 raise ConfigError(f"{path}.{name}: expected a value >= 0 (0: off), got {getattr(obj, name)!r}")
     if section == "data" and obj.num_workers < 0:
         raise ConfigError(f"data.num_workers: expected a value >= 0, got {obj.num_workers!r}")
+    if section == "data" and obj.label_channels < 0:
+        raise ConfigError(f"data.label_channels: expected a value >= 0, got {obj.label_channels!r}")
     if section == "training":
         if not (obj.synops_penalty >= 0.0 and obj.synops_penalty != float("inf")):
             raise ConfigError(f"training.synops_penalty: expected a finite value >= 0, got {obj.synops_penalty!r}")

@@ -33,7 +33,7 @@ from snn.models.protocol import ParamGroup, normalise_groups
 from snn.rules.base import LearningRule, StepContext, forward, model_loss, model_scores, unwrap
 
 __all__ = ["SUPPORTED_SYNAPSES", "LocalRule", "resolve_layers", "is_spiking_neuron", "hook_spiking_neurons",
-           "WeightBounds", "Record"]
+           "WeightBounds", "Record", "distributed", "global_mean"]
 
 #: synapse types a local rule can train
 SUPPORTED_SYNAPSES: tuple[type[nn.Module], ...] = (nn.Linear, nn.Conv2d)
@@ -50,6 +50,20 @@ def is_spiking_neuron(module: nn.Module) -> bool:
         return False
     th = getattr(module, "v_threshold", 1.0)
     return bool(torch.isfinite(torch.as_tensor(th)).all())
+
+
+def distributed() -> bool:
+    """True inside an initialised ``torch.distributed`` process group."""
+    return torch.distributed.is_available() and torch.distributed.is_initialized()
+
+
+def global_mean(x: torch.Tensor) -> torch.Tensor:
+    """Mean of ``x [R, ...]`` over its rows and, under ``torch.distributed``, over the rows of every process."""
+    if not distributed():
+        return x.mean(0, keepdim=True)
+    total = torch.cat([x.sum(0).flatten(), x.new_tensor([x.shape[0]])])
+    torch.distributed.all_reduce(total)
+    return (total[:-1] / total[-1]).view(1, *x.shape[1:])
 
 
 def hook_spiking_neurons(model: nn.Module, hook) -> list:
@@ -260,17 +274,19 @@ class LocalRule(LearningRule):
         self._open = []
 
     recording = False
+    _lengths: torch.Tensor | None = None
 
-    def record(self, T: int | None = None):
+    def record(self, T: int | None = None, lengths: torch.Tensor | None = None):
         """Context manager: record the forwards run inside it (``T``: time steps, needed for Conv2d synapses whose
-        input is ``[T·B, C, H, W]``). Use for closed loops outside the Trainer: ``with rule.record(T): model(x)``
+        input is ``[T·B, C, H, W]``; ``lengths [B]``: each sample's real steps in a padded batch, used by rules
+        that average over time). Use for closed loops outside the Trainer: ``with rule.record(T): model(x)``
         then :meth:`write_grads`."""
         import contextlib
 
         @contextlib.contextmanager
         def _ctx():
             self.clear()
-            self.recording, self._T = True, T
+            self.recording, self._T, self._lengths = True, T, lengths
             try:
                 yield self
             finally:
@@ -278,18 +294,33 @@ class LocalRule(LearningRule):
 
         return _ctx()
 
+    def rates(self, rec: Record, dtype: torch.dtype) -> torch.Tensor:
+        """Presynaptic rates ``[R, K]``: spikes summed over time divided by each row's real steps (its sample's
+        length when :meth:`record` got ``lengths``, else ``T``), so a sample's rate does not depend on the padding
+        of the batch it came in."""
+        counts = rec.pre.to(dtype).sum(0)
+        if self._lengths is None:
+            return counts / rec.pre.shape[0]
+        lengths = self._lengths.to(counts.device, dtype)
+        return counts / lengths.repeat_interleave(counts.shape[0] // lengths.shape[0])[:, None]
+
     # ------------------------------------------------------------------ updates
     def delta(self, rec: Record, weight: torch.Tensor, **kwargs: Any) -> torch.Tensor:
         """``Δw`` ``[N, K]`` of one synapse from its record (``weight`` is the ``[N, K]`` view of its weight)."""
         raise NotImplementedError
 
-    def _reduce(self, dw: torch.Tensor, rows: int) -> torch.Tensor:
+    def reduce(self, dw: torch.Tensor, rows: int) -> torch.Tensor:
+        """The batch reduction of ``dw``, the update summed over all ``rows`` (of every process under DDP)."""
         return dw / rows if self.batch_reduction == "mean" else dw
 
     @torch.no_grad()
     def deltas(self, **kwargs: Any) -> dict[str, torch.Tensor]:
-        """``{synapse name: Δw}`` (weight-shaped) from the last recorded forward; ``kwargs`` go to :meth:`delta`."""
-        out = {}
+        """``{synapse name: Δw}`` (weight-shaped) from the last recorded forward; ``kwargs`` go to :meth:`delta`.
+
+        Under ``torch.distributed`` each process recorded its share of the batch: the summed updates and the row
+        counts are all-reduced (summed) before :meth:`reduce`, so every process gets the ``Δw`` one process would
+        compute on the whole (concatenated) batch."""
+        out, rows = {}, {}
         for rec in self._records.values():
             if rec.pre is None:
                 continue
@@ -297,22 +328,22 @@ class LocalRule(LearningRule):
                 raise RuntimeError(f"{type(self).__name__}: synapse {rec.name!r} ran but no spiking neuron ran after "
                                    "it; local rules pair each synapse with the next spiking neuron of the forward")
             w = rec.synapse.weight.detach()
-            dw = self.delta(rec, w.reshape(w.shape[0], -1), **kwargs)
-            out[rec.name] = self._reduce(dw, rec.pre.shape[1]).reshape(w.shape)
-        return out
+            out[rec.name] = self.delta(rec, w.reshape(w.shape[0], -1), **kwargs)
+            rows[rec.name] = rec.pre.shape[1]
+        if distributed() and out:
+            device = next(iter(out.values())).device  # NCCL reduces CUDA tensors only
+            counts = torch.tensor([rows[n] for n in out], dtype=torch.float64, device=device)
+            torch.distributed.all_reduce(counts)
+            rows = dict(zip(out, counts.long().tolist()))
+            for dw in out.values():
+                torch.distributed.all_reduce(dw)
+        return {n: self.reduce(dw, rows[n]).reshape(self.synapses[n].weight.shape) for n, dw in out.items()}
 
     needs_post = True
 
     def write_grads(self, scale=lambda g: g, **kwargs: Any) -> dict[str, torch.Tensor]:
         """Write ``-Δw`` into each trained weight's ``.grad`` (replacing it), drop the records; returns the ``Δw``."""
         d = self.deltas(**kwargs)
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            # under DDP each rank saw its share of the batch: combine as one process with the whole batch would
-            world = torch.distributed.get_world_size()
-            for dw in d.values():
-                torch.distributed.all_reduce(dw)
-                if self.batch_reduction == "mean":
-                    dw /= world
         for name, dw in d.items():
             self.synapses[name].weight.grad = scale(-dw)
         self.clear()
@@ -320,7 +351,7 @@ class LocalRule(LearningRule):
 
     def training_step(self, model: nn.Module, batch: tuple, ctx: StepContext) -> dict[str, Any]:
         x, labels, lengths = batch
-        with self.record(x.shape[0]):
+        with self.record(x.shape[0], lengths):
             with ctx.autocast(), torch.set_grad_enabled(self.supervised):
                 out = forward(model, x, lengths)
         out32 = out.float()

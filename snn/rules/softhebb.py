@@ -1,7 +1,8 @@
 r"""SoftHebb (Journé, Rodriguez, Guo, Moraitis, ICLR 2023): soft winner-take-all Hebbian learning, unsupervised.
 
 For one synapse with weights ``W [N, K]`` (a Conv2d's kernels flattened over its patches), each row ``r`` (sample,
-or sample × output position) with presynaptic rates ``x_r = (1/T) Σ_t s^{pre}_r[t]`` ``[K]``:
+or sample × output position) with presynaptic rates ``x_r = (1/T_r) Σ_t s^{pre}_r[t]`` ``[K]`` (``T_r``: the real
+steps of the row's sample in a padded batch):
 
 .. math::
 
@@ -20,7 +21,12 @@ at the same speed — neurons that rarely win still specialise instead of stayin
 (a per-neuron learning rate in the spirit of the paper's norm-dependent one); the step size is then set by the
 optimiser's learning rate alone. Do not combine it with ``anti_hebbian``: a loser's small anti-Hebbian update,
 scaled up to full size, silences it in a spiking layer (measured: 250 of 256 neurons silent on 8×8 digits).
-``batch_reduction="mean"`` averages over rows instead of summing. The spiking neurons after the synapse run as
+With ``centre=True`` the rule sees centred rates ``x_r − x̄`` (``x̄`` the mean over the batch's rows, of every
+process under DDP) in place of ``x_r`` — in ``u``, ``y`` and ``ΔW`` — as the paper's networks see standardised
+inputs: non-negative rates make every prototype correlate positively with every input, so the learned rows differ
+mostly by the amount of input, not its shape. Pair it with a BatchNorm on the synapse's currents in the forward
+(``snn_mlp``'s ``batchnorm: true``), which centres what the spiking neurons see the same way
+(``BN(Wx) ∝ W(x − x̄)``). ``batch_reduction="mean"`` averages over rows instead of summing. The spiking neurons after the synapse run as
 the model defines them; the rule only reads the synapse's input. A supervised readout (``supervised=True``,
 the default) trains the rest of the model by backprop on the model's loss in the same step.
 """
@@ -32,7 +38,7 @@ from typing import Literal
 
 import torch
 
-from snn.rules.local import LocalRule, Record
+from snn.rules.local import LocalRule, Record, global_mean
 from snn.rules.registry import RuleConfig, register_rule
 
 __all__ = ["SoftHebb", "SoftHebbConfig"]
@@ -46,6 +52,7 @@ class SoftHebb(LocalRule):
         norm: target row norm ``ρ`` (> 0).
         anti_hebbian: losers get ``−y`` (the paper's variant).
         normalise: divide each row of ``ΔW`` by its largest magnitude.
+        centre: learn on batch-centred rates.
         layers, supervised, batch_reduction, w_min, w_max, lr, optimizer: see :class:`snn.rules.local.LocalRule`.
     """
 
@@ -53,7 +60,7 @@ class SoftHebb(LocalRule):
     needs_post = False
 
     def __init__(self, layers: str | Sequence[str] | None = "auto", tau: float = 1.0, norm: float = 1.0,
-                 anti_hebbian: bool = True, normalise: bool = False, supervised: bool = True,
+                 anti_hebbian: bool = True, normalise: bool = False, centre: bool = False, supervised: bool = True,
                  batch_reduction: str = "mean",
                  w_min: float | None = None, w_max: float | None = None, lr: float = 0.01,
                  optimizer: str = "sgd") -> None:
@@ -63,22 +70,24 @@ class SoftHebb(LocalRule):
         if not (isinstance(norm, (int, float)) and norm > 0):
             raise ValueError(f"norm must be a number > 0, got {norm!r}")
         self.tau, self.norm = float(tau), float(norm)
-        self.anti_hebbian, self.normalise = bool(anti_hebbian), bool(normalise)
+        # not ``self.normalise``: that is LocalRule's row-sum normalisation of the weights (None here)
+        self.anti_hebbian, self.normalise_updates, self.centre = bool(anti_hebbian), bool(normalise), bool(centre)
 
     def delta(self, rec: Record, weight: torch.Tensor) -> torch.Tensor:
-        x = rec.pre.to(weight.dtype).mean(0)  # [R, K] presynaptic rates
+        x = self.rates(rec, weight.dtype)  # [R, K] presynaptic rates over each sample's real steps
+        if self.centre:
+            x = x - global_mean(x)
         u = x @ weight.t()  # [R, N]
         y = torch.softmax(u / (self.norm * self.tau), dim=1)
         if self.anti_hebbian:
             winner = torch.nn.functional.one_hot(u.argmax(1), u.shape[1]).to(y.dtype)
             y = y * (2 * winner - 1)
-        dw = y.t() @ x - (y * u).sum(0)[:, None] * weight / self.norm ** 2
-        if self.normalise:
-            dw = dw / dw.abs().amax(1, keepdim=True).clamp_min(1e-30)
-        return dw
+        return y.t() @ x - (y * u).sum(0)[:, None] * weight / self.norm ** 2
 
-    def _reduce(self, dw: torch.Tensor, rows: int) -> torch.Tensor:
-        return dw if self.normalise else super()._reduce(dw, rows)
+    def reduce(self, dw: torch.Tensor, rows: int) -> torch.Tensor:
+        if self.normalise_updates:
+            return dw / dw.abs().amax(1, keepdim=True).clamp_min(1e-30)
+        return super().reduce(dw, rows)
 
     def __repr__(self) -> str:
         return (f"SoftHebb(layers={self.layers!r}, tau={self.tau:g}, anti_hebbian={self.anti_hebbian}, "
@@ -95,6 +104,7 @@ class SoftHebbConfig(RuleConfig):
         norm: target norm of each neuron's weight vector.
         anti_hebbian: losers get ``−y``.
         normalise: scale each neuron's update by its largest magnitude.
+        centre: learn on batch-centred rates (pair with ``model.batchnorm: true``).
         supervised: train the rest (the readout) by backprop in the same step.
         batch_reduction: ``"sum"`` or ``"mean"`` over rows (ignored with ``normalise``).
         w_min, w_max: hard bounds (``null``: none).
@@ -108,6 +118,7 @@ class SoftHebbConfig(RuleConfig):
     norm: float = 1.0
     anti_hebbian: bool = True
     normalise: bool = False
+    centre: bool = False
     supervised: bool = True
     batch_reduction: Literal["sum", "mean"] = "mean"
     w_min: float | None = None

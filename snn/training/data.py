@@ -8,6 +8,7 @@ from torch.utils.data import Dataset
 
 from snn.config import AugmentConfig, DataConfig
 from snn.datasets import SHD, SSC, ChannelMask, ChannelShift, Compose, SpokenDigits, TimeJitter, TimeMask, ToFrames
+from snn.datasets.label_slots import LabelSlots
 
 __all__ = ["ADDING_SETS", "RunData", "augmentation", "build_datasets", "build_split"]
 
@@ -43,10 +44,16 @@ def augmentation(cfg: AugmentConfig) -> Compose | None:
     return Compose(steps) if steps else None
 
 
-def build_split(cfg: DataConfig, split: str) -> Dataset:
-    """One split (``"train"``, ``"valid"``, ``"test"``; ``"train"`` means ``cfg.train_split``) of the configured dataset."""
+def build_split(cfg: DataConfig, split: str) -> Dataset | None:
+    """One split (``"train"``, ``"valid"``, ``"test"``; ``"train"`` means ``cfg.train_split``) of the configured
+    dataset, with ``cfg.label_channels`` silent channels prepended (:class:`~snn.datasets.label_slots.LabelSlots`)."""
     if split not in ("train", "valid", "test"):
         raise ValueError(f"split must be 'train', 'valid' or 'test', got {split!r}")
+    ds = _split(cfg, split)
+    return LabelSlots(ds, cfg.label_channels) if cfg.label_channels and ds is not None else ds
+
+
+def _split(cfg: DataConfig, split: str) -> Dataset | None:
     if cfg.dataset in ADDING_SETS:
         return _adding_split(cfg, split)
     kw = {"frames": _frames(cfg), "cache_dir": cfg.cache_dir}
@@ -68,9 +75,11 @@ def build_split(cfg: DataConfig, split: str) -> Dataset:
         if cfg.train_split != "train":
             raise ValueError(f"data.train_split: SSC has its own validation file; expected 'train', got {cfg.train_split!r}")
         return SSC(cfg.root, file_split, **kw)
+    if name == "digits8x8_spikes":
+        return _digits_spikes(cfg, split)
     if name in _IMAGE_SETS:
         return _image_split(cfg, file_split)
-    raise ValueError(f"data.dataset: expected one of 'spoken_digits', 'shd', 'ssc', "
+    raise ValueError(f"data.dataset: expected one of 'spoken_digits', 'shd', 'ssc', 'digits8x8_spikes', "
                      f"{', '.join(map(repr, _IMAGE_SETS + tuple(ADDING_SETS)))}, got {name!r}")
 
 
@@ -82,7 +91,7 @@ def _adding_split(cfg: DataConfig, split: str) -> Dataset:
     """SHD-Adding pairs drawn within one split of the base set (each split its own seed, so the pairs differ)."""
     from snn.datasets.shd_adding import SHDAdding
 
-    base = build_split(dataclasses.replace(cfg, dataset=ADDING_SETS[cfg.dataset]), split)
+    base = _split(dataclasses.replace(cfg, dataset=ADDING_SETS[cfg.dataset]), split)  # label slots: added once, after
     seed = cfg.split_seed * 3 + ("train", "valid", "test").index(split)
     return SHDAdding(base, n_samples=cfg.adding_factor * len(base), seed=seed,
                      redraw=cfg.adding_redraw and split == "train")
@@ -108,6 +117,19 @@ def _image_split(cfg: DataConfig, split: str) -> Dataset:
     return ds
 
 
+def _digits_spikes(cfg: DataConfig, split: str) -> Dataset:
+    """8×8 digits as regular spike trains (T = 16): the fixed 1,437/360 train/test split; ``valid`` is a
+    class-stratified ``valid_fraction`` of the train part."""
+    from snn.datasets import holdout_split
+    from snn.datasets.digits8x8_spikes import Digits8x8Spikes
+
+    if split == "test":
+        return Digits8x8Spikes("test")
+    ds = Digits8x8Spikes("train")
+    tr, va = holdout_split(ds.labels, None, fraction=cfg.valid_fraction, by="fraction", seed=cfg.split_seed)
+    return ds.select(tr if split == "train" else va)
+
+
 def _n_classes(ds) -> int:
     n = len(ds.classes)
     labels = ds.labels
@@ -121,6 +143,7 @@ def build_datasets(cfg: DataConfig, test: bool = True) -> RunData:
     train = build_split(cfg, "train")
     valid = build_split(cfg, "valid")
     test_ds = build_split(cfg, "test") if test else None
+
     n_classes = _n_classes(train)
     for name, ds in (("valid", valid), ("test", test_ds)):
         if ds is None:

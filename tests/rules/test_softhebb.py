@@ -58,3 +58,94 @@ def test_softhebb_config_section_is_checked():
         load_config({"training": {"rule": {"name": "softhebb", "temperature": 0.5}}})
     with pytest.raises(ConfigError, match=r"training.rule.tau: expected a value > 0"):
         load_config({"training": {"rule": {"name": "softhebb", "tau": 0.0}}})
+
+
+def test_softhebb_centre_learns_on_batch_centred_rates():
+    """centre=True: Δw is the formula applied to x − mean(x) over the batch's rows (hand-computed rates)."""
+    model = _model()
+    rule = SoftHebb(layers="0", tau=1.0, norm=1.0, anti_hebbian=False, centre=True, batch_reduction="sum")
+    rule.attach(model)
+    x = torch.tensor([[[1.0, 0.0], [0.0, 0.0]], [[1.0, 1.0], [0.0, 1.0]]])  # [T=2, B=2, 2]: rates [1, .5], [0, .5]
+    with rule.record():
+        model(x)
+    dw = rule.write_grads()["0"]
+    xc = torch.tensor([[0.5, 0.0], [-0.5, 0.0]])  # rates minus their mean [.5, .5]
+    u = xc  # W = I
+    expected = torch.zeros(2, 2)
+    for r in range(2):
+        y = torch.softmax(u[r], 0)
+        expected += y[:, None] * (xc[r][None, :] - u[r][:, None] * torch.eye(2))
+    torch.testing.assert_close(dw, expected)
+
+
+def _digit_features(weight: torch.Tensor, train: torch.Tensor, test: torch.Tensor) -> tuple:
+    """Spike counts of a LIF layer driven by the currents ``W x[t]`` standardised per neuron with the training
+    set's statistics (what a BatchNorm on the currents does at inference)."""
+    def currents(x):
+        return torch.einsum("tbk,nk->tbn", x, weight)
+
+    c_train = currents(train)
+    mu, sd = c_train.mean((0, 1)), c_train.std((0, 1)) + 1e-6
+    lif = snn.LIF(tau=2.0, backend="torch")
+    return tuple(lif((currents(x) - mu) / sd).sum(0).numpy() for x in (train, test))
+
+
+def test_softhebb_features_beat_random_features_at_the_same_width():
+    """Hidden 32 on 8×8 digits: a linear classifier (scikit-learn's logistic regression, fitted to convergence) on the
+    spike counts of SoftHebb-learned features beats the same classifier on the random initial weights."""
+    sklearn = pytest.importorskip("sklearn.linear_model")
+    from snn.datasets.digits8x8_spikes import Digits8x8Spikes
+
+    train, test = Digits8x8Spikes("train"), Digits8x8Spikes("test")
+    x_train, x_test = train.x.transpose(0, 1), test.x.transpose(0, 1)  # [T, N, 64]
+    torch.manual_seed(0)
+    fc = nn.Linear(64, 32, bias=False)
+    w0 = fc.weight.detach().clone()
+    model = nn.Sequential(fc, snn.LIF(tau=2.0, backend="torch"))
+    rule = SoftHebb(layers="0", tau=0.1, norm=1.0, anti_hebbian=False, centre=True, batch_reduction="mean")
+    rule.attach(model)
+    opt = torch.optim.SGD([fc.weight], lr=0.05, momentum=0.9)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(5):
+        for idx in torch.randperm(x_train.shape[1], generator=g).split(32):
+            opt.zero_grad()
+            with rule.record(), torch.no_grad():
+                model(x_train[:, idx])
+            rule.write_grads()
+            opt.step()
+    acc = {}
+    for name, w in (("random", w0), ("softhebb", fc.weight.detach())):
+        f_train, f_test = _digit_features(w, x_train, x_test)
+        clf = sklearn.LogisticRegression(max_iter=3000).fit(f_train, train.labels)
+        acc[name] = clf.score(f_test, test.labels)
+    assert acc["softhebb"] > acc["random"] + 0.03, acc
+
+
+def test_softhebb_rates_use_each_samples_real_steps_not_the_padding():
+    """A sample padded with silent steps (as in a batch with a longer sample) gives the same Δw when the rule gets the
+    lengths; without them its rates are diluted by the padding (the bug this guards against)."""
+    x = torch.tensor([[1.0, 1.0], [1.0, 0.0]])[:, None, :]  # [T=2, B=1, 2]: rates [1, .5]
+    padded = torch.cat([x, torch.zeros(3, 1, 2)])  # 3 silent steps after the sample's end
+    out = {}
+    for name, inp, lengths in (("plain", x, None), ("padded", padded, torch.tensor([2])),
+                               ("padded_no_lengths", padded, None)):
+        model = _model()
+        rule = SoftHebb(layers="0", tau=1.0, norm=1.0, anti_hebbian=True, batch_reduction="sum")
+        rule.attach(model)
+        with rule.record(inp.shape[0], lengths):
+            model(inp)
+        out[name] = rule.write_grads()["0"]
+    torch.testing.assert_close(out["padded"], out["plain"])
+    assert not torch.allclose(out["padded_no_lengths"], out["plain"])
+
+
+def test_softhebb_keeps_the_weights_it_does_not_constrain():
+    """No bounds, no row normalisation: the rule adds no weight constraint, and applying its (absent) constraints
+    leaves the weights as they are (a SoftHebb flag once shadowed LocalRule's row normalisation and zeroed them)."""
+    model = _model()
+    rule = SoftHebb(layers="0", normalise=False)
+    rule.attach(model)
+    before = model[0].weight.detach().clone()
+    rule.apply_bounds()
+    assert rule.callbacks() == []
+    torch.testing.assert_close(model[0].weight.detach(), before)
