@@ -74,13 +74,14 @@ def interrupted_run():
     from snn.models import build_model
     from snn.training import Trainer
     from snn.training.data import build_datasets
+    from snn.training.experiment import set_threads
     from snn.training.rules import Backprop
     from snn.training.trainer import seed_everything
 
     def make(cfg, folder):
         c = load_config(cfg)
         seed_everything(c.training.seed, c.training.deterministic)
-        torch.set_num_threads(c.training.threads)
+        set_threads(c.training.threads)  # torch's and numba's pools, as run() does: numba's sets the delay kernels' sum order
         data = build_datasets(c.data)
         model = build_model(c, data.n_inputs, data.n_classes)
         Trainer(model, Backprop(), data.train, data.valid, data.test, config=c, run_dir=folder).fit(until=1)
