@@ -29,6 +29,10 @@ def test_peers_skip():
 @pytest.mark.skipif(True, reason="needs a CUDA device")
 def test_gpu_only():
     pass
+
+@pytest.mark.skipif(True, reason="no host C++ compiler (g++) to build the shim")
+def test_needs_the_shim_compiler():
+    pass
 '''
 
 
@@ -41,11 +45,11 @@ def test_import_skips_fail_only_when_peers_are_required(pytester, monkeypatch, r
     inside = pytester.runpytest("-p", "no:cacheprovider", "test_inside.py")
     if required:
         # module-level importorskip: a collection error (the run stops); inside a test and a skipped peers test:
-        # failures; the hardware skip stays a skip
+        # failures; a missing compiler: a failure; only the CUDA-device skip stays a skip
         module_level.assert_outcomes(errors=1)
-        inside.assert_outcomes(failed=2, skipped=1)
+        inside.assert_outcomes(failed=2, errors=1, skipped=1)  # a skipif at setup fails as an error
         inside.stdout.fnmatch_lines(["*SNN_REQUIRE_PEERS=1*"])
         assert module_level.ret != 0 and inside.ret != 0
     else:
         module_level.assert_outcomes(skipped=1)
-        inside.assert_outcomes(skipped=3)
+        inside.assert_outcomes(skipped=4)
