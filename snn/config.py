@@ -368,6 +368,8 @@ def _build(cls: type, data: Any, path: str) -> Any:
     for key, value in data.items():
         full = f"{path}.{key}" if path else str(key)
         if key not in names:
+            if key in getattr(cls, "removed_keys", {}):  # a section's ClassVar: removed key -> what replaces it
+                raise ConfigError(f"{full} was removed: {cls.removed_keys[key]}")
             hint = difflib.get_close_matches(str(key), names, n=1)
             extra = f" Did you mean {(path + '.' if path else '') + hint[0]!r}?" if hint else ""
             raise ConfigError(f"unknown key {full!r}; allowed keys{' in ' + path if path else ''}: {', '.join(names)}.{extra}")

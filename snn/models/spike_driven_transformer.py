@@ -20,13 +20,12 @@ CIFAR10-DVS (2-256, T=10, erode mode, TET), DVS128 Gesture (2-256, T=16) and the
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from snn.datasets.augment import channel_shift
 from snn.layers.patch_split import SpikingPatchSplit
 from snn.layers.sdt_block import SpikeDrivenBlock
 from snn.layers.sdt_neuron import spike_driven_lif
@@ -174,26 +173,22 @@ class SpikeDrivenAudioTransformer(SpikeDrivenClassifier):
             tens of input channels per frame the reference's first stage is a bottleneck of ``D/8`` spiking channels).
         readout: the head's ``"membrane"`` (reference: mean of the tokens' membranes, one neuron per channel) or
             ``"spikes"`` (each token fires, the linear layer reads the mean over tokens); see :class:`ClassifierHead`.
-        train_channel_shift: training-time augmentation (off in eval mode; 0: none): each sample's frames move
-            across channels by its own random ``s ∈ {-k..k}``, ``x'[t, c] = x[t, c - s]`` (zero-filled;
-            :func:`snn.datasets.augment.channel_shift`), a frequency shift standing in for other speakers' pitch.
+
+    Training-time augmentation (a frequency shift, time and channel masks) is the data pipeline's
+    (``data.augment``, :mod:`snn.datasets.augment`): it acts on the same pooled frames this model reads.
 
     Shape: ``[T_f, B, C]`` → per-step logits ``[time_steps, B, n_classes]``.
     """
 
     def __init__(self, n_inputs: int, n_classes: int, n_frames: int = 100, dim: int = 128, depth: int = 2,
                  heads: int = 8, mlp_ratio: float = 4.0, time_steps: int = 2, pooling: str = "0011",
-                 attention: str = "v1", stem_width: int | None = None, readout: str = "membrane",
-                 train_channel_shift: int = 0):
+                 attention: str = "v1", stem_width: int | None = None, readout: str = "membrane"):
         super().__init__()
         if not isinstance(time_steps, int) or time_steps < 1:
             raise ValueError(f"time_steps: expected an int >= 1, got {time_steps!r}")
         if stem_width is not None and (not isinstance(stem_width, int) or stem_width < 1):
             raise ValueError(f"stem_width: expected a positive int or None, got {stem_width!r}")
-        if not isinstance(train_channel_shift, int) or not 0 <= train_channel_shift < n_inputs:
-            raise ValueError(f"train_channel_shift: expected an int in [0, n_inputs={n_inputs}), got {train_channel_shift!r}")
         self.n_inputs, self.n_frames, self.time_steps = int(n_inputs), int(n_frames), time_steps
-        self.train_channel_shift = train_channel_shift
         self.stem = SpikingPatchSplit(n_inputs, dim, n_frames, pooling, dims=1,
                                       widths=None if stem_width is None else (stem_width,) * 3)
         self.blocks = nn.ModuleList(SpikeDrivenBlock(dim, heads, mlp_ratio, attention, reference_parameters=False)
@@ -205,10 +200,6 @@ class SpikeDrivenAudioTransformer(SpikeDrivenClassifier):
         if x.dim() != 3 or x.shape[2] != self.n_inputs:
             raise ValueError(f"x: expected SHD-format frames [T_f, B, {self.n_inputs}], got {tuple(x.shape)}")
         frames = x[: self.n_frames]
-        if self.training and self.train_channel_shift:
-            k = self.train_channel_shift
-            shifts = torch.randint(-k, k + 1, (frames.shape[1],)).tolist()
-            frames = torch.stack([channel_shift(frames[:, b], s) for b, s in enumerate(shifts)], dim=1)
         if frames.shape[0] < self.n_frames:
             frames = torch.cat([frames, frames.new_zeros(self.n_frames - frames.shape[0], *frames.shape[1:])])
         tokens = frames.permute(1, 2, 0)                                     # [B, C, N]: frames become tokens
@@ -303,16 +294,18 @@ class SDTAudioConfig(SDTBodyConfig):
             a bottleneck after tens of frequency channels per frame).
         readout: ``"membrane"`` (the reference head: mean of the tokens' membranes, one LIF per channel, linear) or
             ``"spikes"`` (a LIF per token, the linear layer's output averaged over tokens).
-        train_channel_shift: training-time frequency shift: each sample's channels move by a random
-            ``s ∈ {-k..k}`` (zero-filled; off in evaluation; 0: none).
     """
+
+    #: keys this section no longer has, and what to write instead (the config loader's error names it)
+    removed_keys: ClassVar[dict[str, str]] = {
+        "train_channel_shift": "use data.augment.channel_shift (the same random shift of each training sample's "
+                               "pooled channels, s in {-k..k}, zero-filled; training split only)"}
 
     name: str = "sdt_audio"
     n_frames: int = 100
     attention: str = "v1"
     stem_width: int | None = None
     readout: str = "membrane"
-    train_channel_shift: int = 0
 
 
 def loss_options(m: SpikeDrivenLossConfig) -> dict[str, Any]:
@@ -335,7 +328,6 @@ def build_sdt_audio(config: Any, n_inputs: int, n_classes: int) -> SpikeDrivenAu
     """``sdt_audio`` family: ``n_inputs`` channels per frame (SHD format)."""
     m = config.model
     model = SpikeDrivenAudioTransformer(n_inputs, n_classes, m.n_frames, m.dim, m.depth, m.heads, m.mlp_ratio,
-                                        m.time_steps, m.pooling, m.attention, m.stem_width, m.readout,
-                                        m.train_channel_shift)
+                                        m.time_steps, m.pooling, m.attention, m.stem_width, m.readout)
     model.use_loss(**loss_options(m))
     return model

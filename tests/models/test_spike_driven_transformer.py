@@ -150,25 +150,15 @@ def test_audio_variant_readout_option():
         SpikeDrivenAudioTransformer(20, 4, n_frames=16, dim=32, depth=1, heads=4, readout="max")
 
 
-def test_audio_variant_train_channel_shift_moves_each_sample_in_training_only():
-    m = SpikeDrivenAudioTransformer(6, 4, n_frames=8, dim=16, depth=1, heads=2, time_steps=1, train_channel_shift=2)
-    seen = []
-    m.stem.register_forward_pre_hook(lambda mod, args: seen.append(args[0][0].permute(2, 0, 1).clone()))  # [T_f, B, C]
-    x = torch.arange(8 * 5 * 6, dtype=torch.float32).reshape(8, 5, 6) + 1
-    torch.manual_seed(11)
-    m(x)
-    torch.manual_seed(11)
-    shifts = torch.randint(-2, 3, (5,)).tolist()
-    assert len(set(shifts)) > 1
-    for b, s in enumerate(shifts):                                   # x'[t, c] = x[t, c - s], zero outside
-        for c in range(6):
-            expected = x[:, b, c - s] if 0 <= c - s < 6 else torch.zeros(8)
-            assert torch.equal(seen[0][:, b, c], expected)
-    m.eval()
-    m(x)
-    assert torch.equal(seen[1], x)
-    with pytest.raises(ValueError, match=r"train_channel_shift: expected an int in \[0, n_inputs=6\), got 6"):
-        SpikeDrivenAudioTransformer(6, 4, n_frames=8, dim=16, depth=1, heads=2, train_channel_shift=6)
+def test_audio_variant_frequency_shift_is_the_data_pipelines_and_the_old_model_key_says_so():
+    from snn.config import ConfigError, config_from_dict
+
+    with pytest.raises(ConfigError, match=r"model\.train_channel_shift was removed: use data\.augment\.channel_shift"):
+        config_from_dict({"model": {"name": "sdt_audio", "train_channel_shift": 3}})
+    cfg = config_from_dict({"model": {"name": "sdt_audio"}, "data": {"augment": {"channel_shift": 3}}})
+    assert cfg.data.augment.channel_shift == 3 and not hasattr(cfg.model, "train_channel_shift")
+    with pytest.raises(TypeError):
+        SpikeDrivenAudioTransformer(6, 4, n_frames=8, dim=16, depth=1, heads=2, train_channel_shift=2)
 
 
 def test_audio_variant_checks_its_input():
