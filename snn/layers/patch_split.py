@@ -16,6 +16,10 @@ with ``H' = H / 2^p`` (``p`` pools), the tokens of the blocks that follow. The f
 uses it because its input has many channels (tens of frequency bands) where an image has three: the reference's
 first stage of ``D/8`` spiking channels would then be a bottleneck right after the input.
 
+``kernel`` replaces the stage convolutions' size 3 (odd, padding ``kernel // 2`` keeps the size; the RPE conv
+stays 3). In 1-D it sets the stem's receptive field over frames: with pooling ``"0011"`` an output token sees
+``1 + 3(k-1) + 2 + 2(k-1) + 4 + 4·2 = 5k + 10`` frames (25 at the reference's k = 3).
+
 ``dims=1`` is the same stem over one axis (``Conv1d``/``MaxPool1d``, kernel 3): input ``[T, B, C, L]``, output
 ``[T, B, D, 1, L / 2^p]`` — the audio variant, whose tokens are time frames.
 """
@@ -42,12 +46,13 @@ class SpikingPatchSplit(nn.Module):
             for ImageNet, ``"0011"`` for CIFAR and CIFAR10-DVS, ``"0111"`` for DVS128 Gesture).
         dims: 2 (images) or 1 (sequences).
         widths: channels of the first three stages (``None``: the reference's ``(D/8, D/4, D/2)``).
+        kernel: size of the four stage convolutions (odd; reference 3).
 
     Shape: ``[T, B, C, H, W]`` → ``[T, B, D, H/2^p, W/2^p]`` (``dims=2``); ``[T, B, C, L]`` → ``[T, B, D, 1, L/2^p]``.
     """
 
     def __init__(self, in_channels: int, dim: int, size: int | tuple[int, int], pooling: str = "1111", dims: int = 2,
-                 widths: tuple[int, int, int] | None = None):
+                 widths: tuple[int, int, int] | None = None, kernel: int = 3):
         super().__init__()
         if dims not in (1, 2):
             raise ValueError(f"dims: expected 1 or 2, got {dims!r}")
@@ -57,6 +62,8 @@ class SpikingPatchSplit(nn.Module):
             raise ValueError(f"pooling: expected four characters '0'/'1' such as '1111', got {pooling!r}")
         if widths is not None and (len(tuple(widths)) != 3 or not all(isinstance(w, int) and w > 0 for w in widths)):
             raise ValueError(f"widths: expected three positive ints (the first three stages' channels), got {widths!r}")
+        if not isinstance(kernel, int) or kernel < 1 or kernel % 2 == 0:
+            raise ValueError(f"kernel: expected an odd positive int (the stage convolutions' size), got {kernel!r}")
         sizes = (size,) if isinstance(size, int) else tuple(size)
         if len(sizes) != dims or not all(isinstance(s, int) and s > 0 for s in sizes):
             raise ValueError(f"size: expected {dims} positive int(s), got {size!r}")
@@ -69,7 +76,9 @@ class SpikingPatchSplit(nn.Module):
         conv, bn, pool = (nn.Conv2d, nn.BatchNorm2d, nn.MaxPool2d) if dims == 2 else (nn.Conv1d, nn.BatchNorm1d, nn.MaxPool1d)
         self.widths = tuple(widths) if widths is not None else (dim // 8, dim // 4, dim // 2)
         widths = [in_channels, *self.widths, dim]
-        self.convs = nn.ModuleList(conv(widths[i], widths[i + 1], 3, padding=1, bias=False) for i in range(4))
+        self.kernel = kernel
+        self.convs = nn.ModuleList(conv(widths[i], widths[i + 1], kernel, padding=kernel // 2, bias=False)
+                                   for i in range(4))
         self.bns = nn.ModuleList(bn(widths[i + 1]) for i in range(4))
         self.lifs = nn.ModuleList(spike_driven_lif() for _ in range(4))
         self.pool = pool(3, 2, 1)
@@ -92,4 +101,4 @@ class SpikingPatchSplit(nn.Module):
         return out if self.dims == 2 else out.unsqueeze(3)
 
     def extra_repr(self) -> str:
-        return f"in_channels={self.in_channels}, dim={self.dim}, widths={self.widths}, size={self.size}, pooling={self.pooling!r}, dims={self.dims}"
+        return f"in_channels={self.in_channels}, dim={self.dim}, widths={self.widths}, kernel={self.kernel}, size={self.size}, pooling={self.pooling!r}, dims={self.dims}"

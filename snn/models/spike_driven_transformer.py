@@ -173,6 +173,9 @@ class SpikeDrivenAudioTransformer(SpikeDrivenClassifier):
             tens of input channels per frame the reference's first stage is a bottleneck of ``D/8`` spiking channels).
         readout: the head's ``"membrane"`` (reference: mean of the tokens' membranes, one neuron per channel) or
             ``"spikes"`` (each token fires, the linear layer reads the mean over tokens); see :class:`ClassifierHead`.
+        stem_kernel: size of the stem's stage convolutions over frames (reference 3): v1 attention sums over
+            tokens and the head averages them, so the order of spectral events is seen only within the stem's
+            receptive field, ``5·stem_kernel + 10`` frames with pooling ``"0011"`` (:class:`SpikingPatchSplit`).
 
     Training-time augmentation (a frequency shift, time and channel masks) is the data pipeline's
     (``data.augment``, :mod:`snn.datasets.augment`): it acts on the same pooled frames this model reads.
@@ -182,7 +185,8 @@ class SpikeDrivenAudioTransformer(SpikeDrivenClassifier):
 
     def __init__(self, n_inputs: int, n_classes: int, n_frames: int = 100, dim: int = 128, depth: int = 2,
                  heads: int = 8, mlp_ratio: float = 4.0, time_steps: int = 2, pooling: str = "0011",
-                 attention: str = "v1", stem_width: int | None = None, readout: str = "membrane"):
+                 attention: str = "v1", stem_width: int | None = None, readout: str = "membrane",
+                 stem_kernel: int = 3):
         super().__init__()
         if not isinstance(time_steps, int) or time_steps < 1:
             raise ValueError(f"time_steps: expected an int >= 1, got {time_steps!r}")
@@ -190,7 +194,7 @@ class SpikeDrivenAudioTransformer(SpikeDrivenClassifier):
             raise ValueError(f"stem_width: expected a positive int or None, got {stem_width!r}")
         self.n_inputs, self.n_frames, self.time_steps = int(n_inputs), int(n_frames), time_steps
         self.stem = SpikingPatchSplit(n_inputs, dim, n_frames, pooling, dims=1,
-                                      widths=None if stem_width is None else (stem_width,) * 3)
+                                      widths=None if stem_width is None else (stem_width,) * 3, kernel=stem_kernel)
         self.blocks = nn.ModuleList(SpikeDrivenBlock(dim, heads, mlp_ratio, attention, reference_parameters=False)
                                     for _ in range(depth))
         self.head = ClassifierHead(dim, n_classes, readout)
@@ -294,6 +298,8 @@ class SDTAudioConfig(SDTBodyConfig):
             a bottleneck after tens of frequency channels per frame).
         readout: ``"membrane"`` (the reference head: mean of the tokens' membranes, one LIF per channel, linear) or
             ``"spikes"`` (a LIF per token, the linear layer's output averaged over tokens).
+        stem_kernel: size of the stem's stage convolutions over frames (odd; the reference's 3): its receptive
+            field is ``5·stem_kernel + 10`` frames with pooling ``"0011"``.
     """
 
     #: keys this section no longer has, and what to write instead (the config loader's error names it)
@@ -306,6 +312,7 @@ class SDTAudioConfig(SDTBodyConfig):
     attention: str = "v1"
     stem_width: int | None = None
     readout: str = "membrane"
+    stem_kernel: int = 3
 
 
 def loss_options(m: SpikeDrivenLossConfig) -> dict[str, Any]:
@@ -328,6 +335,7 @@ def build_sdt_audio(config: Any, n_inputs: int, n_classes: int) -> SpikeDrivenAu
     """``sdt_audio`` family: ``n_inputs`` channels per frame (SHD format)."""
     m = config.model
     model = SpikeDrivenAudioTransformer(n_inputs, n_classes, m.n_frames, m.dim, m.depth, m.heads, m.mlp_ratio,
-                                        m.time_steps, m.pooling, m.attention, m.stem_width, m.readout)
+                                        m.time_steps, m.pooling, m.attention, m.stem_width, m.readout,
+                                        m.stem_kernel)
     model.use_loss(**loss_options(m))
     return model

@@ -117,11 +117,11 @@ class SpikingJellyOracle:
         pool = (lambda f: F.max_pool2d(f, 3, 2, 1)) if m.dims == 2 else (lambda f: F.max_pool1d(f, 3, 2, 1))
         f = x.flatten(0, 1)
         for i in range(3):
-            f = self.bn(conv(f, m.convs[i].weight, padding=1), m.bns[i], stats)
+            f = self.bn(conv(f, m.convs[i].weight, padding=m.convs[i].weight.shape[-1] // 2), m.bns[i], stats)
             f = self.lif(f.reshape(T, B, *f.shape[1:]), name=f"stage{i}").flatten(0, 1)
             if m.pooling[i] == "1":
                 f = pool(f)
-        u = self.bn(conv(f, m.convs[3].weight, padding=1), m.bns[3], stats)
+        u = self.bn(conv(f, m.convs[3].weight, padding=m.convs[3].weight.shape[-1] // 2), m.bns[3], stats)
         if m.pooling[3] == "1":
             u = pool(u)
         s = self.lif(u.reshape(T, B, *u.shape[1:]), name="stage3").flatten(0, 1)

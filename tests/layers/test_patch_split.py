@@ -45,6 +45,23 @@ def test_stage_widths_option_against_reference_formula(sj_oracle, helpers):
     assert sum(p.numel() for p in m.parameters()) == expected
 
 
+def test_kernel_option_against_reference_formula(sj_oracle, helpers):
+    torch.manual_seed(10)
+    m = SpikingPatchSplit(10, 16, 24, "0011", dims=1, widths=(12, 12, 12), kernel=5).double()
+    assert [c.kernel_size for c in m.convs] == [(5,)] * 4 and m.rpe_conv.kernel_size == (3,)
+    helpers.randomize(m)
+    x = (torch.rand(3, 2, 10, 24) < 0.3).double()
+    stats = sj_oracle.snapshot(m)
+    out = m(x)
+    assert out.shape == (3, 2, 16, 1, 6)
+    torch.testing.assert_close(out[:, :, :, 0], sj_oracle.patch_split(m, x, stats), rtol=1e-10, atol=1e-10)
+    expected = 5 * (10 * 12 + 12 * 12 + 12 * 12 + 12 * 16) + 3 * 16 * 16 + 2 * (12 + 12 + 12 + 16 + 16)
+    assert sum(p.numel() for p in m.parameters()) == expected
+    for bad in (4, 0, 3.0):
+        with pytest.raises(ValueError, match=f"kernel: expected an odd positive int .*got {bad!r}"):
+            SpikingPatchSplit(10, 16, 24, "0011", dims=1, kernel=bad)
+
+
 def test_gradients_reach_every_parameter():
     torch.manual_seed(8)
     m = SpikingPatchSplit(2, 16, (8, 8), "0011")

@@ -150,6 +150,18 @@ def test_audio_variant_readout_option():
         SpikeDrivenAudioTransformer(20, 4, n_frames=16, dim=32, depth=1, heads=4, readout="max")
 
 
+def test_audio_variant_stem_kernel_option():
+    from snn.config import config_from_dict
+    from snn.models import build_model
+
+    cfg = config_from_dict({"model": {"name": "sdt_audio", "n_frames": 16, "dim": 32, "depth": 1, "heads": 4,
+                                      "stem_kernel": 7}})
+    m = build_model(cfg, 20, 4)
+    assert [c.kernel_size for c in m.stem.convs] == [(7,)] * 4
+    assert m(torch.ones(16, 2, 20)).shape == (4, 2, 4)              # time_steps 4 (the section's default)
+    assert SpikeDrivenAudioTransformer(20, 4, n_frames=16, dim=32).stem.kernel == 3   # the reference's
+
+
 def test_audio_variant_frequency_shift_is_the_data_pipelines_and_the_old_model_key_says_so():
     from snn.config import ConfigError, config_from_dict
 
