@@ -21,25 +21,27 @@ def test_stem_equals_reference_formula(sj_oracle, helpers, pooling):
     torch.testing.assert_close(ours, theirs, rtol=1e-10, atol=1e-10)
 
 
-def test_one_dimensional_stem_turns_frames_into_tokens(sj_oracle, helpers):
-    torch.manual_seed(7)
-    m = SpikingPatchSplit(10, 16, 24, "0011", dims=1).double()
+def _check_1d_against_reference(m, sj_oracle, helpers):
+    """Random weights and statistics, spike input [3, 2, 10, 24]: same output as the reference formula, 6 tokens."""
+    m = m.double()
     helpers.randomize(m)
     x = (torch.rand(3, 2, 10, 24) < 0.3).double()
     stats = sj_oracle.snapshot(m)
     ours = m(x)
-    assert ours.shape == (3, 2, 16, 1, 6)
+    assert ours.shape == (3, 2, m.dim, 1, 6)
     torch.testing.assert_close(ours[:, :, :, 0], sj_oracle.patch_split(m, x, stats), rtol=1e-10, atol=1e-10)
+
+
+def test_one_dimensional_stem_turns_frames_into_tokens(sj_oracle, helpers):
+    torch.manual_seed(7)
+    _check_1d_against_reference(SpikingPatchSplit(10, 16, 24, "0011", dims=1), sj_oracle, helpers)
 
 
 def test_stage_widths_option_against_reference_formula(sj_oracle, helpers):
     torch.manual_seed(9)
-    m = SpikingPatchSplit(10, 16, 24, "0011", dims=1, widths=(12, 12, 12)).double()
+    m = SpikingPatchSplit(10, 16, 24, "0011", dims=1, widths=(12, 12, 12))
     assert [c.out_channels for c in m.convs] == [12, 12, 12, 16] and m.convs[0].in_channels == 10
-    helpers.randomize(m)
-    x = (torch.rand(3, 2, 10, 24) < 0.3).double()
-    stats = sj_oracle.snapshot(m)
-    torch.testing.assert_close(m(x)[:, :, :, 0], sj_oracle.patch_split(m, x, stats), rtol=1e-10, atol=1e-10)
+    _check_1d_against_reference(m, sj_oracle, helpers)
     # parameters: three 3-tap convs and the RPE conv (no bias) plus two BatchNorm vectors per stage
     expected = 3 * (10 * 12 + 12 * 12 + 12 * 12 + 12 * 16 + 16 * 16) + 2 * (12 + 12 + 12 + 16 + 16)
     assert sum(p.numel() for p in m.parameters()) == expected
@@ -47,14 +49,10 @@ def test_stage_widths_option_against_reference_formula(sj_oracle, helpers):
 
 def test_kernel_option_against_reference_formula(sj_oracle, helpers):
     torch.manual_seed(10)
-    m = SpikingPatchSplit(10, 16, 24, "0011", dims=1, widths=(12, 12, 12), kernel=5).double()
+    m = SpikingPatchSplit(10, 16, 24, "0011", dims=1, widths=(12, 12, 12), kernel=5)
     assert [c.kernel_size for c in m.convs] == [(5,)] * 4 and m.rpe_conv.kernel_size == (3,)
-    helpers.randomize(m)
-    x = (torch.rand(3, 2, 10, 24) < 0.3).double()
-    stats = sj_oracle.snapshot(m)
-    out = m(x)
-    assert out.shape == (3, 2, 16, 1, 6)
-    torch.testing.assert_close(out[:, :, :, 0], sj_oracle.patch_split(m, x, stats), rtol=1e-10, atol=1e-10)
+    _check_1d_against_reference(m, sj_oracle, helpers)
+    # four 5-tap stage convs, the 3-tap RPE conv, two BatchNorm vectors per stage
     expected = 5 * (10 * 12 + 12 * 12 + 12 * 12 + 12 * 16) + 3 * 16 * 16 + 2 * (12 + 12 + 12 + 16 + 16)
     assert sum(p.numel() for p in m.parameters()) == expected
     for bad in (4, 0, 3.0):
