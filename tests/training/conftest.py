@@ -77,7 +77,8 @@ def interrupt_after_first_epoch(cfg: dict, folder: Path) -> None:
 
     c = load_config(cfg)
     seed_everything(c.training.seed, c.training.deterministic)
-    set_threads(c.training.threads)  # torch's and numba's pools, as run() does: numba's sets the delay kernels' sum order
+    if c.training.threads is not None:  # torch's and numba's pools, as run() does (they set float sum orders)
+        set_threads(c.training.threads)
     data = build_datasets(c.data)
     model = build_model(c, data.n_inputs, data.n_classes)
     Trainer(model, Backprop(), data.train, data.valid, data.test, config=c, run_dir=folder).fit(until=1)

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from snn.config import config_to_dict, load_config
+from snn.kernels.cpu_threads import set_threads
 from snn.training import run
 from snn.training.checkpoint import (CheckpointMismatchError, UntrustedCheckpointError, capture_rng, check_config,
                                      load_checkpoint, load_torch_file, restore_rng, resume_scheduler, save_atomic,
@@ -180,6 +181,22 @@ def test_resume_with_other_device_spelling_and_workers_gives_the_same_final_weig
         warnings.simplefilter("error", RuntimeWarning)  # no thread warning: threads are equal
         run(cfg, resume=tmp_path / "cut")
     _assert_same_final_weights(tmp_path / "full", tmp_path / "cut")
+
+
+def test_a_resume_restores_the_thread_counts_the_checkpoint_ran_with(tiny, tmp_path, interrupted_run):
+    cfg = tiny(training={"epochs": 2, "device": "cpu", "threads": None}, data={"num_workers": 0})
+    before = torch.get_num_threads()
+    try:
+        set_threads(1)
+        run(cfg, out=tmp_path / "full")
+        interrupted_run(cfg, tmp_path / "cut")
+        torch.set_num_threads(2)  # BatchNorm's statistics would sum in another order
+        run(cfg, resume=tmp_path / "cut")
+        resumed_at = torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
+    _assert_same_final_weights(tmp_path / "full", tmp_path / "cut")
+    assert resumed_at == 1
 
 
 # A fresh interpreter at NUMBA_NUM_THREADS=2 that has run a torch op before its first run (as an earlier test in the
