@@ -50,16 +50,18 @@ __all__ = ["conv_crossover_density", "event_conv2d"]
 def conv_crossover_density(out_channels: int, kernel_size: tuple[int, int]) -> float:
     """Default threshold: the density below which the event path's forward + backward beats ``F.conv2d``'s.
 
-    Measured (``benchmarks/bench_event_conv.py``; one thread, process CPU time, mkldnn convolution): a 1×1
-    convolution is EventLinear over the channels, with EventLinear's rule
-    (:func:`snn.layers.event_functional.crossover_density`). For larger kernels the break-even densities were
-    3×3 ``32 → 64`` at 64×64: 0.15-0.2, ``64 → 128`` at 64×64: 0.25, ``128 → 256`` at 32×32: 0.3, ``256 → 256`` at
-    16×16: above 0.3; the rule ``0.3 - 10 / C_out`` stays below each (0.14 for 64, 0.22 for 128, 0.26 for 256).
-    Never negative.
+    Measured (``benchmarks/bench_event_conv.py``; one thread, process CPU time against torch's mkldnn convolution,
+    forward + backward with the input gradient; the shapes of the spike-driven transformer on CIFAR10-DVS).
+    Break-even densities: 3×3 ``32 → 64`` at 64×64: 0.19, ``64 → 128`` at 64×64: 0.31, ``128 → 256`` at 32×32: 0.33,
+    ``256 → 256`` at 16×16: 0.39, 3×3 stride 2 ``64 → 128`` at 32×32: 0.28 — the rule ``0.35 - 12 / C_out`` stays below
+    each (0.16 for 64 outputs, 0.26 for 128, 0.30 for 256; nothing below 35 outputs, where ``2 → 32`` on event
+    counts never paid). A 1×1 convolution is EventLinear over the pixels plus two layout copies: break-even
+    ``256 → 256`` 0.40-0.46, ``256 → 1024`` and ``1024 → 256`` 0.32; the rule is EventLinear's
+    (:func:`snn.layers.event_functional.crossover_density`) capped at 0.3. Never negative.
     """
     if tuple(kernel_size) == (1, 1):
-        return crossover_density(out_channels)
-    return max(0.0, 0.3 - 10.0 / max(1, out_channels))
+        return min(0.3, crossover_density(out_channels))
+    return max(0.0, 0.35 - 12.0 / max(1, out_channels))
 
 
 @nb.njit(inline="always", nogil=True)

@@ -1,0 +1,44 @@
+"""Smoke test of benchmarks/bench_event_conv.py: the layer grid and the model step run and are reported."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from snn.cli.bench import load_benchmark
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_event_conv.py"
+
+
+def _run(args: list[str]) -> dict:
+    import numba
+    import torch
+
+    threads = torch.get_num_threads(), numba.get_num_threads()
+    try:
+        return load_benchmark(BENCH).main(args)
+    finally:
+        torch.set_num_threads(threads[0])
+        numba.set_num_threads(threads[1])
+
+
+def test_layer_grid_reports_both_paths_and_break_even(tmp_path, monkeypatch):
+    bench = load_benchmark(BENCH)
+    monkeypatch.setattr(bench, "LAYERS", bench.LAYERS[:1] + bench.LAYERS[5:6])  # a 3x3 stem conv and a 1x1
+    bench.main(["--threads", "1", "--quick", "--skip-model", "--densities", "0.05", "0.5", "--out",
+                str(tmp_path / "r.json")])
+    run = json.loads((tmp_path / "r.json").read_text())["runs"][0]
+    assert [r["layer"] for r in run["layers"]] == [bench.LAYERS[0][0], bench.LAYERS[5][0]]
+    for layer in run["layers"]:
+        assert [r["density"] for r in layer["rows"]] == [0.05, 0.5]
+        assert all(r["event"]["cpu_ms"] > 0 and r["dense"]["cpu_ms"] > 0 for r in layer["rows"])
+        assert "break_even" in layer and 0 <= layer["default_threshold"] < 1
+
+
+@pytest.mark.slow
+def test_model_step_reports_event_and_dense(tmp_path):
+    _run(["--threads", "1", "--quick", "--skip-layers", "--repeats", "1", "--out", str(tmp_path / "r.json")])
+    model = json.loads((tmp_path / "r.json").read_text())["runs"][0]["model"]
+    assert model["event"]["cpu_ms"] > 0 and model["dense"]["cpu_ms"] > 0
+    assert set(model["conv_input_density"]) >= {"stem.convs.0", "blocks.0.attn.q_conv"}
