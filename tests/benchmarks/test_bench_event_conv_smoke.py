@@ -25,13 +25,13 @@ def _run(args: list[str]) -> dict:
 
 def test_layer_grid_reports_both_paths_and_break_even(tmp_path, monkeypatch):
     bench = load_benchmark(BENCH)
-    monkeypatch.setattr(bench, "LAYERS", bench.LAYERS[:1] + bench.LAYERS[5:6])  # a 3x3 stem conv and a 1x1
-    bench.main(["--threads", "1", "--quick", "--skip-model", "--densities", "0.05", "0.5", "--out",
-                str(tmp_path / "r.json")])
+    layers = bench.LAYERS[:1] + bench.LAYERS[5:6]  # a 3x3 stem conv on event counts and a 1x1 on spikes
+    monkeypatch.setattr(bench, "LAYERS", layers)
+    bench.main(["--threads", "1", "--quick", "--skip-model", "--out", str(tmp_path / "r.json")])
     run = json.loads((tmp_path / "r.json").read_text())["runs"][0]
-    assert [r["layer"] for r in run["layers"]] == [bench.LAYERS[0][0], bench.LAYERS[5][0]]
+    assert [r["layer"] for r in run["layers"]] == [layers[0][0], layers[1][0]]
     for layer in run["layers"]:
-        assert [r["density"] for r in layer["rows"]] == [0.05, 0.5]
+        assert [r["density"] for r in layer["rows"]] == [0.05, 0.3]
         assert all(r["event"]["cpu_ms"] > 0 and r["dense"]["cpu_ms"] > 0 for r in layer["rows"])
         assert "break_even" in layer and 0 <= layer["default_threshold"] < 1
 
