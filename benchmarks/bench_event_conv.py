@@ -11,10 +11,12 @@ event path (``threshold=1``) and ``F.conv2d`` interleaved, best of ``--repeats``
 time (``time.process_time``: fair on a shared machine) and wall time. ``break_even``: the density where the CPU-time
 ratio crosses 1 (linear interpolation on the grid; ``null`` when the event path wins on the whole grid).
 
-Model step: :class:`snn.models.SpikeDrivenTransformer` at the CIFAR10-DVS configuration (``--model-batch`` samples,
-``T = 10``) on Poisson event-count frames (rate ``--model-rate``), forward + cross-entropy + backward + AdamW, the
-dense model vs a copy converted by :func:`snn.layers.event_driven` (same weights; each layer takes the event path
-only below its default threshold). The input density of every Conv2d in the first forward is recorded.
+Model steps: :class:`snn.models.SpikeDrivenTransformer` at the CIFAR10-DVS configuration (``--model-batch``
+samples, ``T = 10``) on Poisson event-count frames (rate ``--model-rate``), and the audio variant of
+``examples/configs/spoken_digits_sdt.yaml`` (16 × ``--model-batch`` utterances of 80 frames × 70 channels, counts of
+the same rate); forward + cross-entropy + backward + AdamW, the dense model vs a copy converted by
+:func:`snn.layers.event_driven` (same weights; each layer takes the event path only below its default threshold).
+The input density of every Conv2d in the first forward is recorded.
 
     python benchmarks/bench_event_conv.py [--threads 1] [--repeats 3] [--quick] [--out FILE.json]
 
@@ -38,7 +40,7 @@ from torch import nn
 from snn.atomic import write_atomic
 from snn.layers import event_driven
 from snn.layers.event_conv_functional import conv_crossover_density, event_conv2d
-from snn.models import SpikeDrivenTransformer
+from snn.models import SpikeDrivenAudioTransformer, SpikeDrivenTransformer
 from snn.training.experiment import set_threads
 
 # name, frames N, C_in, H (= W), C_out, kernel, stride, padding, input gradient, input kind
@@ -135,28 +137,46 @@ def _conv_densities(model: nn.Module, x: torch.Tensor) -> dict[str, float]:
     return found
 
 
-def bench_model(batch: int, rate: float, repeats: int) -> dict:
+def _models(batch: int, rate: float, g: torch.Generator) -> dict[str, tuple[nn.Module, torch.Tensor, int]]:
+    """The measured models (dense, event-driven off) and their inputs: name -> (model, x, classes)."""
     torch.manual_seed(0)
-    dense = SpikeDrivenTransformer(2, 10, 64, dim=256, depth=2, time_steps=10, pooling="0011", erode=True)
-    event = event_driven(copy.deepcopy(dense))
+    c10dvs = SpikeDrivenTransformer(2, 10, 64, dim=256, depth=2, time_steps=10, pooling="0011", erode=True,
+                                    event_driven=False)
+    audio = SpikeDrivenAudioTransformer(70, 10, n_frames=80, dim=64, depth=2, time_steps=2, pooling="0011",
+                                        stem_width=64, readout="spikes")
+    return {
+        "sdt_v1 cifar10_dvs (2-256, 64x64, T=10, erode)":
+            (c10dvs, torch.poisson(torch.full((10, batch, 2, 64, 64), rate), generator=g), 10),
+        "sdt_audio spoken_digits_sdt.yaml (2-64, 80 frames x 70 channels, T=2)":
+            (audio, torch.poisson(torch.full((80, 16 * batch, 70), rate), generator=g), 10),
+    }
+
+
+def bench_model(batch: int, rate: float, repeats: int) -> list[dict]:
     g = torch.Generator().manual_seed(3)
-    x = torch.poisson(torch.full((10, batch, 2, 64, 64), rate), generator=g)
-    y = torch.randint(0, 10, (batch,), generator=g)
-    densities = _conv_densities(copy.deepcopy(dense).train(), x)
+    out = []
+    for name, (dense, x, classes) in _models(batch, rate, g).items():
+        event = event_driven(copy.deepcopy(dense))
+        y = torch.randint(0, classes, (x.shape[1],), generator=g)
+        densities = _conv_densities(copy.deepcopy(dense).train(), x)
 
-    def step_fn(model: nn.Module) -> Callable[[], None]:
-        opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
-        model.train()
+        def step_fn(model: nn.Module) -> Callable[[], None]:
+            opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+            model.train()
 
-        def step() -> None:
-            opt.zero_grad(set_to_none=True)
-            F.cross_entropy(model(x).mean(0), y).backward()
-            opt.step()
-        return step
-    t = _best({"event": step_fn(event), "dense": step_fn(dense)}, repeats)
-    return {"model": "sdt_v1 cifar10_dvs (2-256, 64x64, T=10, erode)", "batch": batch, "input_rate": rate,
-            "input_density": float((x != 0).float().mean()), "conv_input_density": densities, **t,
-            "dense_over_event": t["dense"]["cpu_ms"] / t["event"]["cpu_ms"], "loadavg": os.getloadavg()[0]}
+            def step() -> None:
+                opt.zero_grad(set_to_none=True)
+                F.cross_entropy(model(x).mean(0), y).backward()
+                opt.step()
+            return step
+        t = _best({"event": step_fn(event), "dense": step_fn(dense)}, repeats)
+        out.append({"model": name, "batch": x.shape[1], "input_rate": rate,
+                    "input_density": float((x != 0).float().mean()), "conv_input_density": densities, **t,
+                    "dense_over_event": t["dense"]["cpu_ms"] / t["event"]["cpu_ms"], "loadavg": os.getloadavg()[0]})
+        m = out[-1]
+        print(f"{name} step B={m['batch']}: event {m['event']['cpu_ms']:.0f} ms, dense {m['dense']['cpu_ms']:.0f} ms "
+              f"CPU ({m['dense_over_event']:.2f}x), load {m['loadavg']:.1f}", flush=True)
+    return out
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -187,9 +207,7 @@ def main(argv: list[str] | None = None) -> dict:
         if not args.skip_layers:
             run["layers"] = bench_layers(sorted(args.densities), args.repeats, scale)
         if not args.skip_model:
-            m = run["model"] = bench_model(args.model_batch, args.model_rate, args.repeats)
-            print(f"SDT CIFAR10-DVS step B={m['batch']} ({threads} thread(s)): event {m['event']['cpu_ms']:.0f} ms, "
-                  f"dense {m['dense']['cpu_ms']:.0f} ms CPU ({m['dense_over_event']:.2f}x), load {m['loadavg']:.1f}")
+            run["models"] = bench_model(args.model_batch, args.model_rate, args.repeats)
         payload["runs"].append(run)
     out = args.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "event-conv-cpu.json")
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)

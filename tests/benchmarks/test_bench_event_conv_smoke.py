@@ -39,6 +39,8 @@ def test_layer_grid_reports_both_paths_and_break_even(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_model_step_reports_event_and_dense(tmp_path):
     _run(["--threads", "1", "--quick", "--skip-layers", "--repeats", "1", "--out", str(tmp_path / "r.json")])
-    model = json.loads((tmp_path / "r.json").read_text())["runs"][0]["model"]
-    assert model["event"]["cpu_ms"] > 0 and model["dense"]["cpu_ms"] > 0
-    assert set(model["conv_input_density"]) >= {"stem.convs.0", "blocks.0.attn.q_conv"}
+    models = json.loads((tmp_path / "r.json").read_text())["runs"][0]["models"]
+    assert len(models) == 2
+    for model in models:
+        assert model["event"]["cpu_ms"] > 0 and model["dense"]["cpu_ms"] > 0
+        assert set(model["conv_input_density"]) >= {"blocks.0.attn.q_conv", "blocks.1.mlp.fc2_conv"}
