@@ -25,7 +25,6 @@ Writes JSON atomically (default ``benchmarks/results/e2e-cpu.json``) with the lo
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 from pathlib import Path
@@ -35,7 +34,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from snn.atomic import write_atomic
 from snn.cli.bench import load_benchmark
 from snn.layers.event_functional import event_linear
 from snn.models import SpikingMLP
@@ -280,10 +278,7 @@ def main(argv: list[str] | None = None) -> dict:
                       f"{r['dense_over_event']:>10.2f}x {r['event_cpu']:>10.1f} {r['dense_cpu']:>10.1f} "
                       f"{r['dense_over_event_cpu']:>7.2f}x")
         payload["runs"].append(run)
-    out = args.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "e2e-cpu.json")
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    write_atomic(out, json.dumps(payload, indent=2))
-    print(f"wrote {out}")
+    _CONV.write_json(args.out, "e2e-cpu.json", payload)
     return payload
 
 

@@ -209,11 +209,16 @@ def main(argv: list[str] | None = None) -> dict:
         if not args.skip_model:
             run["models"] = bench_model(args.model_batch, args.model_rate, args.repeats)
         payload["runs"].append(run)
-    out = args.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "event-conv-cpu.json")
+    write_json(args.out, "event-conv-cpu.json", payload)
+    return payload
+
+
+def write_json(path: str | None, default_name: str, payload: dict) -> None:
+    """Write ``payload`` atomically to ``path`` (default ``benchmarks/results/<default_name>``)."""
+    out = path or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", default_name)
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     write_atomic(out, json.dumps(payload, indent=2))
     print(f"wrote {out}")
-    return payload
 
 
 if __name__ == "__main__":

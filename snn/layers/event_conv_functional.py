@@ -75,6 +75,22 @@ def _out_index(h, pad, k, dil, stride, size):  # pragma: no cover - compiled
 
 
 @nb.njit(inline="always", nogil=True)
+def _taps(h, w, geometry, h_out, w_out, k_h, k_w, taps):  # pragma: no cover - compiled
+    # the (tap a, tap b, output row i, output column j) that input pixel (h, w) reaches, into taps[:count]
+    count = 0
+    for a in range(k_h):
+        i = _out_index(h, geometry[2], a, geometry[4], geometry[0], h_out)
+        if i < 0:
+            continue
+        for b in range(k_w):
+            j = _out_index(w, geometry[3], b, geometry[5], geometry[1], w_out)
+            if j >= 0:
+                taps[count, 0], taps[count, 1], taps[count, 2], taps[count, 3] = a, b, i, j
+                count += 1
+    return count
+
+
+@nb.njit(inline="always", nogil=True)
 def _pixel_nonzeros(row, idx, val):  # pragma: no cover - compiled
     # the non-zeros of one pixel's channels into idx/val (branch-free store, advance past non-zeros only)
     k = 0
@@ -92,7 +108,6 @@ def _conv_forward(x, w_t, bias, out, geometry, idx, val):  # pragma: no cover - 
     n_frames, height, width = x.shape[0], x.shape[1], x.shape[2]
     k_h, k_w, c_out = w_t.shape[0], w_t.shape[1], w_t.shape[3]
     h_out, w_out = out.shape[1], out.shape[2]
-    sh, sw, ph, pw, dh, dw = geometry[0], geometry[1], geometry[2], geometry[3], geometry[4], geometry[5]
     for n in nb.prange(n_frames):
         for i in range(h_out):
             for j in range(w_out):
@@ -100,19 +115,14 @@ def _conv_forward(x, w_t, bias, out, geometry, idx, val):  # pragma: no cover - 
                 for q in range(c_out):
                     o[q] = bias[q]
         ii, vv = idx[n], val[n]
+        taps = np.empty((k_h * k_w, 4), dtype=np.int64)
         for h in range(height):
             for w in range(width):
                 k = _pixel_nonzeros(x[n, h, w], ii, vv)
                 if k == 0:
                     continue
-                for a in range(k_h):
-                    i = _out_index(h, ph, a, dh, sh, h_out)
-                    if i < 0:
-                        continue
-                    for b in range(k_w):
-                        j = _out_index(w, pw, b, dw, sw, w_out)
-                        if j >= 0:
-                            _add_rows(out[n, i, j], vv, ii, w_t[a, b], 0, k, c_out)
+                for t in range(_taps(h, w, geometry, h_out, w_out, k_h, k_w, taps)):
+                    _add_rows(out[n, taps[t, 2], taps[t, 3]], vv, ii, w_t[taps[t, 0], taps[t, 1]], 0, k, c_out)
 
 
 @nb.njit(inline="always", nogil=True)
@@ -135,33 +145,26 @@ def _conv_weight_grad(x, g, partial, geometry, idx, val):  # pragma: no cover - 
     n_frames, height, width = x.shape[0], x.shape[1], x.shape[2]
     n_tasks, k_h, k_w, c_out = partial.shape[0], partial.shape[1], partial.shape[2], partial.shape[4]
     h_out, w_out = g.shape[1], g.shape[2]
-    sh, sw, ph, pw, dh, dw = geometry[0], geometry[1], geometry[2], geometry[3], geometry[4], geometry[5]
     for task in nb.prange(n_tasks):
         acc = partial[task]
         ii, vv = idx[task], val[task]
+        taps = np.empty((k_h * k_w, 4), dtype=np.int64)
         for n in range(task * n_frames // n_tasks, (task + 1) * n_frames // n_tasks):
             for h in range(height):
                 for w in range(width):
                     k = _pixel_nonzeros(x[n, h, w], ii, vv)
                     if k == 0:
                         continue
-                    for a in range(k_h):
-                        i = _out_index(h, ph, a, dh, sh, h_out)
-                        if i < 0:
-                            continue
-                        for b in range(k_w):
-                            j = _out_index(w, pw, b, dw, sw, w_out)
-                            if j < 0:
-                                continue
-                            gr, tap = g[n, i, j], acc[a, b]
-                            m = 0
-                            while m + 4 <= k:
-                                _scatter4(tap, vv, ii, m, gr, c_out)
-                                m += 4
-                            for m in range(m, k):
-                                o, v = tap[ii[m]], vv[m]
-                                for q in range(c_out):
-                                    o[q] += v * gr[q]
+                    for t in range(_taps(h, w, geometry, h_out, w_out, k_h, k_w, taps)):
+                        gr, tap = g[n, taps[t, 2], taps[t, 3]], acc[taps[t, 0], taps[t, 1]]
+                        m = 0
+                        while m + 4 <= k:
+                            _scatter4(tap, vv, ii, m, gr, c_out)
+                            m += 4
+                        for m in range(m, k):
+                            o, v = tap[ii[m]], vv[m]
+                            for q in range(c_out):
+                                o[q] += v * gr[q]
 
 
 class _EventConv2d(torch.autograd.Function):

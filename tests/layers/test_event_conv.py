@@ -9,24 +9,7 @@ from torch import nn
 from snn.layers import EventConv2d, event_driven
 from snn.layers import event_conv_functional, event_functional
 
-
-def _grads(fn, x, w, b, g):
-    x = x.detach().clone().requires_grad_(True)
-    w = w.detach().clone().requires_grad_(True)
-    b = b.detach().clone().requires_grad_(True) if b is not None else None
-    y = fn(x, w, b)
-    y.backward(g)
-    return y.detach(), x.grad, w.grad, (b.grad if b is not None else None)
-
-
-def _close(a, b, rtol=1e-5):
-    scale = b.abs().max().clamp_min(1.0)
-    torch.testing.assert_close(a, b, rtol=rtol, atol=rtol * float(scale))
-
-
-def _spikes(shape, density, dtype=torch.float32, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return (torch.rand(shape, generator=g) < density).to(dtype)
+from .test_event_linear import _close, _grads, _spikes
 
 
 @pytest.fixture
