@@ -196,3 +196,13 @@ def test_energy_counter_sees_the_same_operations_as_for_nn_conv2d(geometry):
         found.append({name: (v.kind, v.total("synops"), v.total("macs_dense"), v.total("input_events"), v.params)
                       for name, v in counter.layers.items() if v.is_synaptic})
     assert found[0] == found[1] and found[0]
+
+
+def test_negative_zero_and_nan_are_treated_as_dense_would(calls):
+    x = torch.zeros(2, 3, 5, 5)
+    x[0, 1, 2, 2] = -0.0
+    x[1, 2, 0, 4] = float("nan")
+    w = torch.randn(4, 3, 3, 3)
+    ours = event_conv_functional.event_conv2d(x, w, None, padding=1, threshold=1.0)
+    torch.testing.assert_close(ours, F.conv2d(x, w, None, padding=1), equal_nan=True)
+    assert calls == ["conv"]
