@@ -14,7 +14,8 @@ ratio crosses 1 (linear interpolation on the grid; ``null`` when the event path 
 Model steps: :class:`snn.models.SpikeDrivenTransformer` at the CIFAR10-DVS configuration (``--model-batch``
 samples, ``T = 10``) on Poisson event-count frames (rate ``--model-rate``), and the audio variant of
 ``examples/configs/spoken_digits_sdt.yaml`` (16 × ``--model-batch`` utterances of 80 frames × 70 channels, counts of
-the same rate); forward + cross-entropy + backward + AdamW, the dense model vs a copy converted by
+the same rate), and a small :class:`snn.models.MetaSpikeFormer` (widths 64-128-256-320, 2 + 1 transformer blocks) on
+64×64 event-count frames, ``T = 4``; forward + cross-entropy + backward + AdamW, the dense model vs a copy converted by
 :func:`snn.layers.event_driven` (same weights; each layer takes the event path only below its default threshold).
 The input density of every Conv2d in the first forward is recorded.
 
@@ -40,7 +41,7 @@ from torch import nn
 from snn.atomic import write_atomic
 from snn.layers import event_driven
 from snn.layers.event_conv_functional import conv_crossover_density, event_conv2d
-from snn.models import SpikeDrivenAudioTransformer, SpikeDrivenTransformer
+from snn.models import MetaSpikeFormer, SpikeDrivenAudioTransformer, SpikeDrivenTransformer
 from snn.training.experiment import set_threads
 
 # name, frames N, C_in, H (= W), C_out, kernel, stride, padding, input gradient, input kind
@@ -144,11 +145,14 @@ def _models(batch: int, rate: float, g: torch.Generator) -> dict[str, tuple[nn.M
                                     event_driven=False)
     audio = SpikeDrivenAudioTransformer(70, 10, n_frames=80, dim=64, depth=2, time_steps=2, pooling="0011",
                                         stem_width=64, readout="spikes")
+    meta = MetaSpikeFormer(2, 10, 64, widths=(64, 128, 256, 320), depths=(2, 1), time_steps=4, event_driven=False)
     return {
         "sdt_v1 cifar10_dvs (2-256, 64x64, T=10, erode)":
             (c10dvs, torch.poisson(torch.full((10, batch, 2, 64, 64), rate), generator=g), 10),
         "sdt_audio spoken_digits_sdt.yaml (2-64, 80 frames x 70 channels, T=2)":
             (audio, torch.poisson(torch.full((80, 16 * batch, 70), rate), generator=g), 10),
+        "meta_spikeformer (64-128-256-320, 2+1 blocks, 64x64 event frames, T=4)":
+            (meta, torch.poisson(torch.full((4, batch, 2, 64, 64), rate), generator=g), 10),
     }
 
 
