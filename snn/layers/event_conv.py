@@ -64,13 +64,13 @@ class EventConv2d(nn.Conv2d):
         if x.dim() == 3:
             x, output = x.unsqueeze(0), output.unsqueeze(0)
         B = ctx.batch_size
-        if x.shape[0] % B:
-            raise ValueError(f"{type(self).__name__}.count_operations: input frames {x.shape[0]} are not a multiple "
-                             f"of the batch size {B} (expected [S·B, C, H, W])")
+        # time-major [S, B, C, H, W] for the counter; frames that do not split into B samples stay one group (the
+        # counter then names the mismatch; a consumer that only sums |x| · fan-out, the SynOps penalty, is served)
+        steps = x.reshape(x.shape[0] // B, B, *x.shape[1:]) if x.shape[0] % B == 0 else x.unsqueeze(0)
         fanout = conv_fanout(tuple(x.shape[1:]), self.weight, self.stride, self.padding, self.dilation, False, (0, 0),
                              self.groups, x.device)
         params = self.weight.numel() + (self.bias.numel() if self.bias is not None else 0)
-        return [OpCount(x=x.reshape(x.shape[0] // B, B, *x.shape[1:]), fanout=fanout, kind="conv2d",
+        return [OpCount(x=steps, fanout=fanout, kind="conv2d",
                         dense_macs=float(output[0].numel()) * self.weight[0].numel(), params=params,
                         output_elements=float(output[0].numel()))]
 

@@ -206,3 +206,24 @@ def test_negative_zero_and_nan_are_treated_as_dense_would(calls):
     ours = event_conv_functional.event_conv2d(x, w, None, padding=1, threshold=1.0)
     torch.testing.assert_close(ours, F.conv2d(x, w, None, padding=1), equal_nan=True)
     assert calls == ["conv"]
+
+
+def test_synops_penalty_is_the_same_as_for_nn_conv2d():
+    # the penalty reads the declared operations with its own guess of the batch (here the channel count, 4, which
+    # does not divide the 6 frames): the sum |spikes| x fan-out must still be nn.Conv2d's
+    import snn
+    from snn.energy import SynOpsPenalty
+    from snn.layers import PerStep
+
+    found = []
+    for cls in (nn.Conv2d, EventConv2d):
+        torch.manual_seed(0)
+        net = nn.Sequential(PerStep(nn.Conv2d(2, 4, 3, padding=1)), snn.LIF(v_threshold=0.3),
+                            PerStep(cls(4, 5, 3, stride=2, padding=1)))
+        penalty = SynOpsPenalty(net)
+        penalty.reset()
+        net(torch.rand(3, 2, 2, 7, 7) * 2)
+        found.append(penalty.synops())
+        penalty.remove()
+    assert found[0].item() > 0
+    torch.testing.assert_close(found[1], found[0])
