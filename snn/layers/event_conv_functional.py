@@ -52,11 +52,12 @@ def conv_crossover_density(out_channels: int, kernel_size: tuple[int, int]) -> f
 
     Measured (``benchmarks/bench_event_conv.py``; one thread, process CPU time against torch's mkldnn convolution,
     forward + backward with the input gradient; the shapes of the spike-driven transformer on CIFAR10-DVS).
-    Break-even densities: 3×3 ``32 → 64`` at 64×64: 0.19, ``64 → 128`` at 64×64: 0.31, ``128 → 256`` at 32×32: 0.33,
-    ``256 → 256`` at 16×16: 0.39, 3×3 stride 2 ``64 → 128`` at 32×32: 0.28 — the rule ``0.35 - 12 / C_out`` stays below
-    each (0.16 for 64 outputs, 0.26 for 128, 0.30 for 256; nothing below 35 outputs, where ``2 → 32`` on event
-    counts never paid). A 1×1 convolution is EventLinear over the pixels plus two layout copies: break-even
-    ``256 → 256`` 0.40-0.46, ``256 → 1024`` and ``1024 → 256`` 0.32; the rule is EventLinear's
+    Break-even densities (two runs): 3×3 ``32 → 64`` at 64×64: 0.17-0.19, ``64 → 128`` at 64×64: 0.31-0.32,
+    ``128 → 256`` at 32×32: 0.33, ``256 → 256`` at 16×16: 0.39-0.40, 3×3 stride 2 ``64 → 128`` at 32×32: 0.28-0.29 — the
+    rule ``0.35 - 12 / C_out`` stays below each (0.16 for 64 outputs, 0.26 for 128, 0.30 for 256; nothing below 35
+    outputs, where ``2 → 32`` on event counts never paid). A 1×1 convolution is EventLinear over the pixels plus two
+    layout copies: break-even ``256 → 256`` 0.40-0.46, ``256 → 1024`` 0.31-0.32, ``1024 → 256`` 0.32-0.33; the rule is
+    EventLinear's
     (:func:`snn.layers.event_functional.crossover_density`) capped at 0.3. Never negative.
     """
     if tuple(kernel_size) == (1, 1):
