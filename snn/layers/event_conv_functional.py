@@ -42,6 +42,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from snn.kernels.cpu_threads import numba_threads
 from snn.layers.event_functional import _add_rows, _apply, _row_pointers, crossover_density, event_path_supported
 
 __all__ = ["conv_crossover_density", "event_conv2d"]
@@ -201,7 +202,7 @@ class _EventConv2d(torch.autograd.Function):
             grad_x = torch.nn.grad.conv2d_input(ctx.x_shape, weight, grad_out, stride, padding, dilation)
         if ctx.needs_input_grad[1]:
             g_cl = grad_out.permute(0, 2, 3, 1).contiguous()
-            n_tasks = max(1, min(nb.get_num_threads(), x_cl.shape[0]))
+            n_tasks = max(1, min(numba_threads(), x_cl.shape[0]))
             c_out, c_in, k_h, k_w = weight.shape
             partial = g_cl.new_zeros(n_tasks, k_h, k_w, c_in, c_out)
             idx = np.empty((n_tasks, c_in), dtype=np.int32)
