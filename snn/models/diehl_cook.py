@@ -126,7 +126,7 @@ class DiehlCookNetwork(nn.Module):
         window = torch.div(t * self.time_windows, L.clamp_min(1)[None, :], rounding_mode="floor")  # [T, B]
         onehot = F.one_hot(window.clamp_max(self.time_windows - 1), self.time_windows).to(flat.dtype)
         onehot = onehot * (t < L[None, :]).to(flat.dtype)[:, :, None]  # [T, B, W]: padded steps in no window
-        sums = torch.einsum("tbw,tbf->bwf", onehot, flat)
+        sums = (onehot[:, :, :, None] * flat[:, :, None, :]).sum(0)  # [B, W, F] (elementwise: encoding, not synapses)
         return (sums / onehot.sum(0).clamp_min(1)[:, :, None]).reshape(B, -1)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
