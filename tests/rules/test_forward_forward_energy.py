@@ -125,3 +125,17 @@ def test_a_forward_forward_run_logs_energy_and_snn_energy_counts_all_label_passe
     per_label = sum(estimate(model, [(embed_label(x, torch.full((x.shape[1],), k), 10), y, n) for x, y, n in batches],
                              ann_equivalent=False).synops for k in range(10))
     assert cli["totals"]["synops"] == pytest.approx(per_label, rel=1e-9)
+
+
+def test_one_call_scoring_gives_the_scores_of_one_call_per_label():
+    torch.manual_seed(0)
+    net = Net()
+    with torch.no_grad():
+        net.fc1.weight.normal_()
+        net.fc2.weight.normal_()
+    x = (torch.rand(5, 3, 3) < 0.5).float()
+    rule = ForwardForward()
+    rule.attach(net)
+    with torch.no_grad():
+        lengths = torch.tensor([5, 3, 4])
+        torch.testing.assert_close(rule.label_scores(net, x, lengths, one_call=True), rule.label_scores(net, x, lengths))
