@@ -139,3 +139,10 @@ def test_one_call_scoring_gives_the_scores_of_one_call_per_label():
     with torch.no_grad():
         lengths = torch.tensor([5, 3, 4])
         torch.testing.assert_close(rule.label_scores(net, x, lengths, one_call=True), rule.label_scores(net, x, lengths))
+
+
+def test_snn_eval_of_a_forward_forward_run_classifies_by_goodness_like_the_run(ff_run):
+    from snn.training import evaluate_run
+
+    again = evaluate_run(ff_run.run_dir)  # the run's rule, not the untrained readout
+    assert again["test_acc"] == ff_run.test["test_acc"] and again["test_loss"] == pytest.approx(ff_run.test["test_loss"])
