@@ -164,7 +164,8 @@ class TrainingConfig:
         seed: seeds torch, numpy, python and the data order.
         deterministic: ask torch for deterministic algorithms.
         limit_train_batches: use only this many batches per training epoch (quick checks; ``None``: all).
-        threads: CPU threads of torch and of the numba kernels (``None``: their defaults, all cores).
+        threads: CPU threads of torch and of the numba kernels (``None``: their defaults, all cores; a resumed run
+            then uses the counts its checkpoint recorded, for a bit-identical continuation).
         synops_penalty: weight ``w ≥ 0`` of the activity regulariser added to the loss by the backprop rule:
             ``w × expected synaptic operations per sample`` of the training forward
             (:class:`snn.energy.SynOpsPenalty`; ``0``: off). Typical useful values are ``1e-7 … 1e-5``.

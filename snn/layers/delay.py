@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from snn.layers import delay_functional as DF
+from snn.layers.event_functional import nonzero_fraction
 
 __all__ = ["LearnableDelay", "DelayedLinear"]
 
@@ -272,7 +273,7 @@ e 0,\ t + (D - 1 - j) < V_b\}
             return False
         if self.train_path == "sparse":
             return True
-        return torch.count_nonzero(x).item() <= self.sparse_density * x.numel()
+        return nonzero_fraction(x) <= self.sparse_density  # one parallel pass (numba), no temporaries
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` ``[T, B, C_in]`` → ``[T + right_pad, B, C_out]``."""

@@ -36,6 +36,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from snn.kernels.cpu_threads import numba_threads, start_numba_pool
 from snn.layers.event_functional import _axpy1, _axpy2, _axpy3, _axpy4
 
 __all__ = [
@@ -291,6 +292,7 @@ class _SparseInputDelayConv(torch.autograd.Function):
         by_delay = kc.permute(1, 0, 2).index_select(1, rev).view(c_in, d * c_out)  # [C_in, D·C_out], one copy
         out = x.new_empty(x.shape[0] + right_pad, x.shape[1], c_out)
         group = _batch_group(out.shape[0], c_out, out.element_size())
+        start_numba_pool()
         _sparse_forward(x_bct.numpy(), by_delay.numpy(), out.numpy(), group)
         ctx.save_for_backward(x_bct, kc)
         return out
@@ -305,7 +307,7 @@ class _SparseInputDelayConv(torch.autograd.Function):
         if ctx.needs_input_grad[1]:
             d, c_in, c_out = kc.shape
             group = _batch_group(g.shape[0], c_out, g.element_size())
-            n_tasks = max(1, min(nb.get_num_threads(), -(-x_bct.shape[0] // group)))
+            n_tasks = max(1, min(numba_threads(), -(-x_bct.shape[0] // group)))
             partial = g.new_zeros(n_tasks, c_in, d * c_out)
             _sparse_grad_kernel(x_bct.numpy(), g.numpy(), partial.numpy(), group)
             summed = partial[0] if n_tasks == 1 else partial.sum(0)  # one task: no copy
@@ -383,6 +385,7 @@ def integer_delay_scatter(
     if backend != "torch" and sparse_input_supported(x):
         x_bct = x.detach().permute(1, 2, 0).contiguous()
         group = _batch_group(t_out, c_out, out.element_size())
+        start_numba_pool()
         _integer_scatter(x_bct.numpy(), w_t.numpy(), d_t.numpy(), out.numpy(), group)
         return out
     # Device-agnostic path: index_add over the non-zeros, chunked to bound memory.

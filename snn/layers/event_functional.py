@@ -35,6 +35,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from snn.kernels.cpu_threads import numba_threads, start_numba_pool
+
 __all__ = ["crossover_density", "event_linear", "event_path_supported", "nonzero_fraction"]
 
 
@@ -197,6 +199,7 @@ def _rows(x: torch.Tensor) -> torch.Tensor:
 def _row_pointers(x2d: torch.Tensor) -> np.ndarray:
     """CSR row pointers ``[R + 1]`` of the non-zeros of ``x2d``."""
     counts = np.empty(x2d.shape[0], dtype=np.int64)
+    start_numba_pool()
     _row_nonzeros(x2d.detach().numpy(), counts)
     ptr = np.zeros(x2d.shape[0] + 1, dtype=np.int64)
     np.cumsum(counts, out=ptr[1:])
@@ -240,7 +243,7 @@ class _EventLinear(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             grad_x = g.mm(weight)
         if ctx.needs_input_grad[1]:
-            n_tasks = max(1, min(nb.get_num_threads(), g.shape[0]))
+            n_tasks = max(1, min(numba_threads(), g.shape[0]))
             partial = g.new_zeros(n_tasks, weight.shape[1], weight.shape[0])
             block_rows = max(16, _L2_BLOCK_BYTES // (g.shape[1] * g.element_size()))
             _scatter_weight_grad(*ctx.csr, g.numpy(), partial.numpy(), block_rows)

@@ -27,6 +27,7 @@ from torch import nn
 
 from snn.atomic import write_atomic
 from snn.config import Config, ConfigError, config_from_dict, load_config
+from snn.kernels.cpu_threads import set_threads
 from snn.training import distributed as D
 from snn.training.checkpoint import CheckpointMismatchError, check_model_state, load_checkpoint
 from snn.models.registry import build_model, family_of
@@ -52,25 +53,6 @@ class RunResult:
     model: nn.Module | None = None
     config: Config | None = None
     elapsed_s: float = 0.0
-
-
-def set_threads(n: int) -> None:
-    """Use ``n`` CPU threads in torch, in the fused neuron kernels and in numba's parallel kernels.
-
-    Three pools matter: torch's (matrix products); the fused neuron kernels split their lanes over a
-    ``ThreadPoolExecutor`` of ``torch.get_num_threads()`` workers (:mod:`snn.kernels.numba_backend`); numba's own
-    pool runs the ``parallel=True`` kernels (the delay layer's spike scatter; at most ``NUMBA_NUM_THREADS``), and its
-    threads wait actively: with more threads than free cores (two runs side by side on two cores) a training step
-    was measured 20× slower.
-    """
-    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-        raise ValueError(f"threads must be a positive int, got {n!r}")
-    torch.set_num_threads(n)
-    try:
-        import numba
-    except ImportError:  # pragma: no cover - numba is a hard dependency
-        return
-    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
 
 
 def make_run_dir(config: Config, out: str | os.PathLike | None) -> Path:

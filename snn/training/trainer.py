@@ -12,8 +12,10 @@ callbacks' ``on_epoch_end`` (schedules, early stopping, energy, console line, ``
 their optimiser settings, its callbacks (e.g. the delay network's σ schedule), its evaluation form, scores and loss.
 
 Determinism: seeds python, numpy and torch; the training order comes from a dedicated ``torch.Generator`` (and
-``DistributedSampler(seed)`` under DDP); DataLoader workers are seeded from it. ``last.pt`` stores every RNG state
-and every callback's state, so ``resume()`` + ``fit()`` ends with the same weights as an uninterrupted run.
+``DistributedSampler(seed)`` under DDP); DataLoader workers are seeded from it. ``last.pt`` stores every RNG state,
+every callback's state and the torch/numba thread counts (they set the order of some float sums; ``resume()``
+restores them unless ``training.threads`` is set), so ``resume()`` + ``fit()`` ends with the same weights as an
+uninterrupted run.
 """
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSamp
 from snn.callbacks import Callback
 from snn.config import Config, config_to_dict, save_config
 from snn.datasets import pad_collate
+from snn.kernels.cpu_threads import restore_thread_counts, thread_counts
 from snn.training import distributed as D
 from snn.models.protocol import ParamGroup, normalise_groups
 from snn.training.callbacks import configured_callbacks
@@ -466,6 +469,7 @@ class Trainer:
             "scaler": self.scaler.state_dict(),
             "callbacks": [cb.state_dict() for cb in self.callbacks],
             "rng": capture_rng(self.generator),
+            "threads": thread_counts(),
             "epoch": self.epoch,
             "history": self.history,
             "best": {"score": self.best_score, "epoch": self.best_epoch, "bad_epochs": self.bad_epochs},
@@ -512,6 +516,11 @@ class Trainer:
         best = ckpt["best"]
         self.best_score, self.best_epoch, self.bad_epochs = best["score"], best["epoch"], best["bad_epochs"]
         restore_rng(ckpt["rng"], self.generator)
+        if self.tc.threads is None and ckpt.get("threads") is not None:
+            restored = restore_thread_counts(ckpt["threads"])
+            if restored is not None:
+                self.log_message(f"thread counts set to the checkpoint's (torch {restored['torch']}, numba "
+                                 f"{restored['numba']}) for a bit-exact continuation; training.threads sets others")
         if ckpt.get("stopped"):
             self.epoch = max(self.epoch, self.tc.epochs)  # early-stopped runs are finished
         return accepted

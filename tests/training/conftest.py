@@ -65,11 +65,8 @@ def tiny(separable_root, tmp_path):
     return make
 
 
-@pytest.fixture
-def interrupted_run():
-    """``make(cfg, folder)``: the construction :func:`snn.training.run` makes, stopped after epoch 1 into ``folder``."""
-    import torch
-
+def interrupt_after_first_epoch(cfg: dict, folder: Path) -> None:
+    """The construction :func:`snn.training.run` makes, stopped after epoch 1 into ``folder``."""
     from snn.config import load_config
     from snn.models import build_model
     from snn.training import Trainer
@@ -78,12 +75,16 @@ def interrupted_run():
     from snn.training.rules import Backprop
     from snn.training.trainer import seed_everything
 
-    def make(cfg, folder):
-        c = load_config(cfg)
-        seed_everything(c.training.seed, c.training.deterministic)
-        set_threads(c.training.threads)  # torch's and numba's pools, as run() does: numba's sets the delay kernels' sum order
-        data = build_datasets(c.data)
-        model = build_model(c, data.n_inputs, data.n_classes)
-        Trainer(model, Backprop(), data.train, data.valid, data.test, config=c, run_dir=folder).fit(until=1)
+    c = load_config(cfg)
+    seed_everything(c.training.seed, c.training.deterministic)
+    if c.training.threads is not None:  # torch's and numba's pools, as run() does (they set float sum orders)
+        set_threads(c.training.threads)
+    data = build_datasets(c.data)
+    model = build_model(c, data.n_inputs, data.n_classes)
+    Trainer(model, Backprop(), data.train, data.valid, data.test, config=c, run_dir=folder).fit(until=1)
 
-    return make
+
+@pytest.fixture
+def interrupted_run():
+    """``make(cfg, folder)``: :func:`interrupt_after_first_epoch`."""
+    return interrupt_after_first_epoch

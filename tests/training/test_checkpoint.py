@@ -1,14 +1,20 @@
 """Checkpoints: nothing executes on load, trajectory-neutral settings may differ on resume, schedules extend."""
 from __future__ import annotations
 
+import json
+import os
 import random
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from snn.config import config_to_dict, load_config
+from snn.kernels.cpu_threads import set_threads
 from snn.training import run
 from snn.training.checkpoint import (CheckpointMismatchError, UntrustedCheckpointError, capture_rng, check_config,
                                      load_checkpoint, load_torch_file, restore_rng, resume_scheduler, save_atomic,
@@ -158,6 +164,13 @@ def test_an_unchanged_schedule_resumes_bit_exactly():
     assert _lrs(b, 6) == _lrs(a, 6)
 
 
+def _assert_same_final_weights(full: Path, cut: Path) -> None:
+    a, b = load_checkpoint(full / "last.pt"), load_checkpoint(cut / "last.pt")
+    assert b["epoch"] == 2
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+
+
 def test_resume_with_other_device_spelling_and_workers_gives_the_same_final_weights(tiny, tmp_path, interrupted_run):
     if torch.cuda.is_available():
         pytest.skip("auto resolves to CUDA here")
@@ -167,8 +180,47 @@ def test_resume_with_other_device_spelling_and_workers_gives_the_same_final_weig
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)  # no thread warning: threads are equal
         run(cfg, resume=tmp_path / "cut")
-    a = load_checkpoint(tmp_path / "full" / "last.pt")
-    b = load_checkpoint(tmp_path / "cut" / "last.pt")
-    assert b["epoch"] == 2
-    for k in a["model"]:
-        assert torch.equal(a["model"][k], b["model"][k]), k
+    _assert_same_final_weights(tmp_path / "full", tmp_path / "cut")
+
+
+def test_a_resume_restores_the_thread_counts_the_checkpoint_ran_with(tiny, tmp_path, interrupted_run):
+    cfg = tiny(training={"epochs": 2, "device": "cpu", "threads": None}, data={"num_workers": 0})
+    before = torch.get_num_threads()
+    try:
+        set_threads(1)
+        run(cfg, out=tmp_path / "full")
+        interrupted_run(cfg, tmp_path / "cut")
+        torch.set_num_threads(2)  # BatchNorm's statistics would sum in another order
+        run(cfg, resume=tmp_path / "cut")
+        resumed_at = torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
+    _assert_same_final_weights(tmp_path / "full", tmp_path / "cut")
+    assert resumed_at == 1
+
+
+# A fresh interpreter at NUMBA_NUM_THREADS=2 that has run a torch op before its first run (as an earlier test in the
+# same process had): numba's OpenMP pool, started inside the first run's set_threads, used to reset torch to 2
+# threads for that run only, and BatchNorm's per-thread sums then made it differ in the last bits from its resumed copy.
+_RUN_AFTER_TORCH_WORK = """
+import importlib.util, json, sys
+import torch
+torch.get_num_threads()
+spec = importlib.util.spec_from_file_location("training_conftest", sys.argv[1])
+conftest = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(conftest)
+from snn.training import run
+cfg, out = json.loads(sys.argv[2]), sys.argv[3]
+run(cfg, out=out + "/full")
+conftest.interrupt_after_first_epoch(cfg, out + "/cut")
+run(cfg, resume=out + "/cut")
+"""
+
+
+def test_a_resumed_run_is_bit_exact_at_two_numba_threads_whatever_ran_before_in_the_process(tiny, tmp_path):
+    cfg = tiny(training={"epochs": 2, "device": "cpu", "threads": 1}, data={"num_workers": 0})
+    env = dict(os.environ, NUMBA_NUM_THREADS="2", OMP_NUM_THREADS="1")
+    proc = subprocess.run([sys.executable, "-c", _RUN_AFTER_TORCH_WORK, str(Path(__file__).with_name("conftest.py")),
+                           json.dumps(cfg), str(tmp_path)], env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    _assert_same_final_weights(tmp_path / "full", tmp_path / "cut")
