@@ -15,7 +15,8 @@ implementation; one step = forward, summed-softmax cross-entropy, backward, Adam
 snnTorch and Norse step in Python and their cost does not depend on the input density: they are timed at the
 first density only. Times are the best of ``--repeats`` steps after one warm-up, implementations interleaved.
 ``--crossover`` also times one layer's forward + backward on both paths over a density grid (the data behind
-:func:`snn.layers.event_functional.crossover_density`). The delay network's step reuses ``bench_training.py``.
+:func:`snn.layers.event_functional.crossover_density`), in wall and process CPU time. The delay network's step
+reuses ``bench_training.py``.
 
     python benchmarks/bench_e2e.py [--threads 1 2] [--quick] [--crossover] [--out FILE.json]
 
@@ -24,7 +25,6 @@ Writes JSON atomically (default ``benchmarks/results/e2e-cpu.json``) with the lo
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 from pathlib import Path
@@ -34,7 +34,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from snn.atomic import write_atomic
 from snn.cli.bench import load_benchmark
 from snn.layers.event_functional import event_linear
 from snn.models import SpikingMLP
@@ -159,6 +158,7 @@ def _step_fn(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> Callable[[],
 
 
 _TRAINING = load_benchmark(Path(__file__).resolve().parent / "bench_training.py")  # the delay-network step
+_CONV = load_benchmark(Path(__file__).resolve().parent / "bench_event_conv.py")  # CPU + wall timing
 
 
 def _best_ms(fns: dict[str, Callable[[], None]], repeats: int) -> dict[str, float]:
@@ -194,7 +194,9 @@ def bench_mlp(densities: list[float], T: int, B: int, repeats: int, peers: tuple
 
 
 def bench_crossover(densities: list[float], rows: int, repeats: int) -> list[dict]:
-    """One layer's forward + backward, event path vs dense, per shape and density (ms, best of ``repeats``)."""
+    """One layer's forward + backward, event path vs dense, per shape and density: best of ``repeats`` in wall ms
+    (``event``, ``dense``) and process CPU ms (``event_cpu``, ``dense_cpu``; all threads' CPU time, fair on a shared
+    machine)."""
     out = []
     g = torch.Generator().manual_seed(2)
     for c_in, c_out, grad_x in ((N_IN, HIDDEN, False), (HIDDEN, HIDDEN, True), (HIDDEN, N_CLASSES, True)):
@@ -203,10 +205,14 @@ def bench_crossover(densities: list[float], rows: int, repeats: int) -> list[dic
         grad = torch.randn(rows, c_out, generator=g)
         for d in densities:
             x = (torch.rand(rows, c_in, generator=g) < d).float().requires_grad_(grad_x)
-            ms = _best_ms({"event": lambda: event_linear(x, w, b, 1.0).backward(grad),
+            t = _CONV._best({"event": lambda: event_linear(x, w, b, 1.0).backward(grad),
                              "dense": lambda: F.linear(x, w, b).backward(grad)}, repeats)
-            out.append({"c_in": c_in, "c_out": c_out, "grad_x": grad_x, "density": d, **ms,
-                        "dense_over_event": ms["dense"] / ms["event"]})
+            out.append({"c_in": c_in, "c_out": c_out, "grad_x": grad_x, "density": d,
+                        "event": t["event"]["wall_ms"], "dense": t["dense"]["wall_ms"],
+                        "event_cpu": t["event"]["cpu_ms"], "dense_cpu": t["dense"]["cpu_ms"],
+                        "dense_over_event": t["dense"]["wall_ms"] / t["event"]["wall_ms"],
+                        "dense_over_event_cpu": t["dense"]["cpu_ms"] / t["event"]["cpu_ms"],
+                        "loadavg": os.getloadavg()[0]})
     return out
 
 
@@ -265,15 +271,14 @@ def main(argv: list[str] | None = None) -> dict:
         if args.crossover:
             run["crossover"] = bench_crossover(args.densities if args.quick else [0.01, 0.03, 0.1, 0.2, 0.3, 0.5],
                                                args.T * args.B, args.repeats)
-            print(f"{'layer':<10} {'density':>8} {'event ms':>9} {'dense ms':>9} {'dense/event':>11}")
+            print(f"{'layer':<10} {'density':>8} {'event ms':>9} {'dense ms':>9} {'dense/event':>11} "
+                  f"{'CPU event':>10} {'CPU dense':>10} {'CPU d/e':>8}")
             for r in run["crossover"]:
                 print(f"{r['c_in']}->{r['c_out']:<5} {r['density']:>8.2f} {r['event']:>9.1f} {r['dense']:>9.1f} "
-                      f"{r['dense_over_event']:>10.2f}x")
+                      f"{r['dense_over_event']:>10.2f}x {r['event_cpu']:>10.1f} {r['dense_cpu']:>10.1f} "
+                      f"{r['dense_over_event_cpu']:>7.2f}x")
         payload["runs"].append(run)
-    out = args.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "e2e-cpu.json")
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-    write_atomic(out, json.dumps(payload, indent=2))
-    print(f"wrote {out}")
+    _CONV.write_json(args.out, "e2e-cpu.json", payload)
     return payload
 
 

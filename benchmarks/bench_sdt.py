@@ -82,7 +82,8 @@ def _swap_neurons(model: nn.Module, make) -> int:
 
 def build(variant: str, time_steps: int, sj_backend: str) -> nn.Module:
     torch.manual_seed(0)
-    model = SpikeDrivenTransformer(3, 10, 32, dim=256, depth=2, heads=8, time_steps=time_steps, pooling="0011")
+    model = SpikeDrivenTransformer(3, 10, 32, dim=256, depth=2, heads=8, time_steps=time_steps, pooling="0011",
+                                   event_driven=False)  # dense convs, as measured before; bench_event_conv.py times them
     if variant == "spikingjelly":
         from spikingjelly.activation_based import neuron, surrogate
 

@@ -8,7 +8,9 @@ Sources of the model and the data:
 * a ``.pt`` file holding a whole ``nn.Module`` (``torch.save(model, path)``), with ``--data``.
 
 ``--data FILE.pt`` (a tensor ``[T, B, ...]``, a tuple ``(x, ...)`` or a list of such batches) overrides the run's
-data. The table is printed; ``energy_<profile>.json`` and ``plots/energy_<profile>.png`` are written into the run
+data. A run trained by a rule that classifies otherwise than by one forward of the model (forward-forward: one
+pass per label) is counted through the rule's ``inference``, so the figures are the cost of classifying a sample.
+The table is printed; ``energy_<profile>.json`` and ``plots/energy_<profile>.png`` are written into the run
 folder (the checkpoint's folder) or ``--out``.
 """
 from __future__ import annotations
@@ -87,8 +89,9 @@ def _data_from_module(data: Any) -> Any:
     return data
 
 
-def _load_model(path: Path) -> tuple[Any, Any, Path]:
-    """(model, data or None, output folder)."""
+def _load_model(path: Path) -> tuple[Any, Any, Path, Any]:
+    """(model, data or None, output folder, the run's inference or None: see
+    :func:`snn.training.experiment.rule_inference`)."""
     import torch
     from torch import nn
 
@@ -101,15 +104,18 @@ def _load_model(path: Path) -> tuple[Any, Any, Path]:
             raise UntrustedCheckpointError(f"{err}. A saved nn.Module needs --trust-checkpoint: it is a pickle of "
                                            f"Python objects") from None
         if isinstance(obj, nn.Module):
-            return obj, None, path.parent
+            return obj, None, path.parent, None
     try:
+        from snn.rules import rule_from_config
         from snn.training import load_run
+        from snn.training.experiment import rule_inference
     except ImportError as err:
         raise RuntimeError(
             f"{path}: reading a training run needs snn.training.load_run(path) -> (model, config, data), which this "
             f"install does not provide ({err}); pass a saved nn.Module (.pt) with --data instead") from None
-    model, _config, data = load_run(path)
-    return model, _data_from_module(data), (path if path.is_dir() else path.parent)
+    model, config, data = load_run(path)
+    inference = rule_inference(rule_from_config(config.training), model)  # e.g. forward-forward: one pass per label
+    return model, _data_from_module(data), (path if path.is_dir() else path.parent), inference
 
 
 def _energy(args: argparse.Namespace) -> int:
@@ -127,7 +133,7 @@ def _energy(args: argparse.Namespace) -> int:
     try:
         profiles = [load_profile(p) for p in (args.profile or ["45nm_fp32"])]
         with trust_checkpoints(args.trust_checkpoint):
-            model, data, out_dir = _load_model(path)
+            model, data, out_dir, inference = _load_model(path)
             if args.data is not None:
                 data = _load_data(args.data)
         if data is None:
@@ -141,7 +147,7 @@ def _energy(args: argparse.Namespace) -> int:
     # the pass of snn.energy.estimate (same form, same totals), priced by every profile
     try:
         counter = count_model(model, data, max_batches=args.batches, form=args.form,
-                              integer_inputs=args.integer_inputs)
+                              integer_inputs=args.integer_inputs, inference=inference)
     except RuntimeError as err:  # torch's shape/dtype errors from the forward pass
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         print(f"snn energy: the model cannot run on this data ({first}); --data must hold batches x [T, B, ...] "

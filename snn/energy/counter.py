@@ -26,6 +26,12 @@ For every row the counter records, per time step (summed over the samples' *real
 (``S = T + R`` after a layer that appends ``R`` steps) holds ``L_b + S - T`` real steps of sample ``b``: every count
 on a later step is dropped, so a padded batch counts exactly what its samples count alone.
 
+**Passes.** An inference may call the model several times per batch (spiking forward-forward runs every sample
+once per label): the counter adds up every call between ``begin`` and ``end``, so per-sample figures are the cost of
+classifying one sample, and it counts the calls (``passes``) and the frames the ANN equivalent reads (``ann_frames``:
+the real input steps of every call, or what a layer that makes its own time axis declares —
+:class:`~snn.energy.protocol.OwnTimeAxis`, e.g. a Poisson encoder of one frame).
+
 Layouts: time-major ``[T, B, ...]``, flattened ``[T*B, ...]`` (time-major), and step-by-step calls on ``[B, ...]``
 (an operation called exactly ``T`` times per forward). Operations whose steps cannot be told apart are counted in
 total only (``steps = 0``; padded steps then cannot be dropped and ``unmasked`` is set). BatchNorm is 0 operations
@@ -37,7 +43,7 @@ from __future__ import annotations
 import warnings
 import weakref
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import torch
@@ -45,7 +51,7 @@ from torch import nn
 
 from snn.energy.dispatch import DispatchCounter, RowCounts
 from snn.energy.inputs import BINARY, INTEGER_INPUTS, InputClass, classify_input
-from snn.energy.protocol import CountContext, NeuronCount, OpCount, declares_operations
+from snn.energy.protocol import CountContext, NeuronCount, OpCount, OwnTimeAxis, declares_operations
 from snn.neuron_models import LI, SpikingNeuron
 
 __all__ = ["LayerCounts", "OperationCounter", "count_operations"]
@@ -159,6 +165,10 @@ class OperationCounter:
         samples: samples counted.
         time_steps: the longest padded ``T``.
         frames: Σ of the real input steps over samples.
+        passes: Σ over samples of the model calls that classified them (1 per sample unless the inference runs the
+            model several times, e.g. once per label).
+        ann_frames: Σ over samples of the frames the ANN equivalent reads: the real input steps of every call, or
+            the frames declared by a layer that makes its own time axis (:class:`~snn.energy.protocol.OwnTimeAxis`).
         skipped: ``{row: what}`` operations that were not priced.
         form: which form of the model was counted (set by :func:`snn.energy.estimate.count_model`).
     """
@@ -174,6 +184,8 @@ class OperationCounter:
         self.samples = 0
         self.time_steps = 0
         self.frames = 0.0
+        self.passes = 0.0
+        self.ann_frames = 0.0
         self.skipped: dict[str, str] = {}
         self.form: str | None = None
         self._handles: list[Any] = []
@@ -186,6 +198,9 @@ class OperationCounter:
         self._declaring = 0
         self._axes: set[int] = set()
         self._ctx = CountContext(0, 0)
+        self._calls = 0  # model calls in the current batch
+        self._call_frames: float | None = None  # frames per sample an OwnTimeAxis layer declared in the current call
+        self._batch_ann_frames = 0.0
 
     # ------------------------------------------------------------------ context
     def __enter__(self) -> "OperationCounter":
@@ -233,6 +248,7 @@ class OperationCounter:
         self._suppress = 0
         self._declaring = 0
         self._axes = {int(time_steps)}
+        self._calls, self._call_frames, self._batch_ann_frames = 0, None, 0.0
 
     def end(self) -> None:
         """Close the forward pass: drop padded steps, resolve step-by-step calls, add to the totals."""
@@ -244,9 +260,11 @@ class OperationCounter:
             steps = [e for e in entries if e.mode == "step"]
             other = [e for e in entries if e.mode == "unresolved"]
             if steps:
-                if len(steps) == T:
-                    whole.append(_Entry({k: _stack_steps([e.series[k] for e in steps]) for k in steps[0].series},
-                                        "whole", T, B))
+                if len(steps) % T == 0:  # T step-by-step calls per pass, passes one after the other
+                    for i in range(0, len(steps), T):
+                        chunk = steps[i:i + T]
+                        whole.append(_Entry({k: _stack_steps([e.series[k] for e in chunk]) for k in chunk[0].series},
+                                            "whole", T, B))
                 else:
                     other.extend(steps)
             for e in whole:
@@ -260,8 +278,16 @@ class OperationCounter:
         self._spikes = {}
         self.samples += B
         self.time_steps = max(self.time_steps, T)
-        self.frames += float(ctx.lengths.sum()) if ctx.lengths is not None else float(T * B)
+        frames = self._input_frames()
+        self.frames += frames
+        self.passes += max(self._calls, 1) * B  # a forward that never called the model itself: one pass
+        self.ann_frames += self._batch_ann_frames if self._calls else frames
         self._ctx = CountContext(0, 0)
+
+    def _input_frames(self) -> float:
+        """Σ over the batch's samples of their real input steps."""
+        ctx = self._ctx
+        return float(ctx.lengths.sum()) if ctx.lengths is not None else float(ctx.time_steps * ctx.batch_size)
 
     @staticmethod
     def _add_entry(counts: LayerCounts, e: _Entry, mask: torch.Tensor | None, collapse: bool = False) -> None:
@@ -286,6 +312,9 @@ class OperationCounter:
     # ------------------------------------------------------------------ hooks
     def _pre_hook(self, name: str, hides: bool, special: bool):
         def hook(module: nn.Module, inputs: tuple) -> None:
+            if module is self.model and self._ctx.batch_size:  # one pass of the inference
+                self._calls += 1
+                self._call_frames = None
             self._stack.append((name, {}))
             self._suppress += int(hides)
             self._declaring += int(special)
@@ -295,6 +324,9 @@ class OperationCounter:
         def hook(module: nn.Module, inputs: tuple, output: Any) -> None:
             if self._stack:
                 self._stack.pop()
+            if module is self.model and self._ctx.batch_size:
+                self._batch_ann_frames += (self._call_frames * self._ctx.batch_size if self._call_frames is not None
+                                           else self._input_frames())
             if not special:
                 return
             self._declaring = max(self._declaring - 1, 0)
@@ -310,6 +342,9 @@ class OperationCounter:
                         self._count_neurons(name, y, len(module.dynamics().states), not isinstance(module, LI))
                     else:
                         for op in module.count_operations(inputs, output, self._ctx):
+                            if isinstance(op, OwnTimeAxis):
+                                self._own_axis(name, op)
+                                continue
                             row = ".".join(p for p in (name, op.label) if p)
                             if isinstance(op, NeuronCount):
                                 self._count_neurons(row, op.output, op.state_vars, op.spiking)
@@ -405,6 +440,17 @@ class OperationCounter:
     def _note_axis(self, y: Any) -> None:
         if isinstance(y, torch.Tensor) and y.dim() >= 2 and y.shape[1] == self._ctx.batch_size:
             self._axes.add(int(y.shape[0]))
+
+    def _own_axis(self, name: str, op: OwnTimeAxis) -> None:
+        steps = op.steps
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+            raise ValueError(f"{name}.count_operations: OwnTimeAxis.steps must be an int >= 1, got {steps!r}")
+        if not (isinstance(op.ann_frames, (int, float)) and op.ann_frames >= 0):
+            raise ValueError(f"{name}.count_operations: OwnTimeAxis.ann_frames must be a number >= 0, got "
+                             f"{op.ann_frames!r}")
+        self._ctx.own_axes.add(steps)
+        self._axes.add(steps)
+        self._call_frames = float(op.ann_frames)
 
     def _count_declared(self, name: str, op: OpCount) -> None:
         x = op.x
@@ -503,7 +549,7 @@ def _batches(data: Any, max_batches: int | None) -> Iterable[tuple[torch.Tensor,
 
 
 def count_operations(model: nn.Module, data: Any, max_batches: int | None = None,
-                     integer_inputs: str = "events") -> OperationCounter:
+                     integer_inputs: str = "events", inference: Callable[..., Any] | None = None) -> OperationCounter:
     """Run ``model`` as it is (eval mode, no autograd) on ``data`` and return the filled :class:`OperationCounter`.
 
     Args:
@@ -513,6 +559,9 @@ def count_operations(model: nn.Module, data: Any, max_batches: int | None = None
             run as ``model(x, lengths)`` when the model declares ``accepts_lengths = True``.
         max_batches: stop after this many batches (``None``: all).
         integer_inputs: see :class:`OperationCounter`.
+        inference: ``inference(model, x, lengths)`` runs the forward pass(es) that classify a batch (e.g. a learning
+            rule's :meth:`~snn.rules.LearningRule.inference`: forward-forward runs the model once per label);
+            ``None``: one forward, ``model(x, lengths)`` or ``model(x)`` as above.
 
     :func:`snn.energy.estimate` counts the model's inference form (its ``evaluation()`` context); this function
     counts whatever form the model is in.
@@ -521,6 +570,8 @@ def count_operations(model: nn.Module, data: Any, max_batches: int | None = None
         raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
     if max_batches is not None and (not isinstance(max_batches, int) or max_batches < 1):
         raise ValueError(f"max_batches: expected a positive int or None, got {max_batches!r}")
+    if inference is not None and not callable(inference):
+        raise TypeError(f"inference: expected a callable (model, x, lengths) or None, got {type(inference).__name__}")
     if isinstance(data, torch.Tensor) and data.dim() < 2:
         raise ValueError(f"data: expected a time-major tensor [T, B, ...], got shape {tuple(data.shape)}")
     counter = OperationCounter(model, integer_inputs=integer_inputs)
@@ -536,7 +587,9 @@ def count_operations(model: nn.Module, data: Any, max_batches: int | None = None
                 if device is not None:
                     x = x.to(device)
                 counter.begin(x.shape[0], x.shape[1], lengths=lengths)
-                if takes_lengths and lengths is not None:  # padded steps of short samples do not run
+                if inference is not None:
+                    inference(model, x, None if lengths is None else lengths.to(x.device))
+                elif takes_lengths and lengths is not None:  # padded steps of short samples do not run
                     model(x, lengths.to(x.device))
                 else:
                     model(x)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Any
+from typing import Any, Callable
 
 from torch import nn
 
@@ -18,13 +18,14 @@ FORMS = ("evaluation", "as_is")
 
 
 def count_model(model: nn.Module, data: Any, max_batches: int | None = None, form: str = "evaluation",
-                integer_inputs: str = "events") -> OperationCounter:
+                integer_inputs: str = "events", inference: Callable[..., Any] | None = None) -> OperationCounter:
     """Count ``model`` on ``data`` in the form inference would use; the one pass behind :func:`estimate` and
     ``snn energy``.
 
     ``form="evaluation"`` enters the model's ``evaluation()`` context when it has one (e.g.
     :meth:`snn.models.DelayNet.evaluation`: rounded integer delays), found by name on any model; ``"as_is"`` counts
-    the model as it is. The counter's ``form`` says which was counted.
+    the model as it is. The counter's ``form`` says which was counted. ``inference(model, x, lengths)``: the
+    forward pass(es) that classify a batch (a learning rule's ``inference``; ``None``: one forward of the model).
     """
     if form not in FORMS:
         raise ValueError(f"form: expected one of {FORMS}, got {form!r}")
@@ -32,7 +33,8 @@ def count_model(model: nn.Module, data: Any, max_batches: int | None = None, for
     if enter is not None and not callable(enter):
         enter = None
     with enter() if enter is not None else contextlib.nullcontext():
-        counter = count_operations(model, data, max_batches=max_batches, integer_inputs=integer_inputs)
+        counter = count_operations(model, data, max_batches=max_batches, integer_inputs=integer_inputs,
+                                   inference=inference)
     counter.form = (f"{type(model).__name__}.evaluation() (the inference form)" if enter is not None else
                     "as is (the model has no evaluation() context)" if form == "evaluation" else "as is (form='as_is')")
     return counter
@@ -47,6 +49,7 @@ def estimate(
     ann_convention: str = "per_step",
     form: str = "evaluation",
     integer_inputs: str = "events",
+    inference: Callable[..., Any] | None = None,
 ) -> EnergyReport:
     """Estimate the energy per sample of ``model`` on ``data`` under a hardware ``profile``.
 
@@ -67,6 +70,9 @@ def estimate(
             ``"once"`` (one frame per sample); the report gives both, this picks the one of ``ratio``.
         form: ``"evaluation"`` (the model's ``evaluation()`` context if it has one; default) or ``"as_is"``.
         integer_inputs: ``"events"`` (integer spike counts are events; default) or ``"macs"``.
+        inference: ``inference(model, x, lengths)``, the forward pass(es) that classify a batch, e.g. the run's
+            learning rule's :meth:`~snn.rules.LearningRule.inference` (forward-forward: one pass per label);
+            ``None``: one forward of the model.
 
     Returns:
         :class:`EnergyReport` (``.table()``, ``.to_json(path)``, ``.plot(path)``).
@@ -78,5 +84,6 @@ def estimate(
     if integer_inputs not in INTEGER_INPUTS:
         raise ValueError(f"integer_inputs: expected one of {INTEGER_INPUTS}, got {integer_inputs!r}")
     hw = load_profile(profile)
-    counter = count_model(model, data, max_batches=max_batches, form=form, integer_inputs=integer_inputs)
+    counter = count_model(model, data, max_batches=max_batches, form=form, integer_inputs=integer_inputs,
+                          inference=inference)
     return build_report(counter, hw, ann_equivalent=ann_equivalent, ann_convention=ann_convention)

@@ -40,6 +40,16 @@ its own kernel, an ELM neuron) returns :class:`NeuronCount` records: one update 
 spikes it emitted (``N_{t,b} = Σ_i s_{t,b,i}``) and its state variables. A layer whose remaining work *is* visible
 to torch (its matrix products) sets the class attribute ``count_torch_ops_inside = True``: the counter then keeps
 counting the torch operations inside it and adds the declared records.
+
+A layer that makes its own time steps from its input (a Poisson encoder presenting one frame of intensities for
+``S`` steps) returns an :class:`OwnTimeAxis` record: from its output on, a time axis of ``S`` steps holds ``S`` real
+steps of every sample, whatever the input's length (:meth:`CountContext.valid_steps`), and the ANN equivalent of
+the forward reads ``ann_frames`` frames per sample (the encoder's input: one frame) instead of the input's real
+steps.
+
+**Passes.** An inference that runs the model several times per sample (spiking forward-forward: once per label)
+calls it once per pass, each call on the whole batch ``[T, B, ...]``; the counter adds the calls up, so every
+per-sample figure is the cost of classifying one sample (all passes), and the ANN equivalent runs as many passes.
 """
 from __future__ import annotations
 
@@ -48,7 +58,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 
-__all__ = ["OpCount", "NeuronCount", "CountContext", "DeclaresOperations", "declares_operations"]
+__all__ = ["OpCount", "NeuronCount", "OwnTimeAxis", "CountContext", "DeclaresOperations", "declares_operations"]
 
 
 @dataclass
@@ -93,6 +103,20 @@ class NeuronCount:
     label: str = ""
 
 
+@dataclass
+class OwnTimeAxis:
+    """A layer's output starts a time axis of its own: ``steps`` real steps for every sample.
+
+    Attributes:
+        steps: length of the new time axis.
+        ann_frames: frames per sample the ANN equivalent reads in place of the input's real steps (an encoder of
+            one frame of intensities: 1).
+    """
+
+    steps: int
+    ann_frames: float = 1.0
+
+
 class CountContext:
     """What a declaring layer may ask the counter about the current forward pass.
 
@@ -106,22 +130,23 @@ class CountContext:
         self.time_steps = int(time_steps)
         self.batch_size = int(batch_size)
         self.lengths = lengths
+        self.own_axes: set[int] = set()  # time axes a layer made (OwnTimeAxis): every step real
 
     def valid_steps(self, steps: int, device: torch.device | str | None = None) -> torch.Tensor:
         """Real steps of each sample on a time axis of ``steps`` steps, ``[B]`` (``int64``).
 
         A layer that lengthens (or shortens) the time axis does it for every sample alike, so sample ``b`` run alone
-        would have ``L_b + (steps - T)`` steps there (clamped to ``[0, steps]``); without lengths every sample has
-        ``steps``.
+        would have ``L_b + (steps - T)`` steps there (clamped to ``[0, steps]``); without lengths, and on a time axis
+        a layer made (:class:`OwnTimeAxis`), every sample has ``steps``.
         """
-        if self.lengths is None:
+        if self.lengths is None or int(steps) in self.own_axes:
             return torch.full((self.batch_size,), int(steps), dtype=torch.int64, device=device)
         v = self.lengths.to(device=device, dtype=torch.int64) + (int(steps) - self.time_steps)
         return v.clamp(0, int(steps))
 
     def valid_mask(self, steps: int, device: torch.device | str | None = None) -> torch.Tensor | None:
         """``[steps, B]`` boolean mask of the real steps (``None`` without lengths: every step is real)."""
-        if self.lengths is None:
+        if self.lengths is None or int(steps) in self.own_axes:
             return None
         t = torch.arange(int(steps), device=device)[:, None]
         return t < self.valid_steps(steps, device)[None, :]
@@ -132,7 +157,7 @@ class DeclaresOperations(Protocol):
     """A module that declares its own operations (see the module docstring)."""
 
     def count_operations(self, inputs: tuple[Any, ...], output: Any,
-                         ctx: CountContext) -> list[OpCount | NeuronCount]: ...
+                         ctx: CountContext) -> list[OpCount | NeuronCount | OwnTimeAxis]: ...
 
 
 def declares_operations(module: Any) -> bool:

@@ -24,8 +24,12 @@ activation functions free). ``E_frame`` is computed per sample-step, so batches 
 value. Two conventions:
 
 * ``per_step`` (like-for-like, the default): the ANN is applied to the same frames as the SNN, i.e. each sample's
-  real input steps: ``E_ANN = E_frame · mean_b L_b``;
-* ``once``: one frame per sample (what the spike-driven transformer papers use for a static image).
+  real input steps: ``E_ANN = E_frame · mean_b F_b`` with ``F_b = P_b · L_b`` (``P_b`` passes of the inference over
+  the sample, e.g. one per label for forward-forward; 1 for most models). A model that makes its own time steps
+  from one frame of intensities (a Poisson encoder, :class:`snn.energy.protocol.OwnTimeAxis`) declares the frames
+  its ANN equivalent reads (1 per pass), so its ANN is not charged at every step the SNN runs;
+* ``once``: one frame per pass (what the spike-driven transformer papers use for a static image):
+  ``E_ANN = E_frame · mean_b P_b``.
 
 The ANN/SNN ratio is reported under two conventions for the SNN: the **Spike-Driven Transformer papers'** (first
 synaptic layer charged as MACs at every real step whatever its input, the other layers ``E_AC × SOPs``, no neuron
@@ -135,7 +139,8 @@ class EnergyReport:
     Attributes:
         profile: name; profile_info: description, kind, synop convention, sources.
         samples: samples run; time_steps: longest padded ``T`` of the input; frames_per_sample: mean real input
-            steps per sample (``L_b``).
+            steps per sample (``L_b``); passes_per_sample: model calls per sample (``P_b``); ann_frames_per_sample:
+            frames the ANN equivalent reads per sample (``F_b``, all passes).
         form: which form of the model was counted (e.g. its ``evaluation()`` context).
         layers: per row: ``name, kind, rule`` (``events``/``MACs``/``mixed``) and ``rule_reasons``,
             ``steps_per_sample`` (mean real steps the row ran per sample), ``steps`` (per-step series length),
@@ -161,6 +166,8 @@ class EnergyReport:
     ratios: dict[str, dict[str, float | None]] | None = None
     snn_sdt_pj: float = 0.0
     frames_per_sample: float = 0.0
+    passes_per_sample: float = 1.0
+    ann_frames_per_sample: float = 0.0
     form: str = "as is"
     conventions: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
@@ -176,7 +183,9 @@ class EnergyReport:
     def to_dict(self) -> dict[str, Any]:
         return _clean({
             "profile": self.profile, "profile_info": self.profile_info, "samples": self.samples,
-            "time_steps": self.time_steps, "frames_per_sample": self.frames_per_sample, "form": self.form,
+            "time_steps": self.time_steps, "frames_per_sample": self.frames_per_sample,
+            "passes_per_sample": self.passes_per_sample, "ann_frames_per_sample": self.ann_frames_per_sample,
+            "form": self.form,
             "totals": self.totals, "ann": self.ann, "ann_convention": self.ann_convention, "ratio": self.ratio,
             "ratios": self.ratios, "snn_sdt_pj": self.snn_sdt_pj, "conventions": self.conventions,
             "skipped": self.skipped, "layers": self.layers,
@@ -193,7 +202,9 @@ class EnergyReport:
                   f"{'updates':>9} {'energy':>10}")
         lines = [f"Energy per sample — profile {self.profile} ({self.profile_info.get('description', '')})",
                  f"{self.samples} samples, {self.frames_per_sample:.1f} real input steps per sample on average "
-                 f"(batches padded to at most {self.time_steps}); model form counted: {self.form}",
+                 f"(batches padded to at most {self.time_steps}); model form counted: {self.form}"
+                 + (f"; the inference ran the model {self.passes_per_sample:g} times per sample (every figure "
+                    "covers all of them)" if self.passes_per_sample != 1 else ""),
                  "'steps': real steps each layer ran per sample, on average (more after a layer that lengthens "
                  "the time axis, e.g. a delay layer's right padding); 'rate': spikes per neuron per step (neuron "
                  "rows: their output; synapse rows: their input); 'updates': neuron state updates per sample (one "
@@ -220,14 +231,16 @@ class EnergyReport:
                 lines.append(f"input rule: {layer['name'] or '<model>'!r} {rule}: {reason} -> {what}")
         if self.ann is not None and self.ratios is not None:
             r = self.ratios
-            lines.append(f"ANN with the same architecture on the same frames ({self.frames_per_sample:.1f} real steps "
-                         f"per sample, like-for-like): {_si(self.ann['per_step'] * 1e-12, 'J')} per sample")
+            passes = f" in {self.passes_per_sample:g} passes" if self.passes_per_sample != 1 else ""
+            lines.append(f"ANN with the same architecture on the same frames ({self.ann_frames_per_sample:.1f} frames "
+                         f"per sample{passes}, like-for-like): {_si(self.ann['per_step'] * 1e-12, 'J')} per sample")
             lines.append(f"  ANN/SNN = {_fmt(r['sdt']['per_step'])} under the Spike-Driven Transformer papers' "
                          f"convention (first layer MACs at every step, other layers AC x SOPs; SNN "
                          f"{_si(self.snn_sdt_pj * 1e-12, 'J')})")
             lines.append(f"  ANN/SNN = {_fmt(r['events']['per_step'])} with event inputs counted as events (this "
                          f"report's total, {_si(self.total_pj * 1e-12, 'J')})")
-            lines.append(f"ANN once per sample (one frame): {_si(self.ann['once'] * 1e-12, 'J')}; ANN/SNN = "
+            lines.append(f"ANN once per sample (one frame{' per pass' if passes else ''}): "
+                         f"{_si(self.ann['once'] * 1e-12, 'J')}; ANN/SNN = "
                          f"{_fmt(r['sdt']['once'])} (Spike-Driven Transformer convention), {_fmt(r['events']['once'])} "
                          "(events)")
         lines.extend(f"note: {c}" for c in self.conventions)
@@ -328,6 +341,8 @@ def build_report(counter: OperationCounter, profile: HardwareProfile, ann_equiva
         raise ValueError(f"ann_convention: expected one of {ANN_CONVENTIONS}, got {ann_convention!r}")
     samples = max(counter.samples, 1)
     frames = counter.frames / samples
+    passes = counter.passes / samples if counter.passes else 1.0
+    ann_frames = counter.ann_frames / samples if counter.passes else frames
     rate_scaled = profile.synop_count == "rate_scaled"
     layers: list[dict[str, Any]] = []
     totals_energy = {k: 0.0 for k in COMPONENTS}
@@ -417,19 +432,24 @@ def build_report(counter: OperationCounter, profile: HardwareProfile, ann_equiva
         conventions.append(f"steps not resolvable for {unmasked}: their padded steps could not be dropped")
     ann_out = ratios = ratio = None
     if ann_equivalent:
-        ann_out = {"per_step": ann_frame * frames + ann_fixed, "once": ann_frame + ann_fixed}
-        sdt_ann = {"per_step": ann_compute_frame * frames + ann_compute_fixed,
-                   "once": ann_compute_frame + ann_compute_fixed}
+        ann_out = {"per_step": ann_frame * ann_frames + ann_fixed, "once": ann_frame * passes + ann_fixed}
+        sdt_ann = {"per_step": ann_compute_frame * ann_frames + ann_compute_fixed,
+                   "once": ann_compute_frame * passes + ann_compute_fixed}
         ratios = {"sdt": {k: _ratio(v, sdt) for k, v in sdt_ann.items()},
                   "events": {k: _ratio(v, total_pj) for k, v in ann_out.items()}}
         ratio = ratios["sdt"][ann_convention]
         conventions.append("ANN equivalent: same architecture, every synapse a MAC, priced per real frame; "
-                           "'per_step' = on the same frames as the SNN (like-for-like), 'once' = one frame per sample")
+                           "'per_step' = on the same frames as the SNN (like-for-like), 'once' = one frame per sample"
+                           + (" and pass" if passes != 1 else ""))
+        if abs(ann_frames - frames * passes) > 1e-9 * max(ann_frames, 1.0):
+            conventions.append(f"the model makes its own time steps from one frame of its input: its ANN equivalent "
+                               f"reads {ann_frames:g} frame(s) per sample, not one per step the SNN runs")
     return EnergyReport(
         profile=profile.name,
         profile_info={"description": profile.description, "kind": profile.kind, "synop_count": profile.synop_count,
                       "path": profile.path, "sources": dict(profile.sources)},
         samples=counter.samples, time_steps=counter.time_steps, layers=layers, totals=totals, ann=ann_out,
         ann_convention=ann_convention, ratio=ratio, ratios=ratios, snn_sdt_pj=sdt, frames_per_sample=frames,
+        passes_per_sample=passes, ann_frames_per_sample=ann_frames,
         form=counter.form or "as is", conventions=conventions, skipped=dict(counter.skipped),
     )

@@ -4,6 +4,7 @@ from snn.layers.competitive import CompetitiveLIF
 from snn.layers.attention import SpikeDrivenSelfAttention, SpikeDrivenSelfAttentionV2, sdsa_v1, sdsa_v2_scores
 from snn.layers.delay import DelayedLinear, LearnableDelay
 from snn.layers.dropout import SequenceDropout
+from snn.layers.event_conv import EventConv2d
 from snn.layers.event_linear import EventLinear, event_driven
 from snn.layers.meta_conv import MetaConvBlock, SepConv, SpikingDownsample
 from snn.layers.patch_split import SpikingPatchSplit
@@ -16,7 +17,7 @@ from snn.layers.sdt_mlp import SpikeDrivenMLP
 from snn.layers.sdt_neuron import spike_driven_lif
 
 __all__ = [
-    "LearnableDelay", "DelayedLinear", "SequenceDropout", "RecurrentLIF", "EventLinear", "event_driven", "PerStep", "apply_per_step",
+    "LearnableDelay", "DelayedLinear", "SequenceDropout", "RecurrentLIF", "EventLinear", "EventConv2d", "event_driven", "PerStep", "apply_per_step",
     "SpikeDrivenSelfAttention", "SpikeDrivenSelfAttentionV2", "sdsa_v1", "sdsa_v2_scores",
     "SpikeDrivenBlock", "SpikeDrivenMLP", "SpikingPatchSplit", "RepConv", "fold_rep_conv", "reparameterize",
     "SepConv", "MetaConvBlock", "SpikingDownsample", "spike_driven_lif", "CompetitiveLIF", "PoissonEncoder",

@@ -37,7 +37,14 @@ import torch.nn.functional as F
 
 from snn.kernels.cpu_threads import numba_threads, start_numba_pool
 
-__all__ = ["crossover_density", "event_linear", "event_path_supported", "nonzero_fraction"]
+__all__ = ["check_threshold", "crossover_density", "event_linear", "event_path_supported", "nonzero_fraction"]
+
+
+def check_threshold(threshold: float | None) -> float | None:
+    """An event layer's ``threshold`` argument: ``None`` or a fraction in ``[0, 1]`` (as a float)."""
+    if threshold is not None and not (isinstance(threshold, (int, float)) and 0.0 <= threshold <= 1.0):
+        raise ValueError(f"threshold: expected None or a fraction in [0, 1], got {threshold!r}")
+    return None if threshold is None else float(threshold)
 
 
 def crossover_density(out_features: int) -> float:

@@ -18,15 +18,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from snn.layers.event_functional import crossover_density, event_linear
+from snn.layers.event_conv import EventConv2d
+from snn.layers.event_functional import check_threshold, crossover_density, event_linear
 
 __all__ = ["EventLinear", "event_driven"]
-
-
-def _check_threshold(threshold: float | None) -> float | None:
-    if threshold is not None and not (isinstance(threshold, (int, float)) and 0.0 <= threshold <= 1.0):
-        raise ValueError(f"threshold: expected None or a fraction in [0, 1], got {threshold!r}")
-    return None if threshold is None else float(threshold)
 
 
 class EventLinear(nn.Linear):
@@ -46,7 +41,7 @@ class EventLinear(nn.Linear):
     def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None, dtype=None,
                  threshold: float | None = None) -> None:
         super().__init__(in_features, out_features, bias=bias, device=device, dtype=dtype)
-        self.threshold = _check_threshold(threshold)
+        self.threshold = check_threshold(threshold)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return event_linear(x, self.weight, self.bias, self.threshold)
@@ -64,19 +59,23 @@ class EventLinear(nn.Linear):
         return f"{super().extra_repr()}, threshold={t}"
 
 
-def event_driven(model: nn.Module, threshold: float | None = None) -> nn.Module:
-    """Turn every plain ``nn.Linear`` of ``model`` (itself included) into an :class:`EventLinear`, in place.
+def event_driven(model: nn.Module, threshold: float | None = None, conv: bool = True) -> nn.Module:
+    """Turn every plain ``nn.Linear`` of ``model`` (itself included) into an :class:`EventLinear`, and every plain
+    ``nn.Conv2d`` into an :class:`~snn.layers.EventConv2d` (unless ``conv=False``), in place.
 
     The modules keep their identity, parameters (so an optimizer built before keeps working), hooks and state dict;
-    only their forward changes. Subclasses of ``nn.Linear`` other than :class:`EventLinear` are left alone (they may
-    override the forward). ``threshold``: as :class:`EventLinear`, applied to every converted layer. Returns
-    ``model``.
+    only their forward changes. Subclasses other than the event layers themselves are left alone (they may
+    override the forward). ``threshold``: as :class:`EventLinear` / ``EventConv2d``, applied to every converted
+    layer (``None``: each layer's measured crossover). Returns ``model``.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
-    threshold = _check_threshold(threshold)
+    threshold = check_threshold(threshold)
     for module in model.modules():
         if type(module) is nn.Linear or type(module) is EventLinear:
             module.__class__ = EventLinear  # as torch.nn.utils.parametrize does: same object, new forward
+            module.threshold = threshold
+        elif conv and (type(module) is nn.Conv2d or type(module) is EventConv2d):
+            module.__class__ = EventConv2d
             module.threshold = threshold
     return model

@@ -12,6 +12,9 @@ at up to 63.75 Hz). In training mode the draws use torch's global generator (``s
 state in checkpoints). In eval mode (with ``frozen_eval``) each sample's trains are a fixed function of its
 intensities — drawn from a generator seeded with the CRC-32 of the sample's bytes — so an evaluation repeats exactly
 (``snn eval`` reproduces a run's test accuracy) whatever the batch size or the state of the global generator.
+
+Energy counting (:mod:`snn.energy.protocol`): the encoder makes its own time axis of ``T`` steps, all real for every
+sample, from one frame of intensities — the frame an ANN equivalent would read (:class:`~snn.energy.protocol.OwnTimeAxis`).
 """
 from __future__ import annotations
 
@@ -60,6 +63,12 @@ class PoissonEncoder(nn.Module):
             u = torch.rand((self.steps, *p.shape[1:]), generator=g, dtype=p.dtype, device=p.device)
             out[:, b] = (u < p[b]).to(p.dtype)
         return out
+
+    def count_operations(self, inputs: tuple, output: torch.Tensor, ctx: object) -> list:
+        """Energy counting protocol: no operations; a time axis of ``steps`` real steps made from one frame."""
+        from snn.energy.protocol import OwnTimeAxis
+
+        return [OwnTimeAxis(steps=self.steps, ann_frames=1.0)]
 
     def extra_repr(self) -> str:
         return (f"steps={self.steps}, max_rate_hz={self.max_rate_hz:g}, dt_ms={self.dt_ms:g}, "

@@ -7,8 +7,18 @@ The network, on time-major input ``x [T_in, B, C(, H, W)]`` whose ``F = C·H·W`
     s^{in}[t] \sim \mathrm{Poisson}(x \cdot r_{max}) \quad (t = 0 … T-1), \qquad
     I[t] = W s^{in}[t], \qquad s[t] = \mathrm{CompetitiveLIF}(I)[t]
 
-* input: Poisson rate coding of the time-mean of ``x`` (:class:`snn.layers.poisson.PoissonEncoder`), or, with
-  ``encoding="none"``, ``x`` itself as the input spike trains ``[T, B, F]``;
+* input: Poisson rate coding of the time-mean of ``x`` over each sample's real steps ``L_b``
+  (:class:`snn.layers.poisson.PoissonEncoder`), or, with ``encoding="none"``, ``x`` itself as the input spike trains
+  ``[T, B, F]``. With ``time_windows = W > 1`` the real steps are cut into ``W`` equal windows and each window's mean
+  is a separate group of ``F`` input channels (``W·F`` Poisson trains, all presented for the whole ``T`` steps):
+
+  .. math::
+
+      \bar x_{b,w,i} = \frac{1}{|\mathcal{W}_{b,w}|} \sum_{t \in \mathcal{W}_{b,w}} x_{t,b,i}, \qquad
+      \mathcal{W}_{b,w} = \{t < L_b : \lfloor t W / L_b \rfloor = w\}
+
+  so a coarse temporal code (e.g. which frequency bands are active early or late in a spoken word) survives the
+  rate coding, which the whole-sample mean (``W = 1``) discards;
 * ``W [N, F]`` (``synapse``, an ``nn.Linear`` without bias, initialised uniform in ``[0, w_init]``) is trained by a
   local rule: STDP (:class:`snn.rules.STDP`) with hard bounds ``[0, 1]`` and per-neuron input-weight normalisation
   ``Σ_i W_{ji} = c`` after every step (the rule's ``normalise`` option) — the model does not know its trainer;
@@ -58,28 +68,36 @@ class DiehlCookNetwork(nn.Module):
         tau_ms, refractory_ms, tau_theta_ms: membrane, refractory and threshold-decay times, ms.
         v_rest, v_reset, v_threshold, inhibition, theta_plus: see :class:`snn.layers.competitive.CompetitiveLIF` (mV).
 
-    Shapes: ``forward(x [T_in, B, ...]) -> spikes [T, B, N]``; ``scores(spikes) -> votes [B, K]``.
+        time_windows: ``W``, windows of the input whose means are separate input channels (Poisson encoding).
+
+    Shapes: ``forward(x [T_in, B, ...], lengths [B] | None) -> spikes [T, B, N]``; ``scores(spikes) -> votes [B, K]``.
+    The synapse has ``W · n_inputs`` inputs.
     """
+
+    accepts_lengths = True
 
     def __init__(self, n_inputs: int, n_classes: int, n_neurons: int = 100, time_steps: int = 250,
                  dt_ms: float = 1.0, max_rate_hz: float = 63.75, encoding: str = "poisson", w_init: float = 0.3,
                  tau_ms: float = 100.0, refractory_ms: float = 5.0, tau_theta_ms: float = 1e7, v_rest: float = -65.0,
                  v_reset: float = -60.0, v_threshold: float = -52.0, inhibition: float = 17.5,
-                 theta_plus: float = 0.05) -> None:
+                 theta_plus: float = 0.05, time_windows: int = 1) -> None:
         super().__init__()
         for name, v in (("n_inputs", n_inputs), ("n_classes", n_classes), ("n_neurons", n_neurons),
-                        ("time_steps", time_steps)):
+                        ("time_steps", time_steps), ("time_windows", time_windows)):
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"{name}: expected an int >= 1, got {v!r}")
         if encoding not in ("poisson", "none"):
             raise ValueError(f"encoding: expected 'poisson' or 'none', got {encoding!r}")
+        if time_windows > 1 and encoding != "poisson":
+            raise ValueError(f"time_windows: expected 1 with encoding='none' (windows are rate-coded), got {time_windows}")
         if not (isinstance(w_init, (int, float)) and w_init >= 0):
             raise ValueError(f"w_init: expected a number >= 0, got {w_init!r}")
         if not (isinstance(dt_ms, (int, float)) and dt_ms > 0):
             raise ValueError(f"dt_ms: expected a number > 0, got {dt_ms!r}")
         self.n_inputs, self.n_classes, self.encoding = n_inputs, n_classes, encoding
+        self.time_windows = time_windows
         self.encoder = PoissonEncoder(time_steps, max_rate_hz, dt_ms)
-        self.synapse = nn.Linear(n_inputs, n_neurons, bias=False)
+        self.synapse = nn.Linear(n_inputs * time_windows, n_neurons, bias=False)
         with torch.no_grad():
             self.synapse.weight.uniform_(0.0, float(w_init))
         self.excitatory = CompetitiveLIF(n_neurons, tau=tau_ms / dt_ms, v_rest=v_rest, v_reset=v_reset,
@@ -87,8 +105,8 @@ class DiehlCookNetwork(nn.Module):
                                          inhibition=inhibition, theta_plus=theta_plus, tau_theta=tau_theta_ms / dt_ms)
         self.register_buffer("assignments", torch.full((n_neurons,), -1, dtype=torch.long))
 
-    def input_spikes(self, x: torch.Tensor) -> torch.Tensor:
-        """The input spike trains ``[T, B, F]`` of ``x`` ``[T_in, B, ...]`` (checks the feature count)."""
+    def input_spikes(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """The input spike trains ``[T, B, W·F]`` of ``x`` ``[T_in, B, ...]`` (checks the feature count)."""
         if not isinstance(x, torch.Tensor) or x.dim() < 3:
             raise ValueError(f"DiehlCookNetwork: x must be a tensor [T, B, features...], got "
                              f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
@@ -96,15 +114,28 @@ class DiehlCookNetwork(nn.Module):
         if flat.shape[2] != self.n_inputs:
             raise ValueError(f"DiehlCookNetwork: expected n_inputs={self.n_inputs} input features per step "
                              f"(the product of dims 2..), got {flat.shape[2]} from x of shape {tuple(x.shape)}")
-        return self.encoder(flat.mean(0)) if self.encoding == "poisson" else flat
+        return self.encoder(self.window_means(flat, lengths)) if self.encoding == "poisson" else flat
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.excitatory(self.synapse(self.input_spikes(x)))
+    def window_means(self, flat: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """Intensities ``[B, W·F]`` (window-major) of ``flat [T_in, B, F]``: each window's mean over the real steps
+        (module docstring; ``lengths None``: every step is real)."""
+        T, B = flat.shape[0], flat.shape[1]
+        L = (torch.full((B,), T, device=flat.device) if lengths is None
+             else lengths.to(flat.device, torch.long).clamp(0, T))
+        t = torch.arange(T, device=flat.device)[:, None]
+        window = torch.div(t * self.time_windows, L.clamp_min(1)[None, :], rounding_mode="floor")  # [T, B]
+        onehot = F.one_hot(window.clamp_max(self.time_windows - 1), self.time_windows).to(flat.dtype)
+        onehot = onehot * (t < L[None, :]).to(flat.dtype)[:, :, None]  # [T, B, W]: padded steps in no window
+        sums = (onehot[:, :, :, None] * flat[:, :, None, :]).sum(0)  # [B, W, F] (elementwise: encoding, not synapses)
+        return (sums / onehot.sum(0).clamp_min(1)[:, :, None]).reshape(B, -1)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        return self.excitatory(self.synapse(self.input_spikes(x, lengths)))
 
     @torch.no_grad()
-    def spike_counts(self, x: torch.Tensor) -> torch.Tensor:
+    def spike_counts(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         """Spike counts ``[B, N]`` of ``x`` without module hooks and without adapting ``θ`` (label assignment)."""
-        current = F.linear(self.input_spikes(x), self.synapse.weight)
+        current = F.linear(self.input_spikes(x, lengths), self.synapse.weight)
         return self.excitatory.run(current, adapt=False).sum(0)
 
     def scores(self, out: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
@@ -118,11 +149,14 @@ class DiehlCookNetwork(nn.Module):
 
     @torch.no_grad()
     def assign(self, batches, device: torch.device | str | None = None) -> torch.Tensor:
-        """Assign labels from ``(x, labels, ...)`` batches (e.g. the training set); returns the assignments."""
+        """Assign labels from ``(x, labels[, lengths])`` batches (e.g. the training set); returns the assignments."""
         counts, labels = [], []
         for batch in batches:
             x, y = batch[0], batch[1]
-            counts.append(self.spike_counts(x.to(device) if device is not None else x).cpu())
+            lengths = batch[2] if len(batch) > 2 and isinstance(batch[2], torch.Tensor) else None
+            if device is not None:
+                x, lengths = x.to(device), (None if lengths is None else lengths.to(device))
+            counts.append(self.spike_counts(x, lengths).cpu())
             labels.append(y.cpu())
         if not counts:
             raise ValueError("DiehlCookNetwork.assign: no batches to assign labels from")
@@ -181,6 +215,10 @@ class DiehlCookConfig(ModelConfig):
         v_threshold: base threshold, mV.
         inhibition: lateral inhibition per spike, mV (on every other neuron, next step).
         theta_plus: threshold increase per spike, mV.
+        time_windows: windows of each sample whose means are rate-coded as separate input channels (1: the whole
+            sample's mean).
+        dt_ms: the network's step, ms (``null``: ``data.dt_ms``, the input's bin; a rate-coded input makes its own
+            steps, so its bin and the network's step may differ).
     """
 
     name: str = "diehl_cook"
@@ -198,11 +236,17 @@ class DiehlCookConfig(ModelConfig):
     v_threshold: float = -52.0
     inhibition: float = 17.5
     theta_plus: float = 0.05
+    time_windows: int = 1
+    dt_ms: float | None = None
 
     def check(self) -> None:
-        for key in ("n_neurons", "presentation_ms", "max_rate_hz", "tau_ms", "tau_theta_ms"):
+        for key in ("n_neurons", "presentation_ms", "max_rate_hz", "tau_ms", "tau_theta_ms", "time_windows"):
             if not getattr(self, key) > 0:
                 raise ValueError(f"{key}: expected a value > 0, got {getattr(self, key)!r}")
+        if self.dt_ms is not None and not self.dt_ms > 0:
+            raise ValueError(f"dt_ms: expected a value > 0 or null, got {self.dt_ms!r}")
+        if self.time_windows > 1 and self.encoding != "poisson":
+            raise ValueError(f"time_windows: expected 1 with encoding 'none', got {self.time_windows!r}")
         if self.image_size is not None and self.image_size < 1:
             raise ValueError(f"image_size: expected a value >= 1 or null, got {self.image_size!r}")
         for key in ("w_init", "refractory_ms", "inhibition", "theta_plus"):
@@ -216,11 +260,12 @@ class DiehlCookConfig(ModelConfig):
                 description="Diehl & Cook 2015: Poisson input, STDP, adaptive thresholds, lateral inhibition")
 def build_diehl_cook(config: Any, n_inputs: int, n_classes: int) -> DiehlCookNetwork:
     """:class:`DiehlCookNetwork` from ``config.model`` (times converted with ``config.data.dt_ms``)."""
-    m, dt = config.model, config.data.dt_ms
+    m = config.model
+    dt = m.dt_ms if m.dt_ms is not None else config.data.dt_ms
     features = n_inputs * (m.image_size ** 2 if m.image_size is not None else 1)
     return DiehlCookNetwork(features, n_classes, n_neurons=m.n_neurons,
                             time_steps=max(1, int(round(m.presentation_ms / dt))), dt_ms=dt,
                             max_rate_hz=m.max_rate_hz, encoding=m.encoding, w_init=m.w_init, tau_ms=m.tau_ms,
                             refractory_ms=m.refractory_ms, tau_theta_ms=m.tau_theta_ms, v_rest=m.v_rest,
                             v_reset=m.v_reset, v_threshold=m.v_threshold, inhibition=m.inhibition,
-                            theta_plus=m.theta_plus)
+                            theta_plus=m.theta_plus, time_windows=m.time_windows)

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from snn.layers.event_linear import event_driven as make_event_driven
 from snn.layers.meta_conv import MetaConvBlock, SpikingDownsample
 from snn.layers.sdt_block import SpikeDrivenBlock
 from snn.layers.sdt_neuron import spike_driven_lif
@@ -53,11 +54,14 @@ class MetaSpikeFormer(SpikeDrivenClassifier):
         mlp_ratio: hidden width of the conv blocks' channel MLP and of the transformer MLPs.
         time_steps: repetitions of a static image (the paper trains with 1, fine-tunes with 4).
         kd: add the distillation head.
+        event_driven: every ``nn.Conv2d`` / ``nn.Linear`` skips zero inputs on CPU where that is faster
+            (:class:`~snn.layers.EventConv2d`, :class:`~snn.layers.EventLinear`: same results, same parameters;
+            ``benchmarks/bench_event_conv.py`` measures the training step).
     """
 
     def __init__(self, in_channels: int = 3, n_classes: int = 1000, image_size: int | tuple[int, int] = 224,
                  widths: tuple[int, int, int, int] = (128, 256, 512, 640), depths: tuple[int, int] = (6, 2),
-                 heads: int = 8, mlp_ratio: int = 4, time_steps: int = 1, kd: bool = False):
+                 heads: int = 8, mlp_ratio: int = 4, time_steps: int = 1, kd: bool = False, event_driven: bool = True):
         super().__init__()
         size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
         if any(s % 16 for s in size):
@@ -88,6 +92,8 @@ class MetaSpikeFormer(SpikeDrivenClassifier):
             if isinstance(m, nn.Linear):
                 nn.init.trunc_normal_(m.weight, std=0.02)
                 nn.init.zeros_(m.bias)
+        if event_driven:
+            make_event_driven(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stages(image_input(x, self.in_channels, self.image_size, self.time_steps))
@@ -118,6 +124,7 @@ class MetaSpikeFormerConfig(SpikeDrivenLossConfig):
         stage4_blocks: transformer blocks in stage 4.
         heads: attention heads of the transformer stages.
         time_steps: spiking steps per input (a static image is repeated; direct encoding).
+        event_driven: event-driven Conv2d/Linear layers on CPU (:class:`snn.layers.EventConv2d`; same results).
     """
 
     name: str = "meta_spikeformer"
@@ -128,6 +135,7 @@ class MetaSpikeFormerConfig(SpikeDrivenLossConfig):
     stage4_blocks: int = 2
     heads: int = 8
     time_steps: int = 1
+    event_driven: bool = True
 
 
 @register_model("meta_spikeformer", MetaSpikeFormerConfig, description="Meta-SpikeFormer (spike-driven transformer v2)")
@@ -141,6 +149,6 @@ def build_meta_spikeformer(config: Any, n_inputs: int, n_classes: int) -> MetaSp
     else:
         raise ValueError(f"model.size: expected one of {sorted(META_SPIKEFORMER_SIZES)}, got {m.size!r}")
     model = MetaSpikeFormer(n_inputs, n_classes, m.image_size, widths, (m.stage3_blocks, m.stage4_blocks), m.heads,
-                            time_steps=m.time_steps)
+                            time_steps=m.time_steps, event_driven=m.event_driven)
     model.use_loss(**loss_options(m))
     return model

@@ -28,6 +28,7 @@ from torch import nn
 
 from snn.layers.patch_split import SpikingPatchSplit
 from snn.layers.sdt_block import SpikeDrivenBlock
+from snn.layers.event_linear import event_driven as make_event_driven
 from snn.layers.sdt_neuron import spike_driven_lif
 from snn.models.registry import ModelConfig, register_model
 from snn.models.tet import tet_loss
@@ -132,13 +133,16 @@ class SpikeDrivenTransformer(SpikeDrivenClassifier):
         pooling: the stem's pooling pattern (see :class:`~snn.layers.SpikingPatchSplit`).
         erode: the reference's DVS mode of the attention (CIFAR10-DVS).
         reference_parameters: keep the reference code's unused attention weights (parameter-count parity).
+        event_driven: every ``nn.Conv2d`` / ``nn.Linear`` skips zero inputs on CPU where that is faster
+            (:class:`~snn.layers.EventConv2d`, :class:`~snn.layers.EventLinear`: same results, same parameters;
+            ``benchmarks/bench_event_conv.py`` measures the training step).
 
     Shape: see :func:`image_input` → per-step logits ``[T, B, n_classes]``.
     """
 
     def __init__(self, in_channels: int, n_classes: int, image_size: int | tuple[int, int], dim: int = 256,
                  depth: int = 2, heads: int = 8, mlp_ratio: float = 4.0, time_steps: int = 4, pooling: str = "0011",
-                 erode: bool = False, reference_parameters: bool = True):
+                 erode: bool = False, reference_parameters: bool = True, event_driven: bool = True):
         super().__init__()
         if not isinstance(time_steps, int) or time_steps < 1:
             raise ValueError(f"time_steps: expected an int >= 1, got {time_steps!r}")
@@ -151,6 +155,8 @@ class SpikeDrivenTransformer(SpikeDrivenClassifier):
                                     for _ in range(depth))
         self.head = ClassifierHead(dim, n_classes)
         _init_like_reference(self)
+        if event_driven:
+            make_event_driven(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(image_input(x, self.in_channels, self.image_size, self.time_steps))
@@ -280,11 +286,13 @@ class SDTConfig(SDTBodyConfig):
     Attributes:
         image_size: input height and width in pixels (divisible by the stem's downsampling).
         erode: the reference's DVS mode of the attention (CIFAR10-DVS).
+        event_driven: event-driven Conv2d/Linear layers on CPU (:class:`snn.layers.EventConv2d`; same results).
     """
 
     name: str = "sdt_v1"
     image_size: int = 32
     erode: bool = False
+    event_driven: bool = True
 
 
 @dataclass
@@ -325,7 +333,7 @@ def build_sdt_v1(config: Any, n_inputs: int, n_classes: int) -> SpikeDrivenTrans
     """``sdt_v1`` family: ``n_inputs`` is the image's channel count."""
     m = config.model
     model = SpikeDrivenTransformer(n_inputs, n_classes, m.image_size, m.dim, m.depth, m.heads, m.mlp_ratio,
-                                   m.time_steps, m.pooling, m.erode)
+                                   m.time_steps, m.pooling, m.erode, event_driven=m.event_driven)
     model.use_loss(**loss_options(m))
     return model
 

@@ -8,6 +8,8 @@ A rule implements
 * :meth:`LearningRule.training_step` — computes the update for one batch and writes it into ``.grad``
   (backprop calls ``loss.backward()``; a local rule writes ``-Δw``), returning ``{"loss", "scores"}``;
 * :meth:`LearningRule.evaluation_step` — the same outputs without any update (called under ``no_grad``);
+* :meth:`LearningRule.inference` — the forward passes that classify a batch (default: one forward of the model;
+  spiking forward-forward: one per label), which ``snn energy`` and :func:`snn.energy.estimate` count;
 * :meth:`LearningRule.callbacks` — optional :class:`snn.callbacks.Callback` objects the Trainer runs with the
   model's (e.g. hard weight bounds applied after every optimiser step, state kept in checkpoints).
 
@@ -100,11 +102,17 @@ class LearningRule:
         """Write this batch's update into ``.grad``; return ``{"loss", "scores"}`` (and what else to log)."""
         raise NotImplementedError
 
+    def inference(self, model: nn.Module, x: torch.Tensor, lengths: torch.Tensor | None) -> Any:
+        """Run the forward pass(es) that classify ``x [T, B, ...]`` and return what they give (default: the model's
+        output). A rule whose inference runs the model several times per sample calls it once per pass, each time on
+        the whole batch, so the energy counter sees every pass of every sample (:mod:`snn.energy.protocol`)."""
+        return forward(model, x, lengths)
+
     def evaluation_step(self, model: nn.Module, batch: tuple, ctx: StepContext) -> dict[str, Any]:
         """Forward and loss without updates: ``{"loss", "scores", "outputs"}``."""
         x, labels, lengths = batch
         with ctx.autocast():
-            out = forward(model, x, lengths)
+            out = self.inference(model, x, lengths)
         loss = model_loss(model, out.float(), labels, lengths)
         return {"loss": loss.detach(), "scores": model_scores(model, out.float(), lengths).detach(), "outputs": out}
 

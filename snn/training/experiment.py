@@ -34,6 +34,7 @@ from snn.models.registry import build_model, family_of
 from snn.training.data import RunData, build_datasets, build_split
 from snn.training.plots import plot_curves, plot_delay_histograms, plot_firing_rates, plot_raster
 from snn.rules import rule_from_config
+from snn.rules.base import LearningRule
 from snn.training.preflight import preflight
 from snn.training.rundir import RunDirError, claim_run_dir
 from snn.training.trainer import Trainer, resolve_device, seed_everything
@@ -95,12 +96,14 @@ def _merge_overrides(overrides: list[str] | dict[str, Any] | None, kwargs: dict[
     return merged
 
 
-def _energy_report(model: nn.Module, loader, config: Config, run_dir: Path) -> str | None:
-    """Energy of the model's inference form (``estimate`` enters its ``evaluation()``) on test batches; writes
-    energy.json / energy.png / energy.txt atomically; returns the table."""
+def _energy_report(model: nn.Module, loader, config: Config, run_dir: Path, inference=None) -> str | None:
+    """Energy of the model's inference form (``estimate`` enters its ``evaluation()``; ``inference``: the rule's
+    forward pass(es) per batch) on test batches; writes energy.json / energy.png / energy.txt atomically; returns
+    the table."""
     from snn.energy import estimate
 
-    report = estimate(model, loader, profile=config.run.energy_profile, max_batches=config.run.energy_batches)
+    report = estimate(model, loader, profile=config.run.energy_profile, max_batches=config.run.energy_batches,
+                      inference=inference)
     report.to_json(run_dir / "energy.json")
     report.plot(run_dir / "plots" / "energy.png")
     table = report.table()
@@ -260,7 +263,8 @@ def _run_locked(cfg: Config, info: Any, run_dir: Path | None, resume: Any, last:
             _make_plots(trainer, run_dir, test, cfg)
             print(f"plots: {run_dir / 'plots'}", flush=True)
         if cfg.run.energy and data.test is not None:
-            table = _energy_report(trainer.model, trainer.eval_loader(data.test), cfg, run_dir)
+            table = _energy_report(trainer.model, trainer.eval_loader(data.test), cfg, run_dir,
+                                   inference=rule_inference(rule, trainer.model))
             if table:
                 print(table, flush=True)
     trainer.close()
@@ -366,6 +370,16 @@ def load_run(path: str | os.PathLike, device: str | None = "cpu",
     return model, cfg, RunSplits(cfg)
 
 
+def rule_inference(rule: Any, model: nn.Module) -> Any:
+    """``rule.inference`` (attached to ``model``) when the rule classifies otherwise than by one forward of the
+    model (e.g. forward-forward: one pass per label), else ``None`` (the energy counter's own single forward)."""
+    if type(rule).inference is LearningRule.inference:
+        return None
+    if getattr(rule, "model", None) is not model:
+        rule.attach(model)
+    return rule.inference
+
+
 def evaluate_run(path: str | os.PathLike, split: str = "test", device: str | None = None,
                  progress: bool = False) -> dict[str, Any]:
     """Rebuild the model of a run folder or checkpoint, load its weights and evaluate on ``split``."""
@@ -384,7 +398,8 @@ def evaluate_run(path: str | os.PathLike, split: str = "test", device: str | Non
     model = build_model(cfg, ds.n_channels, n_classes)
     check_model_state(model, ckpt["model"], source=f"checkpoint {ckpt_path}")
     model.load_state_dict(ckpt["model"])
-    trainer = Trainer(model, None, ds, None, None, config=cfg, run_dir=None, progress=progress,
+    trainer = Trainer(model, rule_from_config(cfg.training), ds, None, None, config=cfg, run_dir=None,
+                      progress=progress,
                       device=resolve_device(cfg.training.device))
     try:
         result = trainer.evaluate(ds, split)

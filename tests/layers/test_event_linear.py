@@ -14,10 +14,10 @@ from snn.models import SpikingMLP
 def _grads(fn, x, w, b, g):
     x = x.detach().clone().requires_grad_(True)
     w = w.detach().clone().requires_grad_(True)
-    b = b.detach().clone().requires_grad_(True)
+    b = b.detach().clone().requires_grad_(True) if b is not None else None
     y = fn(x, w, b)
     y.backward(g)
-    return y.detach(), x.grad, w.grad, b.grad
+    return y.detach(), x.grad, w.grad, (b.grad if b is not None else None)
 
 
 def _close(a, b, rtol=1e-5):

@@ -124,3 +124,36 @@ def test_backprop_on_a_model_without_a_gradient_path_names_the_rule(tmp_path):
     with pytest.raises(RuntimeError, match=r"training.rule: backprop needs a loss .*DiehlCookNetwork.*training.rule: "
                                            r"stdp"):
         run(load_config(cfg))
+
+
+def test_rate_coding_averages_each_window_over_the_real_steps_only():
+    x = torch.arange(1.0, 7.0).view(6, 1, 1).repeat(1, 2, 1)  # values 1..6 over 6 steps, 2 samples, 1 feature
+    lengths = torch.tensor([6, 3])
+    whole = DiehlCookNetwork(1, 2, n_neurons=2, time_steps=5)
+    torch.testing.assert_close(whole.window_means(x, lengths), torch.tensor([[3.5], [2.0]]))  # (1+…+6)/6, (1+2+3)/3
+    windows = DiehlCookNetwork(1, 2, n_neurons=2, time_steps=5, time_windows=2)
+    assert windows.synapse.in_features == 2
+    # sample 0: steps {0,1,2} and {3,4,5} -> 2, 5; sample 1 (3 real steps): floor(2t/3) -> {0,1}, {2} -> 1.5, 3
+    torch.testing.assert_close(windows.window_means(x, lengths), torch.tensor([[2.0, 5.0], [1.5, 3.0]]))
+    torch.testing.assert_close(windows.window_means(x), torch.tensor([[2.0, 5.0], [2.0, 5.0]]))  # no lengths: all real
+    with pytest.raises(ValueError, match="time_windows: expected 1 with encoding='none'"):
+        DiehlCookNetwork(1, 2, encoding="none", time_windows=2)
+
+
+def test_energy_report_charges_the_ann_one_frame_and_the_snn_every_poisson_step():
+    from snn.energy import estimate
+
+    torch.manual_seed(0)
+    model = DiehlCookNetwork(4, 2, n_neurons=3, time_steps=10, max_rate_hz=400.0).eval()
+    x = torch.rand(5, 2, 4)
+    lengths = torch.tensor([5, 2])
+    report = estimate(model, [(x, torch.tensor([0, 1]), lengths)])
+    rows = {r["name"]: r for r in report.layers}
+    spikes_in = model.input_spikes(x, lengths)  # eval draws are a fixed function of each sample's intensities
+    # all 10 presented steps are real for both samples (the audio's lengths 5 and 2 do not apply to them)
+    assert rows["synapse"]["steps_per_sample"] == 10
+    assert rows["synapse"]["synops"] == pytest.approx(float(spikes_in.sum()) * 3 / 2)
+    # ANN with the same architecture on the one frame of intensities: 4·3 input MACs + 3·2 inhibition MACs, once
+    assert report.ann_frames_per_sample == 1
+    assert report.ann["per_step"] == pytest.approx((4 * 3 + 3 * 2) * 4.6)
+    assert report.ann["once"] == report.ann["per_step"]

@@ -88,3 +88,37 @@ def test_tiny_model_with_enough_channels_per_head_overfits_a_small_batch():
         accuracy = (m(x).mean(0).argmax(1) == y).float().mean().item()
     assert len(rates) == 2 and all(r > 0 for r in rates.values()), rates      # both attention neurons fire
     assert accuracy == 1.0 and loss.item() < 0.5 * first
+
+
+def test_event_driven_model_has_the_dense_models_outputs_and_gradients(monkeypatch):
+    # event-driven by default; forced onto the event path (threshold 1) it must give the dense model's logits and
+    # parameter gradients (float64: no spike flips on summation order)
+    from snn.layers import EventConv2d, event_conv_functional, event_driven
+
+    calls = []
+    original = event_conv_functional._apply_conv
+    monkeypatch.setattr(event_conv_functional, "_apply_conv", lambda *a: calls.append(1) or original(*a))
+    torch.manual_seed(0)
+    kw = dict(widths=(16, 32, 32, 32), depths=(1, 1), heads=2, time_steps=2)
+    dense = MetaSpikeFormer(2, 3, 32, event_driven=False, **kw).double()
+    ours = MetaSpikeFormer(2, 3, 32, **kw).double()
+    assert not any(isinstance(m, EventConv2d) for m in dense.modules())
+    assert any(type(m) is EventConv2d for m in ours.modules())
+    ours.load_state_dict(dense.state_dict())
+    event_driven(ours, threshold=1.0)
+    g = torch.Generator().manual_seed(1)
+    x = torch.poisson(torch.full((2, 3, 2, 32, 32), 0.3, dtype=torch.float64), generator=g)
+    y = torch.tensor([0, 1, 2])
+    outs = []
+    for m in (dense, ours):
+        out = m(x)
+        m.loss(out, y).backward()
+        outs.append(out.detach())
+    assert calls
+    torch.testing.assert_close(outs[1], outs[0], rtol=1e-10, atol=1e-12)
+    # a conv bias right before a BatchNorm has gradient 0 up to cancellation (~1e-9 here in both models): absolute
+    # tolerance relative to the largest gradient of the model
+    scale = max(float(p.grad.abs().max()) for p in dense.parameters() if p.grad is not None)
+    for (name, p), q in zip(dense.named_parameters(), ours.parameters()):
+        if p.grad is not None:
+            torch.testing.assert_close(q.grad, p.grad, rtol=1e-9, atol=1e-12 * scale, msg=name)
