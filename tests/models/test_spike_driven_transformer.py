@@ -179,14 +179,11 @@ def test_audio_variant_checks_its_input():
         m(torch.zeros(10, 2, 21))
 
 
-def test_event_driven_model_has_the_dense_models_outputs_and_gradients(monkeypatch):
+def test_event_driven_model_has_the_dense_models_outputs_and_gradients(run_dense_and_event):
     # event-driven by default: every Conv2d an EventConv2d; forced onto the event path (threshold 1) it must give the
     # dense model's logits and parameter gradients (float64: no spike flips on summation order)
-    from snn.layers import EventConv2d, event_conv_functional, event_driven
+    from snn.layers import EventConv2d, event_driven
 
-    calls = []
-    original = event_conv_functional._apply_conv
-    monkeypatch.setattr(event_conv_functional, "_apply_conv", lambda *a: calls.append(1) or original(*a))
     torch.manual_seed(0)
     dense = SpikeDrivenTransformer(2, 3, 16, dim=32, depth=1, heads=4, time_steps=2, event_driven=False).double()
     ours = SpikeDrivenTransformer(2, 3, 16, dim=32, depth=1, heads=4, time_steps=2).double()
@@ -197,13 +194,7 @@ def test_event_driven_model_has_the_dense_models_outputs_and_gradients(monkeypat
     g = torch.Generator().manual_seed(1)
     x = torch.poisson(torch.full((2, 3, 2, 16, 16), 0.3, dtype=torch.float64), generator=g)  # event counts
     y = torch.tensor([0, 1, 2])
-    outs = []
-    for m in (dense, ours):
-        out = m(x)
-        m.loss(out, y).backward()
-        outs.append(out.detach())
-    assert calls
-    torch.testing.assert_close(outs[1], outs[0], rtol=1e-10, atol=1e-12)
+    run_dense_and_event(dense, ours, x, y)
     for (name, p), q in zip(dense.named_parameters(), ours.parameters()):
         if p.grad is not None:
             torch.testing.assert_close(q.grad, p.grad, rtol=1e-9, atol=1e-11, msg=name)
