@@ -320,3 +320,27 @@ def test_narrow_gaussian_kernel_has_no_subnormal_taps():
     e = DF._profile(DF._tap_offsets(layer.weight, layer.positions, 25), torch.tensor(0.0), "gauss")
     raw = ((e / (e.sum(0) + DF.NORM_EPS)) * layer.weight.permute(1, 0, 2)).sum(-1)
     assert ((raw != 0) & (raw.abs() < tiny)).any()
+
+
+@pytest.mark.parametrize("version,sigma", [("gauss", 12.0), ("gauss", 0.7), ("gauss", 0.23), ("gauss", 0.0),
+                                           ("max", 2.5), ("max", 0.0)])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_fused_cpu_kernel_equals_the_torch_construction(version, sigma, dtype, monkeypatch):
+    # CPU builds the kernel with the numba loops (delay_kernel_numba); other devices with the torch formula. Both
+    # against each other here (and against dcls.Dcls1d above), positions at the clamp limits and on tap centres.
+    torch.manual_seed(4)
+    w = torch.randn(6, 5, 2, dtype=dtype, requires_grad=True)
+    p = (torch.rand(6, 5, 2, dtype=dtype) * 24 - 12)
+    p[0, 0], p[1, 1, 0], p[2, 2, 1] = 12.0, -12.0, 3.0
+    p.requires_grad_(True)
+    g = torch.randn(25, 5, 6, dtype=dtype)
+    results = []
+    for fused in (True, False):
+        monkeypatch.setattr(DF, "_fused_kernel_supported", lambda weight, _fused=fused: _fused)
+        kernel = DF.delay_kernel(w, p, sigma, 25, version)
+        results.append((kernel.detach(), *torch.autograd.grad((kernel * g).sum(), (w, p))))
+    tol = 1e-6 if dtype == torch.float32 else 1e-13
+    for fused, plain in zip(*results):
+        torch.testing.assert_close(fused, plain, rtol=tol, atol=tol * plain.abs().max())
+    kernel = results[0][0]
+    assert not ((kernel != 0) & (kernel.abs() < torch.finfo(dtype).tiny)).any()

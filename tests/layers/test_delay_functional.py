@@ -65,3 +65,66 @@ def test_sparse_forward_and_kernel_gradient_equal_the_spike_by_spike_loop_exactl
         numba.set_num_threads(before)
     assert np.array_equal(y.detach().numpy(), _scatter_oracle(x.numpy(), kernel.detach().numpy(), right_pad))
     assert np.array_equal(kernel.grad.numpy(), _kernel_grad_oracle(x.numpy(), g.numpy(), d))
+
+
+# The input gradient is not part of the bit-for-bit contract: it has two routes (per-tap GEMMs, or the correlation
+# along time done frequency by frequency) that agree with a float64 loop to float rounding.
+
+
+def _input_grad_oracle(g: np.ndarray, kernel: np.ndarray, t_in: int) -> np.ndarray:
+    """``∂L/∂x[t, b, i] = Σ_j Σ_o K[j, i, o] g[t + D-1-j, b, o]`` term by term in float64."""
+    d = kernel.shape[0]
+    t_out, batch, _ = g.shape
+    gx = np.zeros((t_in, batch, kernel.shape[1]))
+    for t in range(t_in):
+        for j in range(d):
+            s = t + d - 1 - j
+            if s < t_out:
+                gx[t] += g[s].astype(np.float64) @ kernel[j].T.astype(np.float64)
+    return gx
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize(
+    "t_in,batch,c_in,c_out,d,right_pad",
+    [
+        (23, 5, 6, 7, 7, 3),  # right_pad < D - 1: the spectral length is T + D - 1
+        (30, 2, 4, 9, 5, 4),  # right_pad = D - 1 (the layer's default)
+        (12, 3, 5, 2, 4, 9),  # right_pad > D - 1: the output gradient is longer than any lag reaches
+        (9, 2, 3, 3, 1, 0),  # one tap
+        (3, 2, 3, 4, 8, 7),  # fewer steps than taps
+        (64, 4, 16, 16, 25, 24),  # the main job's kernel length
+    ],
+)
+def test_both_input_gradient_routes_equal_the_tap_by_tap_loop(dtype, t_in, batch, c_in, c_out, d, right_pad):
+    gen = torch.Generator().manual_seed(t_in + d)
+    g = torch.randn(t_in + right_pad, batch, c_out, generator=gen, dtype=dtype)
+    kernel = torch.randn(d, c_in, c_out, generator=gen, dtype=dtype)
+    expected = _input_grad_oracle(g.numpy(), kernel.numpy(), t_in)
+    scale = np.abs(expected).max()
+    tol = 1e-5 if dtype == torch.float32 else 1e-12  # of the gradient's largest entry (a DFT's error is norm-wise)
+    for route in (DF._direct_grad_input, DF._spectral_grad_input):
+        got = route(g, kernel, t_in)
+        assert got.shape == (t_in, batch, c_in) and got.dtype == dtype
+        np.testing.assert_allclose(got.numpy(), expected, rtol=0, atol=tol * scale, err_msg=route.__name__)
+
+
+def test_the_backward_takes_the_spectral_route_only_where_it_needs_far_fewer_operations(monkeypatch):
+    taken = []
+    for name in ("_direct_grad_input", "_spectral_grad_input"):
+        real = getattr(DF, name)
+        monkeypatch.setattr(DF, name, lambda *a, _real=real, _name=name: taken.append(_name) or _real(*a))
+    gen = torch.Generator().manual_seed(0)
+    # Main-job layer (T = 124, B = 32, 128 -> 128, D = 25): direct 25·124·32·128² multiply-adds, spectral 23 % of it.
+    # A short kernel (D = 3) over the same sizes: spectral 135 % of direct.
+    for d, expected in ((25, "_spectral_grad_input"), (3, "_direct_grad_input")):
+        x = (torch.rand(124, 32, 128, generator=gen) < 0.1).float().requires_grad_(True)
+        kernel = (0.1 * torch.randn(d, 128, 128, generator=gen)).requires_grad_(True)
+        y = DF.delay_conv_sparse_input(x, kernel, d - 1)
+        g = torch.randn(y.shape, generator=gen)
+        y.backward(g)
+        assert taken[-1] == expected
+        x_ref = x.detach().clone().requires_grad_(True)
+        DF.delay_conv_dense(x_ref, kernel.detach(), d - 1).backward(g)
+        scale = x_ref.grad.abs().max()
+        torch.testing.assert_close(x.grad, x_ref.grad, rtol=0, atol=1e-5 * scale)
