@@ -239,6 +239,7 @@ def main(argv: list[str] | None = None) -> dict:
                    "delay network 1 batch: a few minutes")
     p.add_argument("--crossover", action="store_true", help="also time one layer on both paths over densities")
     p.add_argument("--skip-delay", action="store_true", help="skip the delay network comparison")
+    p.add_argument("--skip-mlp", action="store_true", help="skip the LIF-MLP comparison (the delay network only)")
     p.add_argument("--out", default=None, help="JSON path (default benchmarks/results/e2e-cpu.json)")
     args = p.parse_args(argv)
     if args.quick:
@@ -246,6 +247,8 @@ def main(argv: list[str] | None = None) -> dict:
     for key in ("T", "B", "repeats"):
         if getattr(args, key) < 1:
             p.error(f"--{key} must be >= 1, got {getattr(args, key)}")
+    if args.skip_mlp and args.skip_delay and not args.crossover:
+        p.error("--skip-mlp with --skip-delay leaves nothing to run (add --crossover or drop one)")
     if any(t < 1 for t in args.threads):
         p.error(f"--threads must be >= 1, got {args.threads}")
     if any(not 0.0 <= d <= 1.0 for d in args.densities):
@@ -258,8 +261,10 @@ def main(argv: list[str] | None = None) -> dict:
                      "shape": {"T": args.T, "B": args.B, "sizes": [N_IN, HIDDEN, HIDDEN, N_CLASSES]}, "runs": []}
     for threads in args.threads:
         set_threads(threads)
-        run: dict = {"threads": threads, "mlp": bench_mlp(args.densities, args.T, args.B, args.repeats, peers)}
-        _print_mlp(run["mlp"], threads, args.T, args.B)
+        run: dict = {"threads": threads}
+        if not args.skip_mlp:
+            run["mlp"] = bench_mlp(args.densities, args.T, args.B, args.repeats, peers)
+            _print_mlp(run["mlp"], threads, args.T, args.B)
         if not args.skip_delay:
             batch = 16 if args.quick else 64
             run["delaynet"] = {**_TRAINING.bench_training(1, batch, args.T, 0.05, args.repeats),

@@ -25,7 +25,9 @@ Three ways to apply a kernel:
 
 * :func:`delay_conv_dense` — ``F.conv1d`` on ``[B, C_in, T]`` (any device, any input density);
 * :func:`delay_conv_sparse_input` — CPU numba kernels whose forward and weight gradient walk only the
-  non-zero inputs (spikes, possibly dropout-scaled); the input gradient stays a dense GEMM per tap;
+  non-zero inputs (spikes, possibly dropout-scaled); the input gradient is dense: one GEMM per tap, or, where that
+  needs several times more multiply-adds, the same correlation along time frequency by frequency (real DFTs as
+  GEMMs, :func:`_spectral_grad_input`);
 * :func:`integer_delay_scatter` — inference with one integer delay per synapse element and no dense
   kernel: every non-zero input ``x[t, b, i]`` adds ``x · w[:, i, k]`` at output times ``t + d[:, i, k]``.
 """

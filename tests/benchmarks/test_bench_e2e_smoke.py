@@ -30,3 +30,23 @@ def test_tiny_shape_reports_every_implementation(tmp_path, capsys):
     assert all(v > 0 for v in first["ms"].values())
     assert run["delaynet"]["ours_s"] > 0 and run["crossover"]
     assert "snn-event" in capsys.readouterr().out
+
+
+def test_skip_mlp_runs_the_delay_network_only_and_refuses_an_empty_run(tmp_path):
+    import numba
+    import pytest
+    import torch
+
+    threads = torch.get_num_threads(), numba.get_num_threads()
+    bench = load_benchmark(BENCH)
+    try:
+        payload = bench.main(["--threads", "1", "--T", "3", "--repeats", "1", "--quick", "--skip-mlp",
+                              "--out", str(tmp_path / "r.json")])
+        with pytest.raises(SystemExit):
+            bench.main(["--skip-mlp", "--skip-delay", "--out", str(tmp_path / "never.json")])
+    finally:
+        torch.set_num_threads(threads[0])
+        numba.set_num_threads(threads[1])
+    run = payload["runs"][0]
+    assert "mlp" not in run and run["delaynet"]["ours_s"] > 0
+    assert not (tmp_path / "never.json").exists()
