@@ -1,8 +1,8 @@
 r"""The DCLS delay kernel built and differentiated in one pass per synapse element (CPU, numba).
 
 Same equations as :func:`snn.layers.delay_functional.delay_kernel` (there in torch, a dozen elementwise passes over
-``[D, C_in, C_out, K]`` in each direction; here one loop over the ``D`` taps of each element). For the element ``k`` of synapse ``(o, i)`` with weight ``w``, tap offsets
-``δ_j = j - p'`` and width ``s``:
+``[D, C_in, C_out, K]`` in each direction; here one loop over the ``D`` taps of each element). For the element
+``k`` of synapse ``(o, i)`` with weight ``w``, tap offsets ``δ_j = j - p'`` and width ``s``:
 
 .. math::
 
@@ -25,8 +25,7 @@ import numpy as np
 
 __all__ = ["kernel_forward", "kernel_backward"]
 
-_GAUSS = 0
-_MAX = 1
+_GAUSS = 0  # the ``version`` argument: the index in snn.layers.delay_functional.VERSIONS ("gauss", "max")
 
 
 @nb.njit(inline="always", nogil=True)
@@ -57,8 +56,9 @@ def _gauss_profile(p, width, e):  # pragma: no cover - compiled
 
 
 @nb.njit(parallel=True, cache=True, nogil=True)
-def kernel_forward(weight, positions, sig, offset, version, eps, tiny, kernel, profile):  # pragma: no cover - compiled
-    """Fill ``kernel`` ``[D, C_in, C_out]`` and ``profile`` ``[C_in, C_out, K, D]`` from ``[C_out, C_in, K]`` parameters.
+def kernel_forward(weight, positions, sig, offset, version, eps, tiny, kernel, profile):  # pragma: no cover
+    """Fill ``kernel`` ``[D, C_in, C_out]`` and ``profile`` ``[C_in, C_out, K, D]`` from the ``[C_out, C_in, K]``
+    parameters.
 
     ``eps`` and ``tiny`` are scalars of the kernel's dtype; ``version`` is 0 (gauss) or 1 (max).
     """

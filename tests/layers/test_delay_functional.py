@@ -115,7 +115,7 @@ def test_the_backward_takes_the_spectral_route_only_where_it_needs_far_fewer_ope
         real = getattr(DF, name)
         monkeypatch.setattr(DF, name, lambda *a, _real=real, _name=name: taken.append(_name) or _real(*a))
     gen = torch.Generator().manual_seed(0)
-    # Main-job layer (T = 124, B = 32, 128 -> 128, D = 25): direct 25·124·32·128² multiply-adds, spectral 24 % of it.
+    # Main-job layer (T = 124, B = 32, 128 -> 128, D = 25): direct 25·124·32·128² multiply-adds, spectral 24 %.
     # A short kernel (D = 3) over the same sizes: spectral 139 % of direct.
     for d, expected in ((25, "_spectral_grad_input"), (3, "_direct_grad_input")):
         x = (torch.rand(124, 32, 128, generator=gen) < 0.1).float().requires_grad_(True)
