@@ -40,6 +40,7 @@ import numba as nb
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
 
 from snn.kernels.cpu_threads import numba_threads, start_numba_pool
 from snn.layers.delay_kernel_numba import kernel_backward, kernel_forward
@@ -126,12 +127,7 @@ class _DelayKernel(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):  # type: ignore[override]
         if len(ctx.saved_tensors) == 4:  # the fused forward saved the profile
-            w, p, sig, profile = ctx.saved_tensors
-            g = grad.contiguous()
-            grad_w, grad_p = torch.empty_like(w), torch.empty_like(w)
-            kernel_backward(g.numpy(), w.numpy(), p.numpy(), float(sig), _offset(ctx.version),
-                            VERSIONS.index(ctx.version), NORM_EPS, profile.numpy(), grad_w.numpy(), grad_p.numpy())
-            return grad_w, grad_p, None, None, None
+            return _fused_kernel_backward(ctx, grad)
         weight, positions, sig = ctx.saved_tensors
         diff = _tap_offsets(weight, positions, ctx.max_delay)
         e = _profile(diff, sig, ctx.version)
@@ -146,6 +142,16 @@ class _DelayKernel(torch.autograd.Function):
         w = weight.permute(1, 0, 2)
         grad_p = w / total * ((g * de).sum(0) - g_dot_n * de.sum(0))
         return g_dot_n.permute(1, 0, 2), grad_p.permute(1, 0, 2), None, None, None
+
+
+@once_differentiable  # numba: a second derivative raises a clear error instead of a numpy() failure
+def _fused_kernel_backward(ctx, grad):
+    w, p, sig, profile = ctx.saved_tensors
+    g = grad.contiguous()
+    grad_w, grad_p = torch.empty_like(w), torch.empty_like(w)
+    kernel_backward(g.numpy(), w.numpy(), p.numpy(), float(sig), _offset(ctx.version),
+                    VERSIONS.index(ctx.version), NORM_EPS, profile.numpy(), grad_w.numpy(), grad_p.numpy())
+    return grad_w, grad_p, None, None, None
 
 
 def delay_kernel(
@@ -409,6 +415,7 @@ class _SparseInputDelayConv(torch.autograd.Function):
         return out
 
     @staticmethod
+    @once_differentiable  # numba kernels: no second derivative (a clear error if one is asked for)
     def backward(ctx, grad_out: torch.Tensor):  # type: ignore[override]
         x_bct, kc = ctx.saved_tensors
         g = grad_out.contiguous()

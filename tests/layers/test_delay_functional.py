@@ -128,3 +128,18 @@ def test_the_backward_takes_the_spectral_route_only_where_it_needs_far_fewer_ope
         DF.delay_conv_dense(x_ref, kernel.detach(), d - 1).backward(g)
         scale = x_ref.grad.abs().max()
         torch.testing.assert_close(x.grad, x_ref.grad, rtol=0, atol=1e-5 * scale)
+
+
+def test_second_derivatives_of_the_numba_paths_raise_a_clear_error():
+    # The fused kernel construction and the sparse convolution differentiate once (numba); asking for a second
+    # derivative must say so, not fail inside numpy() or return a silently wrong graph.
+    w = torch.randn(4, 3, 1, requires_grad=True)
+    p = torch.zeros(4, 3, 1, requires_grad=True)
+    (gw,) = torch.autograd.grad(DF.delay_kernel(w, p, 1.0, 5, "gauss").square().sum(), w, create_graph=True)
+    with pytest.raises(RuntimeError, match="once_differentiable"):
+        gw.sum().backward()
+    x = (torch.rand(6, 2, 3, generator=torch.Generator().manual_seed(1)) < 0.3).float()
+    kernel = torch.randn(5, 3, 4, requires_grad=True)
+    (gk,) = torch.autograd.grad(DF.delay_conv_sparse_input(x, kernel, 2).square().sum(), kernel, create_graph=True)
+    with pytest.raises(RuntimeError, match="once_differentiable"):
+        gk.sum().backward()
